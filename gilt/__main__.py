@@ -1,0 +1,3 @@
+from gilt.cli import main
+
+raise SystemExit(main())

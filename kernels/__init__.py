@@ -1,0 +1,1 @@
+"""Numba CPU and Numba-CUDA kernels, bit-exact against reference/."""

@@ -1,0 +1,1 @@
+"""Networks: graph, built-in models, ONNX import, post-training quantization, golden run."""

@@ -1,0 +1,1 @@
+"""Golden vectors (files test benches read) and the harness that checks kernels."""
