@@ -46,3 +46,26 @@ def test_workload_rejects_duplicate_names():
     a = LayerWork.matmul("fc", m=1, n=1, k=1)
     with pytest.raises(ValueError, match="duplicate"):
         Workload("net", (a, a))
+
+
+def test_spec_loader_names_unknown_missing_and_mistyped_keys(tmp_path):
+    from dataclasses import dataclass
+
+    from simulator.spec import load_spec
+
+    @dataclass(frozen=True)
+    class Toy:
+        rows: int
+        clock_mhz: float = 1000.0
+
+    assert load_spec(Toy, {"rows": 4}).clock_mhz == 1000.0
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['colz'\]"):
+        load_spec(Toy, {"rows": 4, "colz": 2})
+    with pytest.raises(ValueError, match=r"missing required key\(s\) \['rows'\]"):
+        load_spec(Toy, {})
+    with pytest.raises(TypeError, match="Toy.rows must be an integer"):
+        load_spec(Toy, {"rows": "4"})
+    (tmp_path / "a.yaml").write_text("rows: 8\nsources: {rows: datasheet}\n")
+    assert load_spec(Toy, "a", presets_dir=tmp_path).rows == 8
+    with pytest.raises(ValueError, match="preset 'b' not found"):
+        load_spec(Toy, "b", presets_dir=tmp_path)
