@@ -31,40 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from kernels._args import check_operand, check_packed_int4, check_same_k, zero_point_vector
 from kernels.cpu._vnni import HAS_AVX512_VNNI, dpbusd, v16_broadcast, v16_load, v16_store, v16_zero
 
 #: Rows and columns of the VNNI register block (6 x 4 zmm accumulators).
 MR = 6
 NR = 64
 _KGROUP = 4  # bytes per int32 lane in vpdpbusd
-
-_ALLOWED = (np.dtype(np.int8), np.dtype(np.uint8))
-
-
-def _check_operand(name, x, ndim=2):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
-    if x.dtype not in _ALLOWED:
-        raise TypeError(f"{name} must have dtype int8 or uint8, got {x.dtype}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
-
-
-def _zero_point_vector(name, zp, length, dtype):
-    """Zero point as an int64 vector of `length`, checked against the operand's dtype range."""
-    arr = np.asarray(zp)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer scalar or array, got dtype {arr.dtype}")
-    if arr.ndim == 0:
-        arr = np.full(length, int(arr), dtype=np.int64)
-    elif arr.shape != (length,):
-        raise ValueError(f"{name} must be a scalar or have shape ({length},), got {arr.shape}")
-    info = np.iinfo(dtype)
-    if arr.size and (arr.min() < info.min or arr.max() > info.max):
-        raise ValueError(f"{name} must lie in [{info.min}, {info.max}] for {np.dtype(dtype)} "
-                         f"data, got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64)
-
 
 # --------------------------------------------------------------------------- packing
 
@@ -106,7 +79,7 @@ def _pack_signed(b_s, dtype, offset):
 
 def pack_b(b):
     """Pack a (K, N) int8/uint8 matrix once for repeated `matmul_int` calls (VNNI layout)."""
-    _check_operand("b", b)
+    check_operand("b", b)
     if b.dtype == np.uint8:
         return _pack_signed((b ^ np.uint8(0x80)).view(np.int8), np.uint8, 128)
     return _pack_signed(b, np.int8, 0)
@@ -263,17 +236,16 @@ def matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, use_vnni=None):
     operand dtype's range. `use_vnni=None` picks VNNI when the host has it; True without
     AVX512-VNNI raises RuntimeError. Raises TypeError/ValueError on bad dtypes or shapes.
     """
-    _check_operand("a", a)
+    check_operand("a", a)
     if isinstance(b, PackedB):
         k_b, n, b_dtype = b.k, b.n, b.dtype
     else:
-        _check_operand("b", b)
+        check_operand("b", b)
         (k_b, n), b_dtype = b.shape, b.dtype
     m, k = a.shape
-    if k != k_b:
-        raise ValueError(f"a has K={k} columns but b has K={k_b} rows; they must match")
-    a_zp = _zero_point_vector("a_zero_point", a_zero_point, m, a.dtype)
-    b_zp = _zero_point_vector("b_zero_point", b_zero_point, n, b_dtype)
+    check_same_k(a, k_b)
+    a_zp = zero_point_vector("a_zero_point", a_zero_point, m, a.dtype)
+    b_zp = zero_point_vector("b_zero_point", b_zero_point, n, b_dtype)
     if _pick_vnni(use_vnni):
         packed = b if isinstance(b, PackedB) else pack_b(b)
         return _matmul_vnni(a, packed, a_zp, b_zp)
@@ -293,21 +265,9 @@ def _pick_vnni(use_vnni):
     return bool(use_vnni)
 
 
-def _check_packed_int4(b_packed, k, n):
-    if not isinstance(b_packed, np.ndarray) or b_packed.dtype != np.uint8:
-        raise TypeError("b_packed must be a uint8 numpy array from reference.packing.pack_int4, "
-                        f"got {getattr(b_packed, 'dtype', type(b_packed).__name__)}")
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
-    need = -(-(k * n) // 2)
-    if b_packed.ndim != 1 or b_packed.size != need:
-        raise ValueError(f"b_packed must be 1-D with ceil(K*N/2)={need} bytes for K={k}, N={n}, "
-                         f"got shape {b_packed.shape}")
-
-
 def unpack_int4_matrix(b_packed, k, n):
     """(K, N) int8 values -8..7 from flat packed nibbles (low nibble = even element)."""
-    _check_packed_int4(b_packed, k, n)
+    check_packed_int4(b_packed, k, n)
     nib = np.empty(b_packed.size * 2, dtype=np.uint8)
     nib[0::2] = b_packed & 15
     nib[1::2] = b_packed >> 4
@@ -326,17 +286,15 @@ def matmul_int4(a, b_packed, *, n, a_zero_point=0, b_zero_point=0, use_vnni=None
     `reference.packing.pack_int4` order over the flat (K, N) matrix; b_zero_point in -8..7.
     `b_packed` may also be a `PackedB` from `pack_b_int4` (VNNI only).
     """
-    _check_operand("a", a)
+    check_operand("a", a)
     m, k = a.shape
     if isinstance(b_packed, PackedB):
         if (b_packed.k, b_packed.n) != (k, n):
             raise ValueError(f"PackedB holds K={b_packed.k}, N={b_packed.n}; expected K={k}, N={n}")
     else:
-        _check_packed_int4(b_packed, k, n)
-    a_zp = _zero_point_vector("a_zero_point", a_zero_point, m, a.dtype)
-    b_zp = _zero_point_vector("b_zero_point", b_zero_point, n, np.int8)
-    if b_zp.size and (b_zp.min() < -8 or b_zp.max() > 7):
-        raise ValueError(f"b_zero_point must lie in [-8, 7] for int4 weights, got {b_zero_point}")
+        check_packed_int4(b_packed, k, n)
+    a_zp = zero_point_vector("a_zero_point", a_zero_point, m, a.dtype)
+    b_zp = zero_point_vector("b_zero_point", b_zero_point, n, np.int8, lo=-8, hi=7)
     if _pick_vnni(use_vnni):
         packed = b_packed if isinstance(b_packed, PackedB) else pack_b_int4(b_packed, k, n)
         return _matmul_vnni(a, packed, a_zp, b_zp)
