@@ -1,0 +1,1 @@
+"""NPU (systolic PE array) performance model. See docs/sim-npu.md."""
