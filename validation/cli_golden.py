@@ -1,0 +1,122 @@
+"""``gilt golden``: write golden vectors for an operator, a YAML case file, or network layers.
+
+Examples::
+
+    gilt golden --op conv2d --param c=16,h=14,w=14,k=32,wbits=4 --out vectors
+    gilt golden --case-file cases.yaml --out vectors
+    gilt golden --network resnet50 --precision w4a8 --input-size 64 --layers conv1 --out vectors
+    gilt golden --list-ops
+
+Each case is written atomically to ``OUT/<case name>/`` (a network to ``OUT/<network>_<precision>/``
+with one folder per layer); the command prints one line per directory written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from validation import cases as cases_mod
+from validation import formats
+from validation.manifest import WriteOptions, golden_files, write_tree_atomic
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_argument_group("what to generate (choose one)")
+    src.add_argument("--op", help=f"operator case: one of {sorted(cases_mod.OPERATORS)}")
+    src.add_argument("--param", action="append", metavar="KEY=VALUE",
+                     help="operator parameter (repeatable, or comma-separated: c=16,k=32)")
+    src.add_argument("--case-file", type=Path, help="YAML file with a 'cases:' list")
+    src.add_argument("--network", help="built-in network name (networks.build)")
+    src.add_argument("--list-ops", action="store_true",
+                     help="list operators and their parameters with defaults, then exit")
+    net = parser.add_argument_group("network options")
+    net.add_argument("--precision", default="w4a8", help="quantization (default: w4a8)")
+    net.add_argument("--input-size", type=int, default=None,
+                     help="input height/width for image networks (default: the network's)")
+    net.add_argument("--layers", default=None,
+                     help="comma-separated node names (default: every conv/matmul layer)")
+    net.add_argument("--all-nodes", action="store_true",
+                     help="with --network: every node, not only conv/matmul layers")
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", type=Path, default=Path("golden"),
+                     help="output folder; each case goes to OUT/<case name> (default: golden)")
+    out.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    out.add_argument("--formats", default="npy,hex,bin,h",
+                     help=f"comma-separated from {list(formats.FORMATS)} or 'all' "
+                          "(default: npy,hex,bin,h)")
+    out.add_argument("--word-bits", type=int, default=32,
+                     help="hex ($readmemh) memory word width in bits (default: 32)")
+    out.add_argument("--endianness", choices=formats.ENDIANNESS, default="little",
+                     help="element order inside a hex word (default: little = element 0 in "
+                          "the least significant bits)")
+    out.add_argument("--roles", default="all",
+                     help="which tensors to write: comma-separated from "
+                          "input,weight,bias,intermediate,output or 'all'")
+
+
+def _options(args: argparse.Namespace) -> WriteOptions:
+    fmts = formats.FORMATS if args.formats == "all" else tuple(
+        f.strip() for f in args.formats.split(",") if f.strip())
+    roles = WriteOptions().roles if args.roles == "all" else tuple(
+        r.strip() for r in args.roles.split(",") if r.strip())
+    bad_roles = sorted(set(roles) - set(WriteOptions().roles))
+    if bad_roles:
+        raise ValueError(f"--roles {args.roles!r}: unknown role(s) {bad_roles}")
+    return WriteOptions(formats=fmts, word_bits=args.word_bits, endianness=args.endianness,
+                        roles=roles)
+
+
+def list_ops() -> str:
+    lines = []
+    for op, spec in sorted(cases_mod.OPERATORS.items()):
+        lines.append(f"{op}: {spec.doc}")
+        params = ", ".join(f"{k}={'x'.join(map(str, d)) if isinstance(d, tuple) else d}"
+                           for k, (_, d) in spec.params.items())
+        lines.append(f"    {params}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_ops:
+        print(list_ops())
+        return 0
+    chosen = [n for n, v in (("--op", args.op), ("--case-file", args.case_file),
+                             ("--network", args.network)) if v]
+    if len(chosen) != 1:
+        print(f"gilt golden: choose exactly one of --op, --case-file, --network (got "
+              f"{chosen or 'none'})", file=sys.stderr)
+        return 2
+    try:
+        options = _options(args)
+        if args.network:
+            from validation.network import network_golden_files
+            name, files = network_golden_files(
+                args.network, precision=args.precision, input_size=args.input_size,
+                layers=args.layers.split(",") if args.layers else None,
+                all_nodes=args.all_nodes, seed=args.seed or 0, options=options)
+            target = args.out / name
+            write_tree_atomic(target, files)
+            print(f"wrote {target} ({sum(1 for f in files if f.endswith('manifest.json'))} "
+                  f"layers, {len(files)} files)")
+            return 0
+        if args.op:
+            raw = cases_mod.parse_param_list(args.param)
+            case_list = [cases_mod.OperatorCase.parse(args.op, raw, args.seed or 0)]
+        else:
+            if args.param:
+                raise ValueError("--param applies to --op, not to --case-file")
+            case_list = cases_mod.load_case_file(args.case_file, seed=args.seed)
+        # generate everything first: an error in case 3 must not leave cases 1-2 half-updated
+        outputs = [(case, golden_files(case.describe(), case.tensors(), options))
+                   for case in case_list]
+        for case, (manifest, files) in outputs:
+            target = args.out / case.name
+            write_tree_atomic(target, files)
+            n = sum(len(t["files"]) for t in manifest["tensors"]) + len(manifest["files"])
+            print(f"wrote {target} ({len(manifest['tensors'])} tensors, {n} data files)")
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"gilt golden: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
