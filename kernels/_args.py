@@ -53,7 +53,89 @@ def check_packed_int4(b_packed, k, n):
                          f"got shape {b_packed.shape}")
 
 
+def unpack_int4_values(packed, count):
+    """`count` signed int4 values (int8, -8..7) from bytes in reference.packing order."""
+    flat = packed.reshape(-1)
+    nib = np.empty(2 * flat.size, np.uint8)
+    nib[0::2] = flat & 15
+    nib[1::2] = flat >> 4
+    return ((nib[:count].astype(np.int8) ^ 8) - 8).astype(np.int8)
+
+
 def check_same_k(a, k_b):
     k = a.shape[1]
     if k != k_b:
         raise ValueError(f"a has K={k} columns but b has K={k_b} rows; they must match")
+
+
+def check_int4_shape(b, b_int4_shape, k):
+    """Validate `b_int4_shape` (K, N) of packed int4 weights `b`; returns N."""
+    shape = tuple(b_int4_shape)
+    if len(shape) != 2 or any(isinstance(v, bool) or not isinstance(v, int | np.integer)
+                              for v in shape):
+        raise ValueError(f"b_int4_shape must be (K, N) ints for 2-D kernels, got {b_int4_shape!r}")
+    if shape[0] != k:
+        raise ValueError(f"b_int4_shape[0] must equal a.shape[1]={k}, got {shape[0]}")
+    check_packed_int4(b, k, int(shape[1]))
+    return int(shape[1])
+
+
+def _int_tuple(name, value, length, minimum):
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of {length} ints, got {value!r}") from None
+    if len(items) != length or any(isinstance(v, bool) or not isinstance(v, int | np.integer)
+                                   for v in items):
+        raise ValueError(f"{name} must be {length} ints, got {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name} must all be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def conv_geometry(x, w, *, x_zero_point, w_zero_point, bias, strides, pads, dilations, groups,
+                  w_int4_shape):
+    """Check conv arguments (as the reference does) and return the unpacked weights + geometry.
+
+    Returns (w, x_zp: int, w_zp: int64 (O,), bias: int64 (O,), strides, pads, dilations,
+    groups, (OH, OW)).
+    """
+    check_operand("x", x, ndim=4)
+    if w_int4_shape is not None:
+        shape = _int_tuple("w_int4_shape", w_int4_shape, 4, 1)
+        if not isinstance(w, np.ndarray) or w.dtype != np.uint8:
+            raise TypeError("w must be uint8 packed int4 bytes when w_int4_shape is given, got "
+                            f"{getattr(w, 'dtype', type(w).__name__)}")
+        count = int(np.prod(shape))
+        if w.size != (count + 1) // 2:
+            raise ValueError(f"w must hold ceil({count}/2) = {(count + 1) // 2} packed bytes for "
+                             f"w_int4_shape={shape}, got {w.size}")
+        w = unpack_int4_values(w, count).reshape(shape)
+    check_operand("w", w, ndim=4)
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
+        raise ValueError(f"groups must be an int >= 1, got {groups!r}")
+    strides = _int_tuple("strides", strides, 2, 1)
+    dilations = _int_tuple("dilations", dilations, 2, 1)
+    pads = _int_tuple("pads", pads, 4, 0)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if c % groups or o % groups or cg != c // groups:
+        raise ValueError(f"groups={groups} must divide x channels {c} and w channels {o}, and "
+                         f"w.shape[1] must be {c} / groups; got x {x.shape}, w {w.shape}")
+    oh = (h + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (wd + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) // strides[1] + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"output would be empty ({oh}x{ow}) for input {h}x{wd}, kernel "
+                         f"{kh}x{kw}, pads {pads}, dilations {dilations}")
+    x_zp = int(zero_point_vector("x_zero_point", x_zero_point, 1, x.dtype)[0])
+    w_zp = zero_point_vector("w_zero_point", w_zero_point, o, w.dtype)
+    if bias is None:
+        bias = np.zeros(o, np.int64)
+    else:
+        if not isinstance(bias, np.ndarray) or bias.dtype != np.int32:
+            raise TypeError(f"bias must be an int32 numpy array, got "
+                            f"{getattr(bias, 'dtype', type(bias).__name__)}")
+        if bias.shape != (o,):
+            raise ValueError(f"bias must have shape ({o},), got {bias.shape}")
+        bias = bias.astype(np.int64)
+    return w, x_zp, w_zp, bias, strides, pads, dilations, int(groups), (oh, ow)

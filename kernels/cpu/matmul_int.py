@@ -20,7 +20,7 @@ Two kernels compute the raw product, chosen once per process:
 * Portable: `(a - a_zp)` and `(b - b_zp)` widened to int16, dot products in int64, narrowed
   once to int32 (wrap). Used where the CPU lacks AVX512-VNNI.
 
-int4 weights: `matmul_int4(a, b_packed, *, n)` takes `reference.packing.pack_int4(b)` of a
+int4 weights: `matmul_int(a, b_packed, b_int4_shape=(K, N))` takes `reference.packing.pack_int4(b)` of a
 (K, N) int8 matrix of values -8..7 (flat C order, element 2i in the low nibble of byte i).
 The portable kernel decodes nibbles inside its inner loop (`((v & 15) ^ 8) - 8`); the VNNI
 path decodes them once into the packed-B layout (weights are constants, packed once).
@@ -31,7 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from kernels._args import check_operand, check_packed_int4, check_same_k, zero_point_vector
+from kernels._args import (
+    check_int4_shape,
+    check_operand,
+    check_packed_int4,
+    check_same_k,
+    unpack_int4_values,
+    zero_point_vector,
+)
 from kernels.cpu._vnni import HAS_AVX512_VNNI, dpbusd, v16_broadcast, v16_load, v16_store, v16_zero
 
 #: Rows and columns of the VNNI register block (6 x 4 zmm accumulators).
@@ -227,16 +234,21 @@ def _centered_a(a, a_zp):
 
 # --------------------------------------------------------------------------- public API
 
-def matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, use_vnni=None):
+def matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, b_int4_shape=None, use_vnni=None):
     """int32 GEMM of int8/uint8 operands, bit-exact with `reference.matmul_int.matmul_int`.
 
     Numeric contract: out[i, j] = sum_k (a[i,k] - a_zp) * (b[k,j] - b_zp) computed exactly and
     narrowed once to int32 with wrap-around (ONNX MatMulInteger). `a` (M, K), `b` (K, N) or a
-    `PackedB` from `pack_b`; zero points scalar or per row of a / per column of b, in the
-    operand dtype's range. `use_vnni=None` picks VNNI when the host has it; True without
+    `PackedB` from `pack_b` / `pack_b_int4`; int4 weights packed with
+    `reference.packing.pack_int4` take `b_int4_shape=(K, N)` (as the reference). Zero points
+    scalar or per row of a / per column of b, in the operand dtype's range. `use_vnni=None` picks VNNI when the host has it; True without
     AVX512-VNNI raises RuntimeError. Raises TypeError/ValueError on bad dtypes or shapes.
     """
     check_operand("a", a)
+    if b_int4_shape is not None and not isinstance(b, PackedB):
+        n = check_int4_shape(b, b_int4_shape, a.shape[1])
+        return _matmul_int4(a, b, n=n, a_zero_point=a_zero_point, b_zero_point=b_zero_point,
+                            use_vnni=use_vnni)
     if isinstance(b, PackedB):
         k_b, n, b_dtype = b.k, b.n, b.dtype
     else:
@@ -268,10 +280,7 @@ def _pick_vnni(use_vnni):
 def unpack_int4_matrix(b_packed, k, n):
     """(K, N) int8 values -8..7 from flat packed nibbles (low nibble = even element)."""
     check_packed_int4(b_packed, k, n)
-    nib = np.empty(b_packed.size * 2, dtype=np.uint8)
-    nib[0::2] = b_packed & 15
-    nib[1::2] = b_packed >> 4
-    return ((nib[: k * n].astype(np.int8) ^ 8) - 8).astype(np.int8).reshape(k, n)
+    return unpack_int4_values(b_packed, k * n).reshape(k, n)
 
 
 def pack_b_int4(b_packed, k, n):
@@ -279,11 +288,11 @@ def pack_b_int4(b_packed, k, n):
     return _pack_signed(unpack_int4_matrix(b_packed, k, n), np.int8, 0)
 
 
-def matmul_int4(a, b_packed, *, n, a_zero_point=0, b_zero_point=0, use_vnni=None):
+def _matmul_int4(a, b_packed, *, n, a_zero_point=0, b_zero_point=0, use_vnni=None):
     """int8/uint8 x packed-int4 GEMM; equals `matmul_int(a, unpack(b_packed).reshape(K, n))`.
 
     Numeric contract: as `matmul_int`; B holds int4 values -8..7 packed two per byte in
-    `reference.packing.pack_int4` order over the flat (K, N) matrix; b_zero_point in -8..7.
+    `reference.packing.pack_int4` order over the flat (K, N) matrix; b_zero_point in the int8 range (as the reference).
     `b_packed` may also be a `PackedB` from `pack_b_int4` (VNNI only).
     """
     check_operand("a", a)
@@ -294,7 +303,7 @@ def matmul_int4(a, b_packed, *, n, a_zero_point=0, b_zero_point=0, use_vnni=None
     else:
         check_packed_int4(b_packed, k, n)
     a_zp = zero_point_vector("a_zero_point", a_zero_point, m, a.dtype)
-    b_zp = zero_point_vector("b_zero_point", b_zero_point, n, np.int8, lo=-8, hi=7)
+    b_zp = zero_point_vector("b_zero_point", b_zero_point, n, np.int8)
     if _pick_vnni(use_vnni):
         packed = b_packed if isinstance(b_packed, PackedB) else pack_b_int4(b_packed, k, n)
         return _matmul_vnni(a, packed, a_zp, b_zp)

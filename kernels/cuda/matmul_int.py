@@ -16,6 +16,7 @@ import numpy as np
 from numba import cuda, int32
 
 from kernels._args import (
+    check_int4_shape,
     check_operand,
     check_packed_int4,
     check_same_k,
@@ -87,14 +88,18 @@ def _grid(m, n):
     return (max(1, math.ceil(n / TILE)), max(1, math.ceil(m / TILE))), (TILE, TILE)
 
 
-def matmul_int(a, b, *, a_zero_point=0, b_zero_point=0):
+def matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, b_int4_shape=None):
     """CUDA int32 GEMM, bit-exact with `reference.matmul_int.matmul_int`.
 
     Numeric contract: as the reference and `kernels.cpu.matmul_int.matmul_int`: exact products
     of zero-point-centred int8/uint8 values, int32 accumulation wrapping modulo 2**32. Errors:
-    TypeError/ValueError for bad dtypes, shapes or zero points.
+    TypeError/ValueError for bad dtypes, shapes or zero points. int4 weights packed with
+    `reference.packing.pack_int4` take `b_int4_shape=(K, N)` (as the reference).
     """
     check_operand("a", a)
+    if b_int4_shape is not None:
+        n = check_int4_shape(b, b_int4_shape, a.shape[1])
+        return _matmul_int4(a, b, n=n, a_zero_point=a_zero_point, b_zero_point=b_zero_point)
     check_operand("b", b)
     check_same_k(a, b.shape[0])
     m, n = a.shape[0], b.shape[1]
@@ -109,17 +114,17 @@ def matmul_int(a, b, *, a_zero_point=0, b_zero_point=0):
     return out.copy_to_host()
 
 
-def matmul_int4(a, b_packed, *, n, a_zero_point=0, b_zero_point=0):
+def _matmul_int4(a, b_packed, *, n, a_zero_point=0, b_zero_point=0):
     """CUDA int8/uint8 x packed-int4 GEMM; equals `matmul_int(a, unpack(b_packed).reshape(K, n))`.
 
     Numeric contract: as `matmul_int`; B is `reference.packing.pack_int4` of a (K, n) int8
-    matrix of values -8..7 (flat C order); b_zero_point in -8..7.
+    matrix of values -8..7 (flat C order); b_zero_point in the int8 range (as the reference).
     """
     check_operand("a", a)
     m, k = a.shape
     check_packed_int4(b_packed, k, n)
     a_zp = zero_point_vector("a_zero_point", a_zero_point, m, a.dtype).astype(np.int32)
-    b_zp = zero_point_vector("b_zero_point", b_zero_point, n, np.int8, lo=-8, hi=7)
+    b_zp = zero_point_vector("b_zero_point", b_zero_point, n, np.int8)
     out = cuda.device_array((m, n), dtype=np.int32)
     if m and n:
         grid, block = _grid(m, n)
