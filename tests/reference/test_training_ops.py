@@ -10,10 +10,22 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from scipy.stats import entropy
 
-from reference.checkpoint import (ChainLayer, bert_base_layers, bert_base_static_bytes,
-                                  evaluate_plan, optimal_plan, sqrt_plan)
-from reference.distillation import (attention_kl, attention_map, distillation_loss, feature_l2,
-                                    soft_label_kl, soft_label_kl_grad)
+from reference.checkpoint import (
+    ChainLayer,
+    bert_base_layers,
+    bert_base_static_bytes,
+    evaluate_plan,
+    optimal_plan,
+    sqrt_plan,
+)
+from reference.distillation import (
+    attention_kl,
+    attention_map,
+    distillation_loss,
+    feature_l2,
+    soft_label_kl,
+    soft_label_kl_grad,
+)
 from reference.fake_quant import fake_quant, fake_quant_grad
 
 
