@@ -1,0 +1,152 @@
+"""Integer 2-D convolution, NCHW / OIHW, exact int32 accumulation (ONNX ConvInteger).
+
+The loop this module computes, with its accumulator bound written next to it (as tflite-micro's
+``reference/integer_ops/conv.h`` does)::
+
+    for n, o, oh, ow:                                  # o in group g = o // (O / groups)
+        acc = int64(bias[o])                           # int32 bias, widened
+        for c in group g, kh, kw:                      # K = (C / groups) * KH * KW terms
+            ih = oh * stride_h - pad_top + kh * dilation_h     (same for w)
+            xv = x[n, c, ih, iw] if inside else x_zero_point    # padding is x_zero_point
+            acc += (xv - x_zero_point) * (w[o, c, kh, kw] - w_zero_point[o])
+        y[n, o, oh, ow] = acc mod 2**32 as int32       # |term| <= 255 * 255
+
+The implementation vectorises this: im2col plus one batched matmul over groups through float
+BLAS when ``K * max|x - zx| * max|w - zw| <= 2**24`` (float32) or ``2**53`` (float64), int64
+otherwise; depthwise-like convolutions (one input channel per group) accumulate kernel taps
+with integer multiply-adds instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference._validate import check_array, check_int, check_int_tuple
+from reference.matmul_int import (
+    INT_DTYPES,
+    exact_dot_dtype,
+    unpack_weight,
+    wrap_int32,
+    zero_point_vector,
+)
+
+__all__ = ["conv2d_int", "conv_output_size"]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
+                     dilation: int) -> int:
+    """``floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1`` (ONNX, no ceil mode)."""
+    return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _tap(xp: np.ndarray, i: int, j: int, dil: tuple[int, int], strides: tuple[int, int],
+         out_hw: tuple[int, int]) -> np.ndarray:
+    """View of the padded input seen by kernel tap (i, j) for every output position."""
+    h0, w0 = i * dil[0], j * dil[1]
+    return xp[:, :, h0:h0 + strides[0] * (out_hw[0] - 1) + 1:strides[0],
+              w0:w0 + strides[1] * (out_hw[1] - 1) + 1:strides[1]]
+
+
+def conv2d_int(x: np.ndarray, w: np.ndarray, *, x_zero_point: object = 0,
+               w_zero_point: object = 0, bias: np.ndarray | None = None,
+               strides: tuple[int, int] = (1, 1), pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+               dilations: tuple[int, int] = (1, 1), groups: int = 1,
+               w_int4_shape: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Integer convolution with zero points and int32 bias; int32 result (NCHW).
+
+    Numeric contract
+    ----------------
+    - ``x``: int8/uint8 ``(N, C, H, W)``; ``x_zero_point``: one int in ``x``'s dtype range.
+    - ``w``: int8/uint8 ``(O, C / groups, KH, KW)``; int4 weights as int8 in -8..7, or packed
+      two per byte with :func:`reference.packing.pack_int4` and ``w_int4_shape`` giving the
+      unpacked OIHW shape. ``w_zero_point``: scalar or one per output channel.
+    - ``bias``: optional int32 ``(O,)``, added to the accumulator.
+    - ``pads``: ONNX order ``(top, left, bottom, right)``; padded positions hold
+      ``x_zero_point`` (they contribute 0). ``strides``, ``dilations`` >= 1; ``groups`` divides
+      ``C`` and ``O`` (``groups == C`` is depthwise).
+    - Accumulation: exact integer sum of ``(x - zx) * (w - zw)`` plus bias (float BLAS only
+      when provably exact, see module docstring), then reduced modulo 2**32 to int32: ONNX
+      Runtime's int32 wrap-around, never saturation. No rounding. Output
+      ``(N, O, OH, OW)`` int32.
+    - Errors: ``TypeError`` for wrong dtypes (float input, int32 bias expected); ``ValueError``
+      naming the argument for wrong ranks, channel/group mismatch, bad strides/pads/dilations,
+      an empty output, or zero points out of range.
+    """
+    x = check_array("x", x, INT_DTYPES, ndim=4)
+    w = unpack_weight(w, w_int4_shape, "w")
+    w = check_array("w", w, INT_DTYPES, ndim=4)
+    groups = check_int("groups", groups, minimum=1)
+    strides = check_int_tuple("strides", strides, 2, minimum=1)
+    dilations = check_int_tuple("dilations", dilations, 2, minimum=1)
+    pads = check_int_tuple("pads", pads, 4, minimum=0)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if c % groups:
+        raise ValueError(f"groups={groups} must divide the input channels x.shape[1]={c}")
+    if o % groups:
+        raise ValueError(f"groups={groups} must divide the output channels w.shape[0]={o}")
+    if cg != c // groups:
+        raise ValueError(f"w.shape[1] must be x.shape[1] / groups = {c // groups}, got {cg} "
+                         f"(x shape {x.shape}, w shape {w.shape}, groups={groups})")
+    oh = conv_output_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = conv_output_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"output would be empty ({oh}x{ow}) for input {h}x{wd}, kernel "
+                         f"{kh}x{kw}, pads {pads}, dilations {dilations}")
+    xzp = zero_point_vector("x_zero_point", x_zero_point, x.dtype, 1, "tensor")
+    wzp = zero_point_vector("w_zero_point", w_zero_point, w.dtype, o, "output channel")
+    if bias is not None:
+        bias = check_array("bias", bias, ("int32",), ndim=1)
+        if bias.shape[0] != o:
+            raise ValueError(f"bias must have w.shape[0] = {o} entries, got {bias.shape[0]}")
+
+    xc = x.astype(np.int16) - xzp.astype(np.int16)
+    wc = w.astype(np.int16) - (wzp.reshape(-1, 1, 1, 1) if wzp.ndim else wzp).astype(np.int16)
+    k = cg * kh * kw
+    dt = exact_dot_dtype(k, int(np.abs(xc).max(initial=0)), int(np.abs(wc).max(initial=0)))
+    og = o // groups
+    if cg == 1 and og <= 4:
+        acc = _conv_taps(xc, wc, groups, og, strides, pads, dilations, (oh, ow), dt)
+    else:
+        acc = _conv_im2col(xc, wc, groups, strides, pads, dilations, (oh, ow), dt)
+    if bias is not None:
+        acc = acc + bias.astype(np.int64).reshape(1, o, 1, 1)
+    return wrap_int32(acc)
+
+
+def _pad(xc: np.ndarray, pads: tuple[int, ...], dt: np.dtype) -> np.ndarray:
+    n, c, h, w = xc.shape
+    xp = np.zeros((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), dt)
+    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = xc
+    return xp
+
+
+def _conv_im2col(xc, wc, groups, strides, pads, dilations, out_hw, dt) -> np.ndarray:
+    n, c = xc.shape[:2]
+    o, cg, kh, kw = wc.shape
+    xp = _pad(xc, pads, dt)
+    cols = np.empty((n, c, kh, kw) + out_hw, dt)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, i, j] = _tap(xp, i, j, dilations, strides, out_hw)
+    cols = cols.reshape(n, groups, cg * kh * kw, out_hw[0] * out_hw[1])
+    wm = wc.astype(dt).reshape(groups, o // groups, cg * kh * kw)
+    out = np.matmul(wm, cols)  # (n, groups, o/groups, OH*OW): one GEMM per group, batched
+    return out.reshape(n, o, out_hw[0], out_hw[1]).astype(np.int64)
+
+
+def _conv_taps(xc, wc, groups, og, strides, pads, dilations, out_hw, dt) -> np.ndarray:
+    """One input channel per group: accumulate the KH*KW taps as vector multiply-adds."""
+    o, _, kh, kw = wc.shape
+    # Integer multiply-adds are exact in int32 exactly when the float32/float64 BLAS bound
+    # (<= 2**24 / 2**53) holds; int64 covers the rest.
+    acc_dt = np.dtype(np.int32) if dt == np.float32 else np.dtype(np.int64)
+    xp = _pad(xc, pads, acc_dt)
+    if og > 1:  # channel multiplier: output channel o reads input channel o // og
+        xp = np.repeat(xp, og, axis=1)
+    acc = np.zeros((xc.shape[0], o) + out_hw, acc_dt)
+    wt = wc.astype(acc_dt)
+    for i in range(kh):
+        for j in range(kw):
+            acc += _tap(xp, i, j, dilations, strides, out_hw) * wt[:, 0, i, j].reshape(1, o, 1, 1)
+    return acc.astype(np.int64)

@@ -1,0 +1,276 @@
+"""ONNX-compatible entry points: ONNX argument order, attributes as keyword arguments.
+
+Each function is a thin adapter from the ONNX operator's interface onto the operator families
+of ``reference/`` (quantize, conv_int, matmul_int, requantize); the numeric contracts are
+theirs. Where ONNX Runtime and ``onnx.reference`` disagree, these follow ONNX Runtime (x86);
+the differences are listed in docs/quantization.md and tested in
+tests/reference/test_oracle_onnx.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference._validate import check_array, check_choice, check_int, check_int_tuple, describe
+from reference.conv_int import conv2d_int
+from reference.dtypes import qtype
+from reference.matmul_int import matmul_int
+from reference.packing import unpack_int4
+from reference.quantize import dequantize, quantize
+from reference.requantize import REQUANTIZE_MODES, requantize
+
+__all__ = [
+    "conv_integer",
+    "dequantize_linear",
+    "dynamic_quantize_linear",
+    "matmul_integer",
+    "matmul_nbits",
+    "qlinear_conv",
+    "qlinear_matmul",
+    "quantize_linear",
+]
+
+AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+
+
+
+def quantize_linear(x: np.ndarray, y_scale: object, y_zero_point: object = None, *,
+                    axis: int = 1, block_size: int = 0, output_dtype: str | None = None
+                    ) -> np.ndarray:
+    """ONNX ``QuantizeLinear`` (opset 21): ``saturate(round_half_even(x / y_scale) + zp)``.
+
+    Numeric contract: that of :func:`reference.quantize.quantize` (float32 division, round half
+    to even, saturation; +inf -> qmax and -inf -> qmin like ONNX Runtime, where
+    ``onnx.reference`` returns qmin for +inf). The output type is ``output_dtype`` (needed for
+    int4/uint4, stored unpacked in int8/uint8), else ``y_zero_point``'s dtype, else uint8.
+    A scalar ``y_scale`` is per tensor; a 1-D one is per ``axis``; ``block_size > 0`` is
+    blocked along ``axis``.
+    """
+    dtype = output_dtype
+    if dtype is None:
+        dtype = y_zero_point.dtype.name if isinstance(y_zero_point, np.ndarray) else "uint8"
+    zp = 0 if y_zero_point is None else y_zero_point
+    if output_dtype in ("int4", "uint4") and isinstance(zp, np.ndarray):
+        zp = zp.astype(qtype(output_dtype).storage)
+    return quantize(x, y_scale, zp, dtype=dtype, **_layout(y_scale, axis, block_size))
+
+
+def _layout(scale: object, axis: int, block_size: int) -> dict:
+    block_size = check_int("block_size", block_size, minimum=0)
+    if block_size > 0:
+        return {"axis": axis, "block_size": block_size}
+    if np.size(scale) > 1 or np.ndim(scale) == 1:
+        return {"axis": axis, "block_size": None}
+    return {"axis": None, "block_size": None}
+
+
+def dequantize_linear(x: np.ndarray, x_scale: object, x_zero_point: object = None, *,
+                      axis: int = 1, block_size: int = 0) -> np.ndarray:
+    """ONNX ``DequantizeLinear``: ``float32(x - x_zero_point) * x_scale``.
+
+    Numeric contract: that of :func:`reference.quantize.dequantize` (exact subtraction, one
+    float32 multiply). Layout of ``x_scale`` as in :func:`quantize_linear`.
+    """
+    zp = 0 if x_zero_point is None else x_zero_point
+    return dequantize(x, x_scale, zp, **_layout(x_scale, axis, block_size))
+
+
+def dynamic_quantize_linear(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ONNX ``DynamicQuantizeLinear``: uint8 quantization with a range computed from ``x``.
+
+    Numeric contract
+    ----------------
+    - ``x`` float32. ``rmin = min(0, min(x))``, ``rmax = max(0, max(x))`` in float32.
+    - ``y_scale = fl32((rmax - rmin) / 255)``; when ``rmax == rmin`` (all-zero or empty
+      input) ``y_scale = 1.0`` as ONNX Runtime (``onnx.reference`` gives 1/255 there, which
+      changes no quantized value: all are 0).
+    - ``y_zero_point = round_half_even(clamp(0 - rmin / y_scale, 0, 255))`` in float32, uint8.
+    - ``y = quantize(x, y_scale, y_zero_point, dtype="uint8")``.
+    - Errors: ``TypeError`` for a non-float32 ``x``; ``ValueError`` for NaN or inf in ``x``.
+    """
+    x = check_array("x", x, ("float32",))
+    if x.size and not np.isfinite(x).all():
+        raise ValueError("x must be finite for DynamicQuantizeLinear, got NaN or inf")
+    rmin = np.float32(min(np.float32(0), x.min())) if x.size else np.float32(0)
+    rmax = np.float32(max(np.float32(0), x.max())) if x.size else np.float32(0)
+    if rmax == rmin:
+        scale = np.float32(1.0)
+    else:
+        scale = np.float32(np.float32(rmax - rmin) / np.float32(255))
+    zp_f = np.float32(np.float32(0) - np.float32(rmin / scale))
+    zp = np.uint8(np.rint(np.clip(zp_f, np.float32(0), np.float32(255))))
+    y = quantize(x, scale, zp, dtype="uint8")
+    return y, np.array(scale, np.float32), np.array(zp, np.uint8)
+
+
+def _conv_geometry(x: np.ndarray, w: np.ndarray, auto_pad: str, dilations, kernel_shape,
+                   pads, strides) -> tuple[tuple, tuple, tuple]:
+    check_choice("auto_pad", auto_pad, AUTO_PADS)
+    dil = (1, 1) if dilations is None else check_int_tuple("dilations", dilations, 2, minimum=1)
+    st = (1, 1) if strides is None else check_int_tuple("strides", strides, 2, minimum=1)
+    if kernel_shape is not None:
+        ks = check_int_tuple("kernel_shape", kernel_shape, 2, minimum=1)
+        if w.ndim == 4 and ks != tuple(w.shape[2:]):
+            raise ValueError(f"kernel_shape {ks} does not match w.shape[2:] {tuple(w.shape[2:])}")
+    if auto_pad == "NOTSET":
+        pd = (0, 0, 0, 0) if pads is None else check_int_tuple("pads", pads, 4, minimum=0)
+    elif auto_pad == "VALID":
+        pd = (0, 0, 0, 0)
+    else:
+        if pads is not None:
+            raise ValueError(f"pads must be None when auto_pad={auto_pad!r}, got {pads!r}")
+        begin, end = [], []
+        for i in range(2):
+            size, k = x.shape[2 + i], w.shape[2 + i]
+            out = -(-size // st[i])
+            total = max(0, (out - 1) * st[i] + dil[i] * (k - 1) + 1 - size)
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto_pad == "SAME_UPPER" else big)
+            end.append(big if auto_pad == "SAME_UPPER" else small)
+        pd = (begin[0], begin[1], end[0], end[1])
+    return st, pd, dil
+
+
+def _check_conv_inputs(x: object, w: object) -> None:
+    check_array("x", x, ("int8", "uint8"), ndim=4)
+    check_array("w", w, ("int8", "uint8"), ndim=4)
+
+
+def conv_integer(x: np.ndarray, w: np.ndarray, x_zero_point: object = None,
+                 w_zero_point: object = None, *, auto_pad: str = "NOTSET",
+                 dilations: tuple[int, int] | None = None, group: int = 1,
+                 kernel_shape: tuple[int, int] | None = None,
+                 pads: tuple[int, int, int, int] | None = None,
+                 strides: tuple[int, int] | None = None) -> np.ndarray:
+    """ONNX ``ConvInteger`` (2-D, NCHW): int32 result, int32 wrap-around.
+
+    Numeric contract: that of :func:`reference.conv_int.conv2d_int`; ``pads`` in ONNX order
+    ``(top, left, bottom, right)``; ``auto_pad`` SAME_UPPER/SAME_LOWER/VALID as ONNX.
+    """
+    _check_conv_inputs(x, w)
+    st, pd, dil = _conv_geometry(x, w, auto_pad, dilations, kernel_shape, pads, strides)
+    return conv2d_int(x, w, x_zero_point=0 if x_zero_point is None else x_zero_point,
+                      w_zero_point=0 if w_zero_point is None else w_zero_point,
+                      strides=st, pads=pd, dilations=dil, groups=group)
+
+
+def qlinear_conv(x: np.ndarray, x_scale: object, x_zero_point: object, w: np.ndarray,
+                 w_scale: object, w_zero_point: object, y_scale: object, y_zero_point: object,
+                 B: np.ndarray | None = None, *, auto_pad: str = "NOTSET",
+                 dilations: tuple[int, int] | None = None, group: int = 1,
+                 kernel_shape: tuple[int, int] | None = None,
+                 pads: tuple[int, int, int, int] | None = None,
+                 strides: tuple[int, int] | None = None, mode: str = "onnxruntime",
+                 clamp: tuple[int, int] | None = None) -> np.ndarray:
+    """ONNX ``QLinearConv`` (2-D, NCHW) = :func:`conv2d_int` then :func:`requantize`.
+
+    Numeric contract
+    ----------------
+    - int32 accumulation with bias ``B`` (int32, per output channel), wrapping like ONNX
+      Runtime; ``w_scale`` / ``w_zero_point`` per tensor or per output channel.
+    - Requantization in ``mode`` (default ``"onnxruntime"``: ``fl32(fl32(acc) *
+      fl32(fl32(x_scale * w_scale) / y_scale))``, round half to even, ``+ y_zero_point``,
+      saturate to ``y_zero_point``'s dtype); ``clamp`` a fused activation range.
+    - ``onnx.reference`` rounds ``float64(acc) * M`` instead: it differs on exact ties and for
+      ``|acc| > 2**24``; these follow ONNX Runtime.
+    """
+    _check_conv_inputs(x, w)
+    st, pd, dil = _conv_geometry(x, w, auto_pad, dilations, kernel_shape, pads, strides)
+    acc = conv2d_int(x, w, x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=B,
+                     strides=st, pads=pd, dilations=dil, groups=group)
+    return requantize(acc, x_scale, w_scale, y_scale, y_zero_point, mode=mode,
+                      dtype=_output_dtype(y_zero_point), axis=1, clamp=clamp)
+
+
+def _output_dtype(y_zero_point: object) -> str:
+    if isinstance(y_zero_point, np.ndarray):
+        return y_zero_point.dtype.name
+    if isinstance(y_zero_point, np.integer):
+        return np.dtype(type(y_zero_point)).name
+    raise TypeError(f"y_zero_point must be a numpy int8/uint8 scalar or array (it fixes the "
+                    f"output type), got {type(y_zero_point).__name__} ({describe(y_zero_point)})")
+
+
+def matmul_integer(A: np.ndarray, B: np.ndarray, a_zero_point: object = None,
+                   b_zero_point: object = None) -> np.ndarray:
+    """ONNX ``MatMulInteger``: see :func:`reference.matmul_int.matmul_int`."""
+    return matmul_int(A, B, a_zero_point=0 if a_zero_point is None else a_zero_point,
+                      b_zero_point=0 if b_zero_point is None else b_zero_point)
+
+
+def qlinear_matmul(a: np.ndarray, a_scale: object, a_zero_point: object, b: np.ndarray,
+                   b_scale: object, b_zero_point: object, y_scale: object, y_zero_point: object,
+                   *, mode: str = "onnxruntime") -> np.ndarray:
+    """ONNX ``QLinearMatMul`` = :func:`matmul_int` then :func:`requantize` (per column of b).
+
+    Numeric contract: as :func:`qlinear_conv` with ``b_scale``/``b_zero_point`` per tensor or
+    per column (last axis of the result).
+    """
+    check_choice("mode", mode, REQUANTIZE_MODES)
+    acc = matmul_int(a, b, a_zero_point=a_zero_point, b_zero_point=b_zero_point)
+    return requantize(acc, a_scale, b_scale, y_scale, y_zero_point, mode=mode,
+                      dtype=_output_dtype(y_zero_point), axis=-1)
+
+
+def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
+                 zero_points: np.ndarray | None = None, g_idx: None = None,
+                 bias: np.ndarray | None = None, *, K: int, N: int, bits: int = 4,
+                 block_size: int, accuracy_level: int = 0) -> np.ndarray:
+    """com.microsoft ``MatMulNBits`` (4-bit): ``A @ dequant(B).T + bias`` in float32.
+
+    Numeric contract
+    ----------------
+    - ``B``: uint8 ``(N, ceil(K / block_size), block_size / 2)``: each row of the weight
+      ``W[n, :]`` in blocks of ``block_size`` unsigned 4-bit values, packed two per byte in
+      ONNX order (:mod:`reference.packing`); a short last block is zero-padded.
+    - ``scales``: float32 ``N * n_blocks`` (row-major ``[n, block]``); ``zero_points``: packed
+      uint8 ``N * ceil(n_blocks / 2)`` (4-bit, same nibble order, per row), or None for 8.
+    - ``W[n, k] = float32(q - zp) * scale[n, k // block_size]`` (exact int, one float32
+      multiply); ``Y = A @ W.T`` in float64 then rounded once to float32, ``+ bias``.
+    - Tolerance: ONNX Runtime sums in float32 in a blocked order (and at ``accuracy_level=4``
+      quantizes ``A`` to int8), so it matches this result within
+      ``1e-5 * sum_k |A[m,k] * W[n,k]|`` (levels 0-3) — not bit for bit: this is a float
+      operator.
+    - Errors: ``bits != 4``, ``g_idx``, bad shapes, dtypes or block sizes raise.
+    """
+    check_int("bits", bits, minimum=4, maximum=4)
+    if g_idx is not None:
+        raise ValueError("g_idx is not supported (act-order GPTQ); got a g_idx array")
+    K = check_int("K", K, minimum=1)
+    N = check_int("N", N, minimum=1)
+    bs = check_int("block_size", block_size, minimum=16)
+    if bs & (bs - 1):
+        raise ValueError(f"block_size must be a power of two >= 16, got {bs}")
+    check_int("accuracy_level", accuracy_level, minimum=0, maximum=4)
+    A = check_array("A", A, ("float32",))
+    if A.ndim < 1 or A.shape[-1] != K:
+        raise ValueError(f"A.shape[-1] must be K = {K}, got shape {A.shape}")
+    nblk = -(-K // bs)
+    B = check_array("B", B, ("uint8",))
+    if B.shape != (N, nblk, bs // 2):
+        raise ValueError(f"B must have shape (N, ceil(K / block_size), block_size / 2) = "
+                         f"{(N, nblk, bs // 2)}, got {B.shape}")
+    scales = check_array("scales", scales, ("float32",))
+    if scales.size != N * nblk:
+        raise ValueError(f"scales must hold N * n_blocks = {N * nblk} values, got {scales.size}")
+    q = unpack_int4(B, N * nblk * bs, signed=False).reshape(N, nblk * bs)[:, :K]
+    if zero_points is None:
+        zp = np.full((N, nblk), 8, np.uint8)
+    else:
+        zero_points = check_array("zero_points", zero_points, ("uint8",))
+        per_row = (nblk + 1) // 2
+        if zero_points.size != N * per_row:
+            raise ValueError(f"zero_points must hold N * ceil(n_blocks / 2) = {N * per_row} "
+                             f"bytes, got {zero_points.size}")
+        zp = np.stack([unpack_int4(r, nblk, signed=False)
+                       for r in zero_points.reshape(N, per_row)])
+    zp_full = np.repeat(zp, bs, axis=1)[:, :K].astype(np.int16)
+    s_full = np.repeat(scales.reshape(N, nblk), bs, axis=1)[:, :K]
+    w = np.multiply((q.astype(np.int16) - zp_full).astype(np.float32), s_full, dtype=np.float32)
+    y = np.matmul(A.astype(np.float64), w.T.astype(np.float64)).astype(np.float32)
+    if bias is not None:
+        bias = check_array("bias", bias, ("float32",), ndim=1)
+        if bias.shape[0] != N:
+            raise ValueError(f"bias must have N = {N} entries, got {bias.shape[0]}")
+        y = y + bias
+    return y

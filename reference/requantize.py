@@ -1,0 +1,201 @@
+"""Requantization of int32 accumulators to 8-bit outputs, in the rounding of four runtimes.
+
+A quantized conv or matmul produces ``acc`` (int32, bias already added) whose real value is
+``acc * input_scale * weight_scale[c]``; the output is ``round(acc * M[c]) + output_zero_point``
+with ``M[c] = input_scale * weight_scale[c] / output_scale``, saturated to the output type and
+the fused activation ``clamp``. Runtimes differ in how they represent ``M`` and round, and a
+golden model must say which one it reproduces. ``mode`` names it:
+
+``"onnxruntime"`` (ONNX Runtime x86/MLAS QLinearConv, QLinearMatMul)
+    ``M = fl32(fl32(input_scale * weight_scale) / output_scale)``;
+    ``v = fl32(fl32(acc) * M)`` (int32 -> float32 rounds to nearest even above 2**24); ``v``
+    clamped to ``[qmin - zp, qmax - zp]`` in float; round half to even (``cvtps2dq``); ``+ zp``.
+    Source: onnxruntime ``MlasRequantizeOutput`` (core/mlas/lib/qlmul.cpp / quantize.cpp) and
+    the scale computation in ``qlinearconv.cc``.
+``"tflite"`` (TFLite reference kernels, ``reference_integer_ops::ConvPerChannel``)
+    ``M`` in double: ``double(input_scale) * double(weight_scale) / double(output_scale)``,
+    encoded by ``QuantizeMultiplier`` as a Q31 ``multiplier`` in [2**30, 2**31) and ``shift``
+    (``frexp``; ``multiplier = std::round(frac * 2**31)``, half away from zero; 2**31 becomes
+    2**30 with ``shift + 1``; ``shift < -31`` flushes to 0). Then
+    ``MultiplyByQuantizedMultiplier``: left shift ``max(shift, 0)``,
+    ``SaturatingRoundingDoublingHighMul`` (``(a*b + (a*b >= 0 ? 2**30 : 1 - 2**30)) / 2**31``,
+    C division truncating toward zero), ``RoundingDivideByPOT(max(-shift, 0))`` (round half
+    away from zero). Two roundings. Source: tensorflow/lite/kernels/internal/common.h and
+    quantization_util.cc (gemmlowp fixedpoint.h).
+``"tflite-single"`` (TFLite built with ``TFLITE_SINGLE_ROUNDING``; also ruy's
+    ``apply_multiplier.cc``, which TFLite's optimized kernels call without XNNPACK)
+    Same ``QuantizeMultiplier`` but ``shift > 30`` is capped to 30 with multiplier 2**31 - 1;
+    then one rounding: ``(int64(acc) * multiplier + 2**(30 - shift)) >> (31 - shift)``
+    (round half up, toward +inf).
+``"xnnpack"`` (TFLite's default CPU path: XNNPACK qs8/qc8w GEMM and IGEMM, x86 "fp32"
+    requantization; ARM builds use "rndnu" instead and are not modelled)
+    ``scale = fl32(fl32(input_scale * kernel_scale) / output_scale)`` (xnnpack
+    ``create_convolution2d_nhwc_qx8_qc8w``); ``v = fl32(fl32(acc) * scale)``, ``min(v, qmax -
+    zp)``, round half to even (``cvtps2dq`` or the 12582912.0 magic-bias trick, identical),
+    ``+ zp`` with saturation, ``max(., qmin)``. The arithmetic is the same as
+    ``"onnxruntime"``; it is a separate mode because the runtimes are separate contracts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference._validate import check_array, check_axis, check_choice, check_int_tuple, check_scale
+from reference.dtypes import qtype
+from reference.quantize import _zero_point_for
+
+__all__ = [
+    "REQUANTIZE_MODES",
+    "multiply_by_quantized_multiplier",
+    "quantize_multiplier",
+    "requantize",
+    "rounding_divide_by_pot",
+    "saturating_rounding_doubling_high_mul",
+]
+
+REQUANTIZE_MODES = ("onnxruntime", "tflite", "tflite-single", "xnnpack")
+OUTPUT_DTYPES = ("int8", "uint8", "int16", "uint16", "int4", "uint4")
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+def quantize_multiplier(real_multiplier: np.ndarray | float, *, single_rounding: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite ``QuantizeMultiplier``: real multiplier -> (Q31 int32 multiplier, shift).
+
+    ``real = multiplier * 2**(shift - 31)`` with ``multiplier`` in [2**30, 2**31) (or 0).
+    ``frexp`` in double, ``std::round`` (half away from zero) of ``frac * 2**31``.
+    ``single_rounding`` adds the ``TFLITE_SINGLE_ROUNDING`` cap ``shift <= 30``.
+    """
+    real = np.asarray(real_multiplier, dtype=np.float64)
+    frac, shift = np.frexp(real)
+    shift = shift.astype(np.int64)
+    q = np.floor(frac * 2.0**31 + 0.5).astype(np.int64)  # frac >= 0: half away == half up
+    carry = q == 2**31
+    q = np.where(carry, q // 2, q)
+    shift = np.where(carry, shift + 1, shift)
+    flush = shift < -31
+    q = np.where(flush, 0, q)
+    shift = np.where(flush, 0, shift)
+    if single_rounding:
+        cap = shift > 30
+        q = np.where(cap, 2**31 - 1, q)
+        shift = np.where(cap, 30, shift)
+    return q, shift
+
+
+def _wrap32(v: np.ndarray) -> np.ndarray:
+    return v.astype(np.int32).astype(np.int64)
+
+
+def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values held in int64 arrays."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    ab = a * b
+    s = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(s >= 0, s >> 31, -((-s) >> 31))  # C division truncates toward zero
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """gemmlowp ``RoundingDivideByPOT``: ``x / 2**exponent`` rounded half away from zero."""
+    x = np.asarray(x, np.int64)
+    e = np.asarray(exponent, np.int64)
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                                     *, single_rounding: bool = False) -> np.ndarray:
+    """TFLite ``MultiplyByQuantizedMultiplier`` (int32 in, int32 out, held in int64).
+
+    Double rounding: ``RoundingDivideByPOT(SRDHM(x << left, multiplier), right)``; the left
+    shift wraps in 32 bits like the C code on two's complement machines. Single rounding
+    (``TFLITE_SINGLE_ROUNDING``, ruy): ``(x * multiplier + 2**(30 - shift)) >> (31 - shift)``.
+    """
+    x = np.asarray(x, np.int64)
+    multiplier = np.asarray(multiplier, np.int64)
+    shift = np.asarray(shift, np.int64)
+    if single_rounding:
+        total = 31 - shift
+        return (x * multiplier + (np.int64(1) << (total - 1))) >> total
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(_wrap32(x << left), multiplier), right)
+
+
+def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, output_scale: object,
+               output_zero_point: object = 0, *, mode: str = "onnxruntime", dtype: str = "int8",
+               axis: int = 1, clamp: tuple[int, int] | None = None) -> np.ndarray:
+    """Scale int32 accumulators to ``dtype`` outputs the way runtime ``mode`` does.
+
+    Numeric contract
+    ----------------
+    - ``acc``: int32 array (bias already added, wrapped like the runtime's int32 accumulator).
+    - ``input_scale``, ``output_scale``: one float32 each (finite, > 0); ``weight_scale``: one
+      float32 or one per channel along ``axis`` of ``acc`` (``axis=1``: NCHW channels; use
+      ``-1`` for a matmul's columns). ``output_zero_point``: int in ``dtype``'s range.
+    - Rounding and intermediate precision: fixed by ``mode``, see the module docstring
+      (``"onnxruntime"``, ``"tflite"``, ``"tflite-single"``, ``"xnnpack"``); never NaN.
+    - Saturation: to ``qrange(dtype)`` intersected with ``clamp=(qlo, qhi)`` (a fused ReLU or
+      ReLU6 expressed in output integers, e.g. ``(zp, qmax)``).
+    - Result: ``storage_dtype(dtype)`` array of ``acc``'s shape.
+    - Errors: ``TypeError`` for a non-int32 ``acc``; ``ValueError`` for bad scales, zero point,
+      mode, dtype, axis, clamp (naming the argument and the value).
+    """
+    acc = check_array("acc", acc, ("int32",))
+    check_choice("mode", mode, REQUANTIZE_MODES)
+    t = qtype(dtype)
+    if t.name not in OUTPUT_DTYPES:  # pragma: no cover - every QTYPE is an output type
+        raise ValueError(f"dtype must be one of {list(OUTPUT_DTYPES)}, got {dtype!r}")
+    s_in = check_scale("input_scale", input_scale)
+    s_out = check_scale("output_scale", output_scale)
+    for name, s in (("input_scale", s_in), ("output_scale", s_out)):
+        if s.size != 1:
+            raise ValueError(f"{name} must be a single value, got shape {s.shape}")
+    s_w = check_scale("weight_scale", weight_scale)
+    zp = int(_zero_point_for(output_zero_point, "output_zero_point", t).reshape(-1)[0]) \
+        if np.size(output_zero_point) == 1 else None
+    if zp is None:
+        raise ValueError(f"output_zero_point must be a single value, got shape "
+                         f"{np.shape(output_zero_point)}")
+    lo, hi = t.qmin, t.qmax
+    if clamp is not None:
+        qlo, qhi = check_int_tuple("clamp", clamp, 2)
+        if qlo > qhi:
+            raise ValueError(f"clamp must be (low, high) with low <= high, got {clamp!r}")
+        lo, hi = max(lo, qlo), min(hi, qhi)
+        if lo > hi:
+            raise ValueError(f"clamp {clamp!r} does not intersect the {t.name} range "
+                             f"[{t.qmin}, {t.qmax}]")
+    if s_w.size == 1:
+        s_w = s_w.reshape(())
+    else:
+        if acc.ndim == 0:
+            raise ValueError("weight_scale must be a single value for a 0-d acc")
+        ax = check_axis("axis", axis, acc.ndim)
+        if s_w.ndim != 1 or s_w.shape[0] != acc.shape[ax]:
+            raise ValueError(f"weight_scale must be a single value or 1-D with acc.shape[{ax}] "
+                             f"= {acc.shape[ax]} entries, got shape {s_w.shape}")
+        shape = [1] * acc.ndim
+        shape[ax] = acc.shape[ax]
+        s_w = s_w.reshape(shape)
+    s_in = s_in.reshape(())
+    s_out = s_out.reshape(())
+
+    if mode in ("onnxruntime", "xnnpack"):
+        m = np.divide(np.multiply(s_in, s_w, dtype=np.float32), s_out, dtype=np.float32)
+        v = np.multiply(acc.astype(np.float32), m, dtype=np.float32)
+        v = np.clip(v, np.float32(lo - zp), np.float32(hi - zp))
+        out = np.rint(v).astype(np.int64) + zp
+    else:
+        single = mode == "tflite-single"
+        real = s_in.astype(np.float64) * s_w.astype(np.float64) / s_out.astype(np.float64)
+        mult, shift = quantize_multiplier(real, single_rounding=single)
+        out = multiply_by_quantized_multiplier(acc, mult, shift, single_rounding=single) + zp
+        out = np.clip(out, lo, hi)
+    return out.astype(t.storage)
