@@ -120,6 +120,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def hex_word_bits(dtype: str, requested: int) -> int:
+    """The hex word width used for a tensor: ``requested`` when it holds whole elements, else
+    one element per word (an int32 tensor in a ``word_bits=8`` run is written 32 bits a word).
+    The manifest records the width actually used for every hex file."""
+    try:
+        formats.hex_layout(dtype, requested, 0)
+        return requested
+    except ValueError:
+        return formats.check_dtype(dtype)[1]
+
+
 def _tensor_files(tensor: GoldenTensor, options: WriteOptions) -> dict[str, tuple[str, bytes,
                                                                                    dict]]:
     """format -> (file name, content, format options) for the per-tensor formats."""
@@ -128,7 +139,7 @@ def _tensor_files(tensor: GoldenTensor, options: WriteOptions) -> dict[str, tupl
     if "npy" in options.formats:
         out["npy"] = (f"{tensor.name}.npy", formats.npy_bytes(tensor.array), {})
     if "hex" in options.formats:
-        word_bits = options.word_bits
+        word_bits = hex_word_bits(tensor.dtype, options.word_bits)
         per_word, words = formats.hex_layout(tensor.dtype, word_bits, tensor.array.size)
         text = formats.hex_text(
             tensor.array, tensor.dtype, word_bits=word_bits, endianness=options.endianness,
