@@ -207,16 +207,18 @@ class TopologyRow:
                 * self.filters)
 
     def to_layer(self, *, weight_bits: int = 8, act_bits: int = 8) -> LayerWork:
-        """The same layer as a gilt :class:`LayerWork` (no padding; SCALE-Sim's ceil output size
-        equals the floor formula for every valid row)."""
+        """The same layer as a gilt :class:`LayerWork`. SCALE-Sim's ``ceil`` output size counts a
+        last window that runs past the input when ``(h - r) % stride != 0`` (its address
+        generator reads beyond the row); gilt says so explicitly with bottom/right padding of
+        ``(out - 1) * stride + r - h``, so MACs and output size agree."""
+        pad_h = (self.ofmap_h - 1) * self.stride_h + self.filter_h - self.ifmap_h
+        pad_w = (self.ofmap_w - 1) * self.stride_w + self.filter_w - self.ifmap_w
         layer = LayerWork.conv(self.name, batch=1, in_channels=self.channels, in_h=self.ifmap_h,
                                in_w=self.ifmap_w, out_channels=self.filters,
                                kernel=(self.filter_h, self.filter_w),
-                               stride=(self.stride_h, self.stride_w), weight_bits=weight_bits,
-                               act_bits=act_bits)
-        if (layer.out_h, layer.out_w) != (self.ofmap_h, self.ofmap_w):
-            raise ValueError(f"topology row {self.name!r}: output {self.ofmap_h}x{self.ofmap_w} "
-                             f"(SCALE-Sim) differs from {layer.out_h}x{layer.out_w}")
+                               stride=(self.stride_h, self.stride_w), pads=(0, 0, pad_h, pad_w),
+                               weight_bits=weight_bits, act_bits=act_bits)
+        assert (layer.out_h, layer.out_w) == (self.ofmap_h, self.ofmap_w)
         return layer
 
 
