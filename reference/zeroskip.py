@@ -1,0 +1,246 @@
+"""Zero-block skipping (seed C8): mark blocks whose values are all zero (all equal to the zero
+point, i.e. real value 0) and skip the multiply-accumulates that read them.
+
+Bitmaps. ``zero_block_bitmap(x, block)`` cuts ``x`` into blocks of shape ``block`` (one entry per
+axis; the last block along an axis may be short) and returns a bool array, one entry per block,
+True where every element of the block equals ``zero_point``. A skipped block contributes
+(x - zp) * (w - zw) = 0 to every sum, so leaving it out changes no integer result: the skipping
+matmul and conv are bit-identical to dense ones (integers are summed exactly in int64 and
+wrapped to int32 once at the end, like ``matmul_int`` and ``conv2d_int``).
+
+The conv engine ``sparse_conv_accumulate`` is shared with channel and spatial gating
+(``reference.gating``): it computes the conv as a sum over (input-channel block, kernel tap)
+of small matmuls restricted to the active output channels and the active output positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference._argcheck import conv_geometry, int_array, int_tuple
+from reference.conv_float import conv2d_macs
+from reference.matmul_int import exact_matmul, wrap_int32, zero_point_vector
+
+
+@dataclass(frozen=True)
+class ZeroSkipRecord:
+    """What a zero-skipping operator skipped.
+
+    a_bitmap / b_bitmap: True = all-zero block (activation / weight side). blocks_* count the
+    blocks of each side; macs_* count multiply-accumulates of the whole operator.
+    """
+
+    a_bitmap: np.ndarray
+    b_bitmap: np.ndarray
+    a_block: tuple[int, ...]
+    b_block: tuple[int, ...]
+    a_blocks_zero: int
+    b_blocks_zero: int
+    macs_dense: int
+    macs_done: int
+    macs_skipped: int
+
+    @property
+    def skip_fraction(self) -> float:
+        return self.macs_skipped / self.macs_dense if self.macs_dense else 0.0
+
+
+def zero_block_bitmap(x, block, *, zero_point=0) -> np.ndarray:
+    """Bool bitmap of all-zero blocks of ``x``.
+
+    Numeric contract: ``x`` any integer or float array; ``block`` one positive int per axis of
+    ``x``; ``zero_point`` scalar or an array broadcastable to ``x`` (e.g. per channel). Entry
+    [i0, i1, ...] is True iff every element of x[i0*b0:(i0+1)*b0, ...] equals ``zero_point``
+    (exact comparison; for floats -0.0 == 0.0). Result shape ceil(x.shape / block). Short edge
+    blocks are judged on the elements they have. Errors: ValueError naming ``block``.
+    """
+    x = np.asarray(x)
+    block = int_tuple("block", block, x.ndim, minimum=1)
+    is_zero = np.broadcast_to(x == np.asarray(zero_point), x.shape)
+    pad = [(0, -s % b) for s, b in zip(x.shape, block)]
+    is_zero = np.pad(is_zero, pad, constant_values=True)
+    shape = []
+    for s, b in zip(is_zero.shape, block):
+        shape += [s // b, b]
+    return is_zero.reshape(shape).all(axis=tuple(range(1, 2 * x.ndim, 2)))
+
+
+def _expand(bitmap, block, shape):
+    """Element-level view of a block bitmap, cropped to ``shape``."""
+    out = bitmap
+    for axis, b in enumerate(block):
+        out = np.repeat(out, b, axis=axis)
+    return out[tuple(slice(0, s) for s in shape)]
+
+
+def skip_matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, a_block=(4, 4), b_block=(4, 4)):
+    """``(a - a_zp) @ (b - b_zp)`` skipping all-zero blocks; returns ``(int32, ZeroSkipRecord)``.
+
+    Numeric contract:
+      - a int8/uint8 (M, K), b int8/uint8 (K, N) (int4 as int8 in -8..7); a_zero_point scalar,
+        b_zero_point scalar or one per column (N,). Same result as ``matmul_int``: exact int64
+        sums wrapped to int32 once (ONNX MatMulInteger). Bit-identical to dense.
+      - a_block = (bm, bk), b_block = (bk, bn): the two bk must be equal (K blocks line up).
+      - For each K block kb only the rows of a whose (m, kb) block is non-zero and the columns
+        of b whose (kb, n) block is non-zero are multiplied: macs_done = sum over kb of
+        rows * len(kb) * cols.
+      - Errors: TypeError for dtypes, ValueError for shapes, zero points or blocks.
+    """
+    a = int_array("a", a, ndim=2)
+    b = int_array("b", b, ndim=2)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
+                         f"a.shape[1] == b.shape[0]")
+    a_block = int_tuple("a_block", a_block, 2, minimum=1)
+    b_block = int_tuple("b_block", b_block, 2, minimum=1)
+    if a_block[1] != b_block[0]:
+        raise ValueError(f"a_block={a_block}, b_block={b_block}: expected a_block[1] == "
+                         f"b_block[0] (the K blocks must line up)")
+    m, k = a.shape
+    n = b.shape[1]
+    azp = zero_point_vector("a_zero_point", a_zero_point, a.dtype, 1, "tensor")
+    bzp = zero_point_vector("b_zero_point", b_zero_point, b.dtype, n, "column")
+    ac = a.astype(np.int64) - azp
+    bc = b.astype(np.int64) - bzp
+    a_bitmap = zero_block_bitmap(ac, a_block)
+    b_bitmap = zero_block_bitmap(bc, b_block)
+    a_rows_active = ~_expand(a_bitmap, (a_block[0], 1), (m, a_bitmap.shape[1]))  # (M, nKB)
+    b_cols_active = ~_expand(b_bitmap, (1, b_block[1]), (b_bitmap.shape[0], n))  # (nKB, N)
+    acc = np.zeros((m, n), dtype=np.int64)
+    done = 0
+    bk = a_block[1]
+    for kb in range(a_bitmap.shape[1]):
+        rows = np.flatnonzero(a_rows_active[:, kb])
+        cols = np.flatnonzero(b_cols_active[kb])
+        if rows.size == 0 or cols.size == 0:
+            continue
+        ks = slice(kb * bk, min((kb + 1) * bk, k))
+        acc[np.ix_(rows, cols)] += exact_matmul(ac[rows, ks], bc[ks][:, cols])
+        done += rows.size * (ks.stop - ks.start) * cols.size
+    dense = m * k * n
+    record = ZeroSkipRecord(a_bitmap, b_bitmap, a_block, b_block, int(a_bitmap.sum()),
+                            int(b_bitmap.sum()), dense, done, dense - done)
+    return wrap_int32(acc), record
+
+
+def _tap_view(arr, i, j, geometry, out_hw):
+    """Values of the padded ``arr`` (..., Hp, Wp) seen by tap (i, j) at every output position."""
+    (sh, sw), _, (dh, dw) = geometry
+    oh, ow = out_hw
+    return arr[..., i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+
+
+def sparse_conv_accumulate(xc, wc, x_active, w_active, *, channel_block, strides, pads,
+                           dilations, groups, out_hw):
+    """Integer conv accumulation restricted to active operands; returns (int64 acc, macs_done).
+
+    Numeric contract (internal engine, shared with reference.gating): ``xc`` (N, C, H, W) and
+    ``wc`` (O, C/groups, KH, KW) are zero-point-centred int64; ``x_active`` bool
+    (N, C/channel_block, H, W): False where an input element's channel block is skipped at that
+    pixel; ``w_active`` bool (O, C/groups/channel_block, KH, KW): False where a weight block is
+    skipped. ``channel_block`` must divide C/groups. acc[n, o, p] = sum over the active
+    (channel block, tap) pairs of exact int64 products; a skipped operand is one whose product
+    would be zero, so acc equals the dense sum exactly. Padding is inactive.
+    """
+    n, c, h, w = xc.shape
+    o, cg, kh, kw = wc.shape
+    pt, pl, pb, pr = pads
+    og = o // groups
+    nb = cg // channel_block
+    xp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=np.int64)
+    xp[:, :, pt:pt + h, pl:pl + w] = xc
+    ap = np.zeros((n, x_active.shape[1], h + pt + pb, w + pl + pr), dtype=bool)
+    ap[:, :, pt:pt + h, pl:pl + w] = x_active
+    geometry = (strides, pads, dilations)
+    acc = np.zeros((n, o, out_hw[0] * out_hw[1]), dtype=np.int64)
+    done = 0
+    for g in range(groups):
+        for blk in range(nb):
+            c_lo = g * cg + blk * channel_block          # absolute input channel
+            xs = xp[:, c_lo:c_lo + channel_block]
+            act = ap[:, c_lo // channel_block]
+            for i in range(kh):
+                for j in range(kw):
+                    rows = g * og + np.flatnonzero(w_active[g * og:(g + 1) * og, blk, i, j])
+                    if rows.size == 0:
+                        continue
+                    wt = wc[rows, blk * channel_block:(blk + 1) * channel_block, i, j]
+                    pos_all = _tap_view(act, i, j, geometry, out_hw).reshape(n, -1)
+                    vals_all = _tap_view(xs, i, j, geometry, out_hw).reshape(n, channel_block, -1)
+                    for s in range(n):
+                        pos = np.flatnonzero(pos_all[s])
+                        if pos.size == 0:
+                            continue
+                        acc[s, rows[:, None], pos[None, :]] += exact_matmul(wt,
+                                                                           vals_all[s][:, pos])
+                        done += rows.size * channel_block * pos.size
+    return acc.reshape(n, o, out_hw[0], out_hw[1]), done
+
+
+def centred_conv_operands(x, w, x_zero_point, w_zero_point, bias):
+    """Check conv operands like ``conv2d_int`` and return (xc, wc, bias int64 or None)."""
+    x = int_array("x", x, ndim=4)
+    w = int_array("w", w, ndim=4)
+    o = w.shape[0]
+    xzp = zero_point_vector("x_zero_point", x_zero_point, x.dtype, 1, "tensor")
+    wzp = zero_point_vector("w_zero_point", w_zero_point, w.dtype, o, "output channel")
+    xc = x.astype(np.int64) - xzp
+    wc = w.astype(np.int64) - (wzp.reshape(-1, 1, 1, 1) if wzp.ndim else wzp)
+    b = None
+    if bias is not None:
+        b = int_array("bias", bias, ndim=1, dtypes=("int32",))
+        if b.shape[0] != o:
+            raise ValueError(f"bias has shape {b.shape}: expected ({o},)")
+        b = b.astype(np.int64)
+    return xc, wc, b
+
+
+def finish_int32(acc, bias):
+    """Add the int32 bias (widened) and wrap to int32 once, as conv2d_int does."""
+    if bias is not None:
+        acc = acc + bias.reshape(1, -1, 1, 1)
+    return wrap_int32(acc)
+
+
+def skip_conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=(1, 1),
+                    pads=(0, 0, 0, 0), dilations=(1, 1), groups=1, x_block=(4, 4, 4),
+                    w_block=(4, 4)):
+    """Integer conv skipping all-zero activation and weight blocks; ``(int32, ZeroSkipRecord)``.
+
+    Numeric contract:
+      - operands, zero points, bias, geometry and result exactly as
+        ``reference.conv_int.conv2d_int`` (bit-identical; int32 wrap once at the end).
+      - x_block = (bc, bh, bw): activation blocks over (C, H, W) of each image; the bitmap has
+        shape (N, ceil(C/bc), ceil(H/bh), ceil(W/bw)). w_block = (bo, bc): weight blocks over
+        (O, C/groups) of each kernel tap; bitmap shape (ceil(O/bo), ceil((C/groups)/bc), KH,
+        KW). The two bc must be equal and divide C/groups.
+      - A MAC is skipped when its input element lies in a zero activation block or in the
+        padding, or its weight lies in a zero weight block.
+      - Errors: TypeError for dtypes; ValueError naming the parameter for shapes, zero points,
+        geometry or blocks.
+    """
+    xc, wc, b = centred_conv_operands(x, w, x_zero_point, w_zero_point, bias)
+    strides, pads, dilations, groups, oh, ow = conv_geometry(
+        xc.shape, wc.shape, strides, pads, dilations, groups)
+    x_block = int_tuple("x_block", x_block, 3, minimum=1)
+    w_block = int_tuple("w_block", w_block, 2, minimum=1)
+    cg = wc.shape[1]
+    if x_block[0] != w_block[1] or cg % x_block[0]:
+        raise ValueError(f"x_block={x_block}, w_block={w_block}: the channel blocks "
+                         f"x_block[0] and w_block[1] must be equal and divide C/groups = {cg}")
+    bc = x_block[0]
+    a_bitmap = zero_block_bitmap(xc, (1,) + x_block)
+    b_bitmap = zero_block_bitmap(wc, w_block + (1, 1))
+    n, c, h, wd = xc.shape
+    x_active = ~_expand(a_bitmap, (1, 1, x_block[1], x_block[2]), (n, c // bc, h, wd))
+    w_active = ~_expand(b_bitmap, (w_block[0], 1, 1, 1), (wc.shape[0],) + b_bitmap.shape[1:])
+    acc, done = sparse_conv_accumulate(xc, wc, x_active, w_active, channel_block=bc,
+                                       strides=strides, pads=pads, dilations=dilations,
+                                       groups=groups, out_hw=(oh, ow))
+    dense = conv2d_macs(xc.shape, wc.shape, strides=strides, pads=pads, dilations=dilations,
+                        groups=groups)
+    record = ZeroSkipRecord(a_bitmap, b_bitmap, (1,) + x_block, w_block + (1, 1),
+                            int(a_bitmap.sum()), int(b_bitmap.sum()), dense, done, dense - done)
+    return finish_int32(acc, b), record
