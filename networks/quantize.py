@@ -1,0 +1,373 @@
+"""Post-training quantization of a float graph to W8A8 or W4A8 (seed C3).
+
+Steps (each recorded in ``graph.meta`` and the quantized nodes' ``meta``):
+
+1. Optional fusion (seed C14a): BatchNorm folded into the preceding conv
+   (``W' = W * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``, float64 then
+   float32), then a following ReLU / Clip fused into the conv as its activation.
+2. Calibration: the fused float graph runs on the calibration inputs (user arrays, or a seeded
+   standard-normal sample) and every tensor's min/max is recorded.
+3. Activations: asymmetric int8 per tensor, ``scale = (max(0, hi) - min(0, lo)) / 255``,
+   ``zero_point = rint(-128 - min(0, lo) / scale)`` (0 lies on the grid; a ReLU output gets
+   zero_point -128, so saturation *is* the ReLU).
+4. Weights: symmetric per output channel, ``scale = max|w| / qmax`` with qmax 127 (8-bit) or
+   7 (4-bit, values -7..7 stored in int8); 4-bit weights may instead be ``blocked`` (one scale
+   per output channel and block of ``block_size`` input channels). Biases: int32
+   ``rint(b / (s_x * s_w))``.
+5. Precision policy: ``w4a8`` keeps the first and last weighted layers at 8 bits by default
+   (``first_last_8bit``); ``policy`` maps node names to weight bits and overrides everything.
+6. Optional channel gating (seed C5) on the input of every 1x1 conv with groups 1 (other than
+   the first layer), and optional zero-skip measurement (seed C8) in the golden run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from networks.execute import build_lut, run_graph
+from networks.graph import Graph, Node, QuantParams, TensorInfo
+from networks.models import sample_inputs
+
+PRECISIONS = {"w8a8": 8, "w4a8": 4}
+LUT_OPS = frozenset({"relu", "clip", "hardsigmoid", "hardswish", "sigmoid", "silu", "gelu",
+                     "erf"})
+MOVE_OPS = frozenset({"flatten", "reshape", "transpose", "identity"})
+GATE_STRATEGIES = ("topk", "threshold", "none")
+
+
+def _is_placeholder(a: np.ndarray) -> bool:
+    return a.size > 1 and all(s == 0 for s in a.strides)
+
+
+# ---------------------------------------------------------------------- fusion
+def fuse(graph: Graph) -> Graph:
+    """Fold BatchNorm into the preceding conv and fuse a following ReLU / Clip into it.
+    Returns a new graph (constants of untouched nodes shared). Shape-only graphs (placeholder
+    weights) are fused structurally."""
+    g = graph.copy()
+    consumers = g.consumers()
+    producer = g.producer()
+    removed: set[str] = set()
+    rename: dict[str, str] = {}
+    for node in g.nodes:
+        if node.op != "batchnorm":
+            continue
+        src = producer.get(node.inputs[0])
+        if src is None or src.op != "conv" or len(consumers.get(node.inputs[0], [])) != 1 \
+                or node.inputs[0] in g.outputs:
+            continue
+        gamma, beta, mean, var = (g.constants[t] for t in node.inputs[1:5])
+        w = g.constants[src.inputs[1]]
+        o = w.shape[0]
+        if _is_placeholder(w):
+            new_w, new_b = w, np.broadcast_to(np.float32(0), (o,))
+        else:
+            k = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64)
+                                                   + node.attrs.get("epsilon", 1e-5))
+            b = np.zeros(o) if len(src.inputs) < 3 or not src.inputs[2] else \
+                g.constants[src.inputs[2]].astype(np.float64)
+            new_w = (w.astype(np.float64) * k[:, None, None, None]).astype(np.float32)
+            new_b = ((b - mean) * k + beta).astype(np.float32)
+        wname, bname = f"{src.name}.weight_folded", f"{src.name}.bias_folded"
+        g.constants[wname] = new_w
+        g.constants[bname] = new_b
+        src.inputs = [src.inputs[0], wname, bname] + src.inputs[3:]
+        src.meta["fused"] = [*src.meta.get("fused", []), "bn"]
+        src.meta.setdefault("onnx_names", []).append(node.name)
+        rename[node.outputs[0]] = src.outputs[0]
+        removed.add(node.name)
+    _apply_removal(g, removed, rename)
+    consumers = g.consumers()
+    producer = g.producer()
+    removed, rename = set(), {}
+    for node in g.nodes:
+        if node.op not in ("relu", "clip"):
+            continue
+        src = producer.get(node.inputs[0])
+        if src is None or src.op != "conv" or src.attrs.get("activation") or \
+                len(consumers.get(node.inputs[0], [])) != 1 or node.inputs[0] in g.outputs:
+            continue
+        if node.op == "relu":
+            src.attrs["activation"] = "relu"
+        else:
+            src.attrs.update(activation="clip", act_min=float(node.attrs.get("min", -np.inf)),
+                             act_max=float(node.attrs.get("max", np.inf)))
+        src.meta["fused"] = [*src.meta.get("fused", []), node.op]
+        rename[node.outputs[0]] = src.outputs[0]
+        removed.add(node.name)
+    _apply_removal(g, removed, rename)
+    g.meta["fused"] = True
+    return g.validate()
+
+
+def _apply_removal(g: Graph, removed: set[str], rename: dict[str, str]) -> None:
+    """Drop nodes; the tensor the removed node produced is replaced by its input (the
+    producer's output keeps the removed node's output *name*, so downstream names stay)."""
+    if not removed:
+        return
+    g.nodes = [n for n in g.nodes if n.name not in removed]
+    # keep the later (post-BN / post-ReLU) tensor name: rename the producer's output to it
+    for later, earlier in rename.items():
+        for n in g.nodes:
+            n.outputs = [later if t == earlier else t for t in n.outputs]
+            n.inputs = [later if t == earlier else t for t in n.inputs]
+        g.tensors.pop(earlier, None)
+
+
+# ---------------------------------------------------------------------- calibration
+def calibrate(graph: Graph, calibration=None, *, seed: int = 0) -> dict[str, tuple]:
+    """Per-tensor (min, max) over the calibration inputs: None (one seeded standard-normal
+    batch), a dict of input arrays, or a list of such dicts."""
+    if calibration is None:
+        batches = [sample_inputs(graph, seed=seed)]
+    elif isinstance(calibration, dict):
+        batches = [calibration]
+    elif isinstance(calibration, (list, tuple)) and calibration and \
+            all(isinstance(b, dict) for b in calibration):
+        batches = list(calibration)
+    else:
+        raise TypeError(f"calibration must be None, a dict of input arrays or a list of such "
+                        f"dicts, got {type(calibration).__name__}")
+    ranges: dict[str, list] = {}
+
+    def track(name, arr):
+        if arr is None or arr.dtype.kind != "f":
+            return
+        lo, hi = float(arr.min()), float(arr.max())
+        r = ranges.get(name)
+        ranges[name] = [lo, hi] if r is None else [min(r[0], lo), max(r[1], hi)]
+
+    def hook(node, values):
+        for t in node.inputs:
+            if t in values:
+                track(t, values[t])
+
+    for batch in batches:
+        _, outputs, _ = run_graph(graph, batch, keep=(), before_node=hook)
+        for t, v in outputs.items():
+            track(t, v)
+    return {k: tuple(v) for k, v in ranges.items()}
+
+
+def activation_params(lo: float, hi: float) -> QuantParams:
+    """Asymmetric int8 parameters covering [min(0, lo), max(0, hi)]."""
+    lo, hi = min(0.0, lo), max(0.0, hi)
+    if hi - lo <= 0 or not math.isfinite(hi - lo):
+        hi = lo + 1.0
+    scale = np.float32((hi - lo) / 255.0)
+    zp = int(np.clip(np.rint(-128.0 - lo / float(scale)), -128, 127))
+    return QuantParams(scale, zp, bits=8, signed=True)
+
+
+def weight_params(w: np.ndarray, bits: int, axis: int, block_size: int = 0
+                  ) -> tuple[np.ndarray, QuantParams]:
+    """Symmetric per-channel (or blocked along the input-channel axis 1) weights."""
+    qmax = (1 << (bits - 1)) - 1
+    w = w.astype(np.float32)
+    if block_size:
+        o, c = w.shape[:2]
+        nb = -(-c // block_size)
+        pad = nb * block_size - c
+        wp = np.pad(np.abs(w), ((0, 0), (0, pad)) + ((0, 0),) * (w.ndim - 2))
+        amax = wp.reshape(o, nb, block_size, *w.shape[2:]).max(
+            axis=tuple(range(2, w.ndim + 1)))
+        scale = (np.maximum(amax, 1e-12) / qmax).astype(np.float32)
+        s_full = np.repeat(scale, block_size, axis=1)[:, :c]
+        s_full = s_full.reshape(o, c, *(1,) * (w.ndim - 2))
+        q = np.clip(np.rint(w / s_full), -qmax, qmax).astype(np.int8)
+        return q, QuantParams(scale, 0, bits=bits, axis=1, block_size=block_size)
+    red = tuple(i for i in range(w.ndim) if i != axis)
+    amax = np.abs(w).max(axis=red)
+    scale = (np.maximum(amax, 1e-12) / qmax).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax).astype(np.int8)
+    return q, QuantParams(scale, 0, bits=bits, axis=axis)
+
+
+# ---------------------------------------------------------------------- the pass
+def _parse_gating(gating):
+    if gating is None or gating is False:
+        return None
+    if isinstance(gating, str):
+        strategy, _, arg = gating.partition(":")
+        if strategy not in GATE_STRATEGIES:
+            raise ValueError(f"gating must be None, 'topk[:keep]', 'threshold[:t]', 'none' "
+                             f"or a dict, got {gating!r}")
+        cfg = {"strategy": strategy}
+        if arg:
+            cfg["keep" if strategy == "topk" else "threshold"] = float(arg)
+        return cfg
+    if isinstance(gating, dict):
+        if gating.get("strategy", "topk") not in GATE_STRATEGIES:
+            raise ValueError(f"gating['strategy'] must be one of {GATE_STRATEGIES}, got "
+                             f"{gating.get('strategy')!r}")
+        return {"strategy": "topk", **gating}
+    raise TypeError(f"gating must be None, a str or a dict, got {type(gating).__name__}")
+
+
+def quantize_graph(graph: Graph, *, precision: str = "w4a8", calibration=None, gating=None,
+                   zero_skip: bool = False, fuse_ops: bool = True, seed: int = 0,
+                   first_last_8bit: bool = True, weight_granularity: str = "per_channel",
+                   block_size: int = 32, policy: dict | None = None) -> Graph:
+    """Quantize a float graph; see the module docstring. Returns a new graph."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a networks.Graph, got {type(graph).__name__}")
+    if graph.precision != "float32":
+        raise ValueError(f"graph is already quantized ({graph.precision}); quantize the float "
+                         f"graph")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if weight_granularity not in ("per_channel", "blocked"):
+        raise ValueError(f"weight_granularity must be 'per_channel' or 'blocked', got "
+                         f"{weight_granularity!r}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    if any(_is_placeholder(a) for a in graph.constants.values()):
+        raise ValueError("graph has shape-only placeholder weights (materialize=False); build "
+                         "it with weights to quantize it")
+    gate_cfg = _parse_gating(gating)
+    policy = dict(policy or {})
+    src = fuse(graph) if fuse_ops else graph.copy()
+    ranges = calibrate(src, calibration, seed=seed)
+
+    weighted = [n.name for n in src.nodes
+                if n.op in ("conv", "matmul") and n.inputs[1] in src.constants]
+    default_bits = PRECISIONS[precision]
+
+    def bits_for(name: str) -> int:
+        if name in policy:
+            if policy[name] not in (4, 8):
+                raise ValueError(f"policy[{name!r}] must be 4 or 8, got {policy[name]!r}")
+            return policy[name]
+        if first_last_8bit and weighted and name in (weighted[0], weighted[-1]):
+            return 8
+        return default_bits
+
+    q = Graph(name=src.name, nodes=[], tensors={}, constants={}, inputs=list(src.inputs),
+              outputs=list(src.outputs), meta=dict(src.meta))
+    qname: dict[str, str] = {}  # float tensor -> integer tensor
+
+    def act_info(t: str) -> QuantParams:
+        lo, hi = ranges.get(t, (0.0, 1.0))
+        return activation_params(lo, hi)
+
+    def add_tensor(name, shape, dtype="int8", quant=None):
+        q.tensors[name] = TensorInfo(name, shape, dtype, quant)
+        return name
+
+    for name in src.inputs:
+        info = src.tensors[name]
+        q.tensors[name] = TensorInfo(name, info.shape)
+        qt = add_tensor(f"{name}:q", info.shape, quant=act_info(name))
+        q.nodes.append(Node(f"{name}.quantize", "quantize", [name], [qt]))
+        qname[name] = qt
+
+    first_conv_seen = False
+    for node in src.nodes:
+        out = node.outputs[0]
+        out_shape = src.tensors[out].shape
+        ins = [qname.get(t, t) for t in node.inputs]
+        meta = dict(node.meta)
+        if node.op in ("conv", "matmul") and node.inputs[1] in src.constants:
+            bits = bits_for(node.name)
+            w = src.constants[node.inputs[1]]
+            is_conv = node.op == "conv"
+            blocked = (weight_granularity == "blocked" and bits == 4 and is_conv
+                       and node.attrs.get("group", 1) == 1 and w.shape[1] > block_size)
+            wq, wqp = weight_params(w, bits, 0 if is_conv else 1,
+                                    block_size if blocked else 0)
+            wname = f"{node.name}.weight_q"
+            q.constants[wname] = wq
+            add_tensor(wname, wq.shape, quant=wqp)
+            xqp = q.tensors[ins[0]].quant
+            bname = ""
+            if len(node.inputs) > 2 and node.inputs[2]:
+                bias = src.constants[node.inputs[2]].astype(np.float64)
+                s = wqp.scale.max(axis=1) if blocked else wqp.scale
+                bq = np.rint(bias / (float(xqp.scale) * s.astype(np.float64)))
+                bname = f"{node.name}.bias_q"
+                q.constants[bname] = np.clip(bq, -2**31, 2**31 - 1).astype(np.int32)
+                add_tensor(bname, bq.shape, "int32")
+            new_inputs = [ins[0], wname, bname] + ins[3:]
+            # optional gating of the input channels of 1x1 convs (not the first conv)
+            if (is_conv and gate_cfg and first_conv_seen and len(node.inputs) < 4
+                    and w.shape[2:] == (1, 1) and node.attrs.get("group", 1) == 1):
+                mname = add_tensor(f"{node.name}.gate", (out_shape[0], w.shape[1]), "bool")
+                q.nodes.append(Node(mname, "gate", [ins[0]], [mname], dict(gate_cfg)))
+                new_inputs = [ins[0], wname, bname, mname]
+            while new_inputs and not new_inputs[-1]:
+                new_inputs.pop()
+            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
+            meta["weight_quant"] = ("blocked" if blocked else "per_channel", bits,
+                                    block_size if blocked else 0)
+            q.nodes.append(Node(node.name, "qconv" if is_conv else "qmatmul", new_inputs, [yq],
+                                dict(node.attrs), meta))
+            first_conv_seen = True
+        elif node.op == "matmul":  # activation x activation (attention)
+            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
+            q.nodes.append(Node(node.name, "qmatmul", ins, [yq], dict(node.attrs), meta))
+        elif node.op in ("add", "mul") and all(t in qname or t in src.constants
+                                               for t in node.inputs):
+            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
+            for t in node.inputs:
+                if t in src.constants:
+                    q.constants[t] = src.constants[t]
+            q.nodes.append(Node(node.name, "q" + node.op, ins, [yq], dict(node.attrs), meta))
+        elif node.op in LUT_OPS:
+            xqp = q.tensors[ins[0]].quant
+            yqp = act_info(out)
+            lut = build_lut(node.op, node.attrs, xqp, yqp)
+            lname = f"{node.name}.lut"
+            q.constants[lname] = lut
+            add_tensor(lname, lut.shape, quant=yqp)
+            yq = add_tensor(f"{out}:q", out_shape, quant=yqp)
+            q.nodes.append(Node(node.name, "qlut", [ins[0], lname], [yq],
+                                {"float_op": node.op, "float_attrs": dict(node.attrs)}, meta))
+        elif node.op == "max_pool":
+            yq = add_tensor(f"{out}:q", out_shape, quant=q.tensors[ins[0]].quant)
+            q.nodes.append(Node(node.name, "qmax_pool", ins, [yq], dict(node.attrs), meta))
+        elif node.op == "global_avg_pool":
+            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
+            q.nodes.append(Node(node.name, "qglobal_avg_pool", ins, [yq], {}, meta))
+        elif node.op in MOVE_OPS or (node.op == "concat" and _same_quant(q, ins)):
+            yq = add_tensor(f"{out}:q", out_shape, quant=q.tensors[ins[0]].quant)
+            q.nodes.append(Node(node.name, node.op, ins, [yq], dict(node.attrs), meta))
+        elif node.op == "gate":
+            mname = add_tensor(out, out_shape, "bool")
+            attrs = dict(node.attrs)
+            if gate_cfg:
+                attrs.update(gate_cfg)
+            q.nodes.append(Node(node.name, "gate", ins, [mname], attrs, meta))
+            qname[out] = mname
+            continue
+        else:  # softmax, layernorm, batchnorm (unfused), avg_pool, resize, concat, sub, div
+            for t in node.inputs:
+                if t in src.constants:
+                    q.constants[t] = src.constants[t]
+            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
+            q.nodes.append(Node(node.name, "qfloat", ins, [yq],
+                                {"float_op": node.op, "float_attrs": dict(node.attrs)}, meta))
+        qname[out] = yq
+
+    for out in src.outputs:
+        q.tensors[out] = TensorInfo(out, src.tensors[out].shape)
+        q.nodes.append(Node(f"{out}.dequantize", "dequantize", [qname[out]], [out]))
+    q.meta.update(precision=precision, zero_skip=bool(zero_skip), gating=gate_cfg,
+                  float_bytes=graph.model_bytes(), weight_granularity=weight_granularity,
+                  block_size=block_size if weight_granularity == "blocked" else 0,
+                  first_last_8bit=first_last_8bit, policy=policy, calibration_seed=seed,
+                  fused=fuse_ops)
+    q.validate()
+    q.meta["size_ratio"] = q.model_bytes() / q.meta["float_bytes"]
+    return q
+
+
+def _same_quant(q: Graph, tensors: list[str]) -> bool:
+    qps = [q.tensors[t].quant for t in tensors]
+    if any(p is None or not p.per_tensor for p in qps):
+        return False
+    return all(float(p.scale) == float(qps[0].scale) and p.zero_point == qps[0].zero_point
+               for p in qps)
