@@ -127,7 +127,7 @@ def check_scale(name: str, scale: object) -> np.ndarray:
         arr32 = arr.astype(np.float32)
     bad = ~(np.isfinite(arr32) & (arr32 > 0))
     if bad.any():
-        first = arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+        first = _first(arr, bad)
         raise ValueError(f"{name} must be finite and > 0 (as float32), got {first!r}"
                          + ("" if arr.ndim == 0 else f" in an array of shape {arr.shape}"))
     return arr32
@@ -150,8 +150,13 @@ def check_zero_point(name: str, zero_point: object, qmin: int, qmax: int,
     arr = arr.astype(np.int64)
     bad = (arr < qmin) | (arr > qmax)
     if bad.any():
-        first = int(arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))])
+        first = int(_first(arr, bad))
         raise ValueError(f"{name} must be in [{qmin}, {qmax}] for {dtype_name}, got {first}")
     return arr
 
 
+
+
+def _first(arr: np.ndarray, bad: np.ndarray) -> object:
+    """First entry of ``arr`` where ``bad`` holds (for an error message)."""
+    return arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
