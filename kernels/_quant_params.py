@@ -1,0 +1,163 @@
+"""Host-side preparation of quantization parameters for the quantize/requantize kernels.
+
+What a runtime does once at model-preparation time (checking arguments, folding scales into a
+float32 multiplier or a Q31 multiplier + shift) happens here; the kernels then do the
+per-element work. Arguments are checked with the reference's own validators so that bad input
+raises the same TypeError/ValueError as `reference/`.
+
+Kernels see every tensor as (outer, channels, inner) around the quantization axis, and a
+parameter as (p_outer, p_channels, p_inner) whose dimensions are either 1 or full; element
+(o, c, i) reads parameter (o % p_outer, c % p_channels, i % p_inner).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference._validate import (
+    check_array,
+    check_axis,
+    check_choice,
+    check_int_tuple,
+    check_scale,
+    check_zero_point,
+)
+from reference.dtypes import QTYPES, qtype
+from reference.quantize import ROUNDING_MODES, broadcast_quant_param
+from reference.requantize import REQUANTIZE_MODES, quantize_multiplier
+
+
+def as_3d(shape, axis):
+    """(outer, channels, inner) sizes of `shape` around `axis` (None: one channel)."""
+    if axis is None or len(shape) == 0:
+        return 1, 1, int(np.prod(shape))
+    ax = axis % len(shape)
+    return int(np.prod(shape[:ax])), int(shape[ax]), int(np.prod(shape[ax + 1:]))
+
+
+def param_3d(param, shape, axis, dtype):
+    """A parameter broadcastable to `shape` reshaped to (1|outer, 1|channels, 1|inner)."""
+    p = np.asarray(param, dtype=dtype)
+    if p.ndim == 0 or p.size == 1:
+        return p.reshape(1, 1, 1)
+    outer, ch, inner = as_3d(shape, axis)
+    if p.size == ch:
+        return np.ascontiguousarray(p.reshape(1, ch, 1))
+    return np.ascontiguousarray(np.broadcast_to(p, shape).reshape(outer, ch, inner))
+
+
+def _zero_point(zero_point, name, t):
+    if isinstance(zero_point, np.ndarray) and zero_point.dtype.kind in "iu" \
+            and zero_point.dtype.name != t.storage.name:
+        raise TypeError(f"{name} dtype {zero_point.dtype.name} does not match dtype "
+                        f"{t.name} (expected storage {t.storage.name})")
+    return check_zero_point(name, zero_point, t.qmin, t.qmax, t.name)
+
+
+@dataclass(frozen=True)
+class QuantizeParams:
+    x: np.ndarray          # float32 (outer, channels, inner)
+    scale: np.ndarray      # float32 3-D parameter
+    zero_point: np.ndarray  # int64 3-D parameter
+    qmin: int
+    qmax: int
+    half_away: bool
+    storage: np.dtype
+    shape: tuple
+
+
+def quantize_params(x, scale, zero_point, *, dtype, axis, block_size, rounding):
+    """Check `reference.quantize.quantize` arguments and lay them out for a kernel."""
+    x = check_array("x", x, ("float16", "float32", "float64"))
+    t = qtype(dtype)
+    check_choice("rounding", rounding, ROUNDING_MODES)
+    s = broadcast_quant_param(check_scale("scale", scale), "scale", x.shape, axis, block_size)
+    zp = broadcast_quant_param(_zero_point(zero_point, "zero_point", t), "zero_point",
+                               x.shape, axis, block_size)
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    if np.isnan(x32).any():
+        raise ValueError(f"x must not contain NaN (got {int(np.isnan(x32).sum())} NaN values): "
+                         f"quantization has no integer for it")
+    return QuantizeParams(x=x32.reshape(as_3d(x.shape, axis)),
+                          scale=param_3d(s, x.shape, axis, np.float32),
+                          zero_point=param_3d(zp, x.shape, axis, np.int64),
+                          qmin=t.qmin, qmax=t.qmax, half_away=rounding == "half_away",
+                          storage=t.storage, shape=x.shape)
+
+
+def dequantize_params(q, scale, zero_point, *, axis, block_size):
+    """Check `reference.quantize.dequantize` arguments; returns (q3, scale3, zp3, shape)."""
+    q = check_array("q", q, ("int8", "uint8", "int16", "uint16", "int32"))
+    if q.dtype.name == "int32":
+        zp_arr = check_zero_point("zero_point", zero_point, -(2**31), 2**31 - 1, "int32")
+    else:
+        zp_arr = _zero_point(zero_point, "zero_point", QTYPES[q.dtype.name])
+    s = broadcast_quant_param(check_scale("scale", scale), "scale", q.shape, axis, block_size)
+    zp = broadcast_quant_param(zp_arr, "zero_point", q.shape, axis, block_size)
+    q3 = np.ascontiguousarray(q).reshape(as_3d(q.shape, axis))
+    return (q3, param_3d(s, q.shape, axis, np.float32), param_3d(zp, q.shape, axis, np.int64),
+            q.shape)
+
+
+@dataclass(frozen=True)
+class RequantizeParams:
+    acc: np.ndarray         # int32 (outer, channels, inner)
+    fixed_point: bool       # tflite modes: multiplier/shift; else float32 m
+    m: np.ndarray           # float32 (channels or 1,)
+    multiplier: np.ndarray  # int64 (channels or 1,)
+    shift: np.ndarray       # int64 (channels or 1,)
+    single: bool
+    zp: int
+    lo: int
+    hi: int
+    storage: np.dtype
+    shape: tuple
+
+
+def requantize_params(acc, input_scale, weight_scale, output_scale, output_zero_point, *,
+                      mode, dtype, axis, clamp):
+    """Check `reference.requantize.requantize` arguments and fold the scales per channel."""
+    acc = check_array("acc", acc, ("int32",))
+    check_choice("mode", mode, REQUANTIZE_MODES)
+    t = qtype(dtype)
+    s_in = check_scale("input_scale", input_scale)
+    s_out = check_scale("output_scale", output_scale)
+    for name, s in (("input_scale", s_in), ("output_scale", s_out)):
+        if s.size != 1:
+            raise ValueError(f"{name} must be a single value, got shape {s.shape}")
+    s_w = check_scale("weight_scale", weight_scale).reshape(-1)
+    if np.size(output_zero_point) != 1:
+        raise ValueError(f"output_zero_point must be a single value, got shape "
+                         f"{np.shape(output_zero_point)}")
+    zp = int(_zero_point(output_zero_point, "output_zero_point", t).reshape(-1)[0])
+    lo, hi = t.qmin, t.qmax
+    if clamp is not None:
+        qlo, qhi = check_int_tuple("clamp", clamp, 2)
+        if qlo > qhi:
+            raise ValueError(f"clamp must be (low, high) with low <= high, got {clamp!r}")
+        lo, hi = max(lo, qlo), min(hi, qhi)
+        if lo > hi:
+            raise ValueError(f"clamp {clamp!r} does not intersect the {t.name} range "
+                             f"[{t.qmin}, {t.qmax}]")
+    ax = None
+    if s_w.size != 1:
+        if acc.ndim == 0:
+            raise ValueError("weight_scale must be a single value for a 0-d acc")
+        ax = check_axis("axis", axis, acc.ndim)
+        if s_w.shape[0] != acc.shape[ax]:
+            raise ValueError(f"weight_scale must be a single value or 1-D with acc.shape[{ax}] "
+                             f"= {acc.shape[ax]} entries, got shape {s_w.shape}")
+    s_in32 = s_in.reshape(()).astype(np.float32)
+    s_out32 = s_out.reshape(()).astype(np.float32)
+    fixed = mode in ("tflite", "tflite-single")
+    single = mode == "tflite-single"
+    # Scale folding as the runtime does at preparation time (see reference.requantize).
+    m = np.divide(np.multiply(s_in32, s_w, dtype=np.float32), s_out32, dtype=np.float32)
+    real = s_in32.astype(np.float64) * s_w.astype(np.float64) / s_out32.astype(np.float64)
+    mult, shift = quantize_multiplier(real, single_rounding=single)
+    return RequantizeParams(
+        acc=np.ascontiguousarray(acc).reshape(as_3d(acc.shape, ax)), fixed_point=fixed,
+        m=np.ascontiguousarray(m, np.float32).reshape(-1),
+        multiplier=np.asarray(mult, np.int64).reshape(-1),
+        shift=np.asarray(shift, np.int64).reshape(-1), single=single, zp=zp, lo=lo, hi=hi,
+        storage=t.storage, shape=acc.shape)
