@@ -99,8 +99,8 @@ def _edge_ints(rng: np.random.Generator, shape: tuple[int, ...], lo: int, hi: in
 
 
 def _out_scale(real_max: float, qmax: int) -> np.float32:
-    """An output scale at which the largest 1 % of |real| values saturate (so saturation is
-    exercised while most outputs span the range)."""
+    """An output scale at which the largest 1 % of |real| values (at least the largest one)
+    saturate, so saturation is exercised while most outputs span the range."""
     return np.float32(max(real_max, 1e-6) / qmax)
 
 
@@ -116,10 +116,11 @@ def _quant_tail(params: dict, rng: np.random.Generator, acc: np.ndarray, x_scale
     y_zero_point = 0 if qmin < 0 else (qmax + 1) // 2
     shape = [1] * acc.ndim
     shape[axis] = -1
-    real = np.abs(acc.astype(np.float64) * float(x_scale) * w_scale.astype(np.float64)
-                  .reshape(shape))
-    y_scale = _out_scale(float(np.percentile(real, 99)) if real.size else 1.0,
-                         qmax - y_zero_point)
+    real = acc.astype(np.float64) * float(x_scale) * w_scale.astype(np.float64).reshape(shape)
+    # with a fused ReLU only positive values are representable: size the scale on those
+    magnitude = real[real > 0] if params["relu"] else np.abs(real)
+    y_scale = _out_scale(float(np.percentile(magnitude, 99, method="lower"))
+                         if magnitude.size else 1.0, qmax - y_zero_point)
     clamp = (y_zero_point, qmax) if params["relu"] else None
     y = requantize.requantize(acc, x_scale, w_scale, y_scale, y_zero_point,
                               mode=params["mode"], dtype=out_dtype, axis=axis, clamp=clamp)

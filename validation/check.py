@@ -99,8 +99,9 @@ def compare(got: np.ndarray, expected: np.ndarray, *, name: str = "output",
         g64, e64 = got.astype(np.float64), expected.astype(np.float64)
         with np.errstate(invalid="ignore"):
             diff = np.abs(g64 - e64)
-            ok = (diff <= tolerance[1] + tolerance[0] * np.abs(e64)) | (g64 == e64)
-        ok |= np.isnan(g64) & np.isnan(e64)
+            finite = np.isfinite(g64) & np.isfinite(e64)
+            ok = (finite & (diff <= tolerance[1] + tolerance[0] * np.abs(e64))) | (g64 == e64)
+        ok |= np.isnan(g64) & np.isnan(e64)  # an infinity matches only itself, NaN only NaN
         bad = ~ok
         finite_diff = np.where(np.isfinite(diff), diff, 0.0)
         spacing = np.abs(np.spacing(expected.astype(expected.dtype))).astype(np.float64)

@@ -21,6 +21,7 @@ import argparse
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +158,6 @@ def check_results(directory: Path, *, results: Path | None = None,
 
 
 def _timed(c: Comparison, seconds: float) -> Comparison:
-    from dataclasses import replace
     return replace(c, seconds=seconds)
 
 
