@@ -1,0 +1,147 @@
+"""Published GPU figures the model is checked against, with the exact shapes they were taken at.
+
+Each entry names its source. :func:`compare_published` runs the model on every entry and returns
+rows ``(name, published, model, error)``; ``benchmarks/data/gpu_published.json`` stores a run.
+The ResNet-50 geometry (:func:`resnet50_workload`) is built here from the architecture (He et
+al. 2016, v1.5: stride on the 3x3 conv), independent of ``networks/``, so that the published
+comparison does not move when the network builders change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.workload import LayerWork, Workload
+
+GUIDE = ("NVIDIA Deep Learning Performance Guide, 'Matrix Multiplication Background User's "
+         "Guide' (DU-09799-001), sec. 3 Dimension Quantization Effects")
+MAMF = ("S. Bekman, ml-engineering, compute/accelerator/README.md, 'Maximum Achievable Matmul "
+        "FLOPS comparison table' (torch.matmul BF16 -> cuBLAS, best shape of a sweep)")
+MARKIDIS = ("Markidis et al., 'NVIDIA Tensor Core Programmability, Performance & Precision', "
+            "IPDPSW 2018: cuBLAS mixed-precision GEMM up to 83 TFLOP/s on Tesla V100")
+MLPERF = ("MLPerf Inference v1.1, closed division, NVIDIA DGX-A100 1x A100-SXM-80GB, TensorRT, "
+          "INT8 (mlcommons/inference_results_v1.1 closed/NVIDIA/results/"
+          "DGX-A100_A100-SXM-80GBx1_TRT/resnet50)")
+PADDLE = ("NVIDIA DeepLearningExamples PaddlePaddle/Classification/RN50v1.5/README.md, "
+          "'Paddle-TRT performance: NVIDIA DGX A100 (1x A100 80GB)', FP16")
+
+
+@dataclass(frozen=True)
+class PublishedGemm:
+    name: str
+    preset: str
+    m: int
+    n: int
+    k: int
+    dtype: str
+    tflops: float
+    source: str
+
+
+@dataclass(frozen=True)
+class PublishedNetwork:
+    name: str
+    preset: str
+    batch: int
+    precision: str     # w8a8 (INT8) or fp16
+    images_per_s: float
+    source: str
+
+
+#: cuBLAS GEMM throughput figures (dense, no sparsity)
+PUBLISHED_GEMMS: tuple[PublishedGemm, ...] = (
+    PublishedGemm("A100 SXM BF16 MAMF", "a100_sxm4_80gb", 6912, 16384, 2048, "bf16", 267.9, MAMF),
+    PublishedGemm("H100 SXM BF16 MAMF", "h100_sxm5", 6144, 17920, 2816, "bf16", 792.1, MAMF),
+    PublishedGemm("V100 cuBLAS mixed-precision max", "v100_sxm2", 8192, 8192, 8192, "fp16",
+                  83.0, MARKIDIS),
+)
+
+#: ResNet-50 v1.5 inference throughput at 224x224 on one A100
+PUBLISHED_RESNET50: tuple[PublishedNetwork, ...] = (
+    PublishedNetwork("MLPerf v1.1 Offline (batch 2048)", "a100_sxm4_80gb", 2048, "w8a8",
+                     39830.1, MLPERF + ", Offline, gpu_batch_size 2048"),
+    PublishedNetwork("MLPerf v1.1 SingleStream (batch 1)", "a100_sxm4_80gb", 1, "w8a8",
+                     1.0 / 462809e-9, MLPERF + ", SingleStream mean latency 462.8 us"),
+    PublishedNetwork("Paddle-TRT FP16 batch 1", "a100_sxm4_80gb", 1, "fp16", 1265.67, PADDLE),
+    PublishedNetwork("Paddle-TRT FP16 batch 32", "a100_sxm4_80gb", 32, "fp16", 12802.53, PADDLE),
+    PublishedNetwork("Paddle-TRT FP16 batch 128", "a100_sxm4_80gb", 128, "fp16", 16157.12, PADDLE),
+    PublishedNetwork("Paddle-TRT FP16 batch 256", "a100_sxm4_80gb", 256, "fp16", 17054.80, PADDLE),
+)
+
+
+def resnet50_workload(batch: int = 1, precision: str = "w8a8", *,
+                      fused: bool = True) -> Workload:
+    """ResNet-50 v1.5 at 224x224 as a dense :class:`Workload` (no gating, no skipping).
+
+    ``precision``: ``w8a8`` (8-bit weights and activations), ``w4a8`` (4-bit weights) or
+    ``fp16``. Convolutions carry ``fused=("bn", "relu")`` (the last conv of a bottleneck also
+    ``"add"``: the residual), as an inference engine fuses them; with ``fused=False`` the
+    residual add and ReLU are separate element-wise layers."""
+    if precision not in ("w8a8", "w4a8", "fp16"):
+        raise ValueError(f"precision must be 'w8a8', 'w4a8' or 'fp16', got {precision!r}")
+    wbits, abits = {"w8a8": (8, 8), "w4a8": (4, 8), "fp16": (16, 16)}[precision]
+    layers: list[LayerWork] = []
+
+    def conv(name, c, hw, k, ksize, stride, pad, ops):
+        layers.append(LayerWork.conv(name, batch=batch, in_channels=c, in_h=hw, in_w=hw,
+                                     out_channels=k, kernel=(ksize, ksize),
+                                     stride=(stride, stride), pads=(pad,) * 4,
+                                     weight_bits=wbits, act_bits=abits, out_bits=abits,
+                                     fused=ops))
+        return layers[-1].out_h
+
+    hw = conv("conv1", 3, 224, 64, 7, 2, 3, ("bn", "relu"))
+    layers.append(LayerWork.elementwise("maxpool", shape=(batch, 64, hw // 2, hw // 2),
+                                        op="pool", act_bits=abits, out_bits=abits))
+    hw //= 2
+    c = 64
+    for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), start=1):
+        for blk in range(blocks):
+            stride = 2 if blk == 0 and stage > 1 else 1
+            pre = f"layer{stage}.{blk}"
+            out = width * 4
+            conv(f"{pre}.conv1", c, hw, width, 1, 1, 0, ("bn", "relu"))
+            hw2 = conv(f"{pre}.conv2", width, hw, width, 3, stride, 1, ("bn", "relu"))
+            if blk == 0:
+                conv(f"{pre}.downsample", c, hw, out, 1, stride, 0, ("bn",))
+            last_ops = ("bn", "add", "relu") if fused else ("bn",)
+            conv(f"{pre}.conv3", width, hw2, out, 1, 1, 0, last_ops)
+            if not fused:
+                layers.append(LayerWork.elementwise(f"{pre}.add_relu", shape=(batch, out, hw2, hw2),
+                                                    inputs=2, act_bits=abits, out_bits=abits))
+            c, hw = out, hw2
+    layers.append(LayerWork.elementwise("avgpool", shape=(batch, c, 1, 1), op="pool",
+                                        act_bits=abits, out_bits=abits))
+    layers.append(LayerWork.matmul("fc", m=batch, n=1000, k=c, weight_bits=wbits,
+                                   act_bits=abits, out_bits=max(abits, 16)))
+    return Workload(name="resnet50", layers=tuple(layers), precision=precision,
+                    meta={"batch": batch, "source": "simulator.gpu.published"})
+
+
+def compare_published() -> list[dict]:
+    """Model vs every published figure above: rows with ``published``, ``model``,
+    ``error = model / published - 1``, conditions and source."""
+    from simulator.gpu.model import GemmProblem, simulate_gemm
+    from simulator.gpu.network import simulate_network
+    from simulator.gpu.spec import MMA_DTYPE_BITS, load_gpu_spec
+
+    rows = []
+    for g in PUBLISHED_GEMMS:
+        spec = load_gpu_spec(g.preset)
+        bits = MMA_DTYPE_BITS[g.dtype]
+        r = simulate_gemm(GemmProblem(m=g.m, n=g.n, k=g.k, a_bits=bits, w_bits=bits,
+                                      out_bits=bits, mma_dtype=g.dtype), spec)
+        model = 2 * g.m * g.n * g.k / (r["cycles"] / spec.clock_hz) / 1e12
+        rows.append({"kind": "gemm", "name": g.name, "hardware": spec.name,
+                     "conditions": f"{g.m}x{g.n}x{g.k} {g.dtype}", "unit": "TFLOP/s",
+                     "published": g.tflops, "model": model, "error": model / g.tflops - 1,
+                     "source": g.source})
+    for p in PUBLISHED_RESNET50:
+        spec = load_gpu_spec(p.preset)
+        result = simulate_network(resnet50_workload(p.batch, p.precision), spec)
+        model = result.throughput_per_s
+        rows.append({"kind": "resnet50", "name": p.name, "hardware": spec.name,
+                     "conditions": f"batch {p.batch}, {p.precision}", "unit": "images/s",
+                     "published": p.images_per_s, "model": model,
+                     "error": model / p.images_per_s - 1, "source": p.source})
+    return rows

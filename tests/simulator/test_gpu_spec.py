@@ -1,0 +1,112 @@
+"""GPU specs: presets against the datasheets, validation of bad YAML."""
+
+import pytest
+import yaml
+
+from simulator.gpu.spec import PRESETS_DIR, GpuSpec, gpu_presets, load_gpu_spec
+
+# dense peaks as printed in NVIDIA's whitepapers/datasheets (TFLOP/s or TOP/s)
+DATASHEET_PEAKS = [
+    ("v100_sxm2", "fp16", 125.0),
+    ("a100_sxm4_40gb", "fp16", 312.0), ("a100_sxm4_40gb", "bf16", 312.0),
+    ("a100_sxm4_40gb", "tf32", 156.0), ("a100_sxm4_40gb", "int8", 624.0),
+    ("a100_sxm4_40gb", "int4", 1248.0), ("a100_sxm4_80gb", "int8", 624.0),
+    ("h100_sxm5", "fp16", 989.4), ("h100_sxm5", "tf32", 494.7), ("h100_sxm5", "int8", 1978.9),
+    ("h100_sxm5", "fp8", 1978.9),
+]
+
+
+def _preset_dict(name):
+    with open(PRESETS_DIR / f"{name}.yaml", encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    data.pop("sources")
+    return data
+
+
+def test_four_presets_exist():
+    assert gpu_presets() == ["a100_sxm4_40gb", "a100_sxm4_80gb", "h100_sxm5", "v100_sxm2"]
+
+
+@pytest.mark.parametrize("preset,dtype,tflops", DATASHEET_PEAKS)
+def test_peak_matches_datasheet(preset, dtype, tflops):
+    spec = load_gpu_spec(preset)
+    assert spec.peak_flops(dtype) / 1e12 == pytest.approx(tflops, rel=0.005)
+
+
+def test_published_memory_figures():
+    assert load_gpu_spec("v100_sxm2").hbm_bw_gb_per_s == 900
+    assert load_gpu_spec("a100_sxm4_40gb").hbm_bw_gb_per_s == 1555
+    assert load_gpu_spec("a100_sxm4_80gb").hbm_bw_gb_per_s == 2039
+    assert load_gpu_spec("h100_sxm5").hbm_bw_gb_per_s == 3350
+    assert [load_gpu_spec(p).sm_count for p in ("v100_sxm2", "a100_sxm4_40gb", "h100_sxm5")] \
+        == [80, 108, 132]
+
+
+@pytest.mark.parametrize("preset", ["v100_sxm2", "a100_sxm4_40gb", "a100_sxm4_80gb", "h100_sxm5"])
+def test_every_figure_cites_a_source(preset):
+    with open(PRESETS_DIR / f"{preset}.yaml", encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    figures = set(data) - {"name", "notes", "sources"}
+    missing = figures - set(data["sources"])
+    assert not missing, f"{preset}: no source for {sorted(missing)}"
+    assert all(isinstance(v, str) and len(v) > 10 for v in data["sources"].values())
+
+
+def test_volta_has_no_int8_tensor_cores():
+    spec = load_gpu_spec("v100_sxm2")
+    assert not spec.has_mma("int8")
+    with pytest.raises(ValueError, match="no Tensor Core path for dtype 'int8'"):
+        spec.peak_flops("int8")
+
+
+def test_unknown_key_is_named():
+    data = _preset_dict("a100_sxm4_40gb")
+    data["sm_cuont"] = 108
+    with pytest.raises(ValueError, match="sm_cuont"):
+        load_gpu_spec(data)
+
+
+def test_missing_key_is_named():
+    data = _preset_dict("a100_sxm4_40gb")
+    del data["hbm_bw_gb_per_s"]
+    with pytest.raises(ValueError, match="hbm_bw_gb_per_s"):
+        load_gpu_spec(data)
+
+
+def test_wrong_type_is_named():
+    data = _preset_dict("a100_sxm4_40gb")
+    data["sm_count"] = "108"
+    with pytest.raises(TypeError, match="sm_count"):
+        load_gpu_spec(data)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("sm_count", 0, "sm_count"),
+    ("hbm_efficiency", 1.5, "hbm_efficiency"),
+    ("mma_issue_efficiency", 0.0, "mma_issue_efficiency"),
+    ("boost_clock_mhz", -1.0, "boost_clock_mhz"),
+    ("max_shared_mem_per_block_kib", 200, "exceeds shared_mem_per_sm_kib"),
+    ("tc_macs_per_clock_per_sm", {"fp17": 10}, "unknown dtype 'fp17'"),
+    ("tc_macs_per_clock_per_sm", {"fp16": 0}, "fp16"),
+    ("kernel_launch_overhead_us", -1.0, "kernel_launch_overhead_us"),
+])
+def test_invariants(key, value, match):
+    data = _preset_dict("a100_sxm4_40gb")
+    data[key] = value
+    with pytest.raises(ValueError, match=match):
+        load_gpu_spec(data)
+
+
+def test_unknown_preset_lists_presets():
+    with pytest.raises(ValueError, match="a100_sxm4_40gb"):
+        load_gpu_spec("a200")
+
+
+def test_yaml_path_and_passthrough(tmp_path):
+    path = tmp_path / "mygpu.yaml"
+    data = _preset_dict("h100_sxm5")
+    data["name"] = "H100-custom"
+    path.write_text(yaml.safe_dump(data))
+    spec = load_gpu_spec(str(path))
+    assert isinstance(spec, GpuSpec) and spec.name == "H100-custom"
+    assert load_gpu_spec(spec) is spec
