@@ -27,6 +27,13 @@ golden model must say which one it reproduces. ``mode`` names it:
     Same ``QuantizeMultiplier`` but ``shift > 30`` is capped to 30 with multiplier 2**31 - 1;
     then one rounding: ``(int64(acc) * multiplier + 2**(30 - shift)) >> (31 - shift)``
     (round half up, toward +inf).
+``"tflite-ruy"`` (TFLite's optimized kernels without XNNPACK on x86: ruy's AVX2 8-bit kernel)
+    Same ``QuantizeMultiplier`` as ``"tflite"``; then ``r = ((acc << left) * multiplier +
+    2**30) >> 31`` (round half up, not gemmlowp's half-away nudge) and a rounding right shift
+    ``(r + 2**(right-1)) >> right`` (round half up, where the reference rounds half away from
+    zero; ``1 << (31 - right)`` when ``r + nudge`` would overflow int32). Source: ruy
+    ``kernel_avx2_fma.cc`` (``apply_multiplier``, ``rounding_right_shift``). Differs from
+    ``"tflite"`` only on negative values whose first rounding lands on an exact half.
 ``"xnnpack"`` (TFLite's default CPU path: XNNPACK qs8/qc8w GEMM and IGEMM, x86 "fp32"
     requantization; ARM builds use "rndnu" instead and are not modelled)
     ``scale = fl32(fl32(input_scale * kernel_scale) / output_scale)`` (xnnpack
@@ -50,10 +57,11 @@ __all__ = [
     "quantize_multiplier",
     "requantize",
     "rounding_divide_by_pot",
+    "ruy_multiply_by_quantized_multiplier",
     "saturating_rounding_doubling_high_mul",
 ]
 
-REQUANTIZE_MODES = ("onnxruntime", "tflite", "tflite-single", "xnnpack")
+REQUANTIZE_MODES = ("onnxruntime", "tflite", "tflite-single", "tflite-ruy", "xnnpack")
 OUTPUT_DTYPES = ("int8", "uint8", "int16", "uint16", "int4", "uint4")
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -128,6 +136,20 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shif
         saturating_rounding_doubling_high_mul(_wrap32(x << left), multiplier), right)
 
 
+def ruy_multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray,
+                                         shift: np.ndarray) -> np.ndarray:
+    """ruy's x86 (AVX2) fixed-point multiplier: two roundings, both half up (see module doc)."""
+    x = np.asarray(x, np.int64)
+    multiplier = np.asarray(multiplier, np.int64)
+    shift = np.asarray(shift, np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    r = (_wrap32(x << left) * multiplier + (1 << 30)) >> 31
+    nudge = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+    overflow = r > INT32_MAX - nudge
+    return np.where(overflow, np.int64(1) << (31 - right), (r + nudge) >> right)
+
+
 def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, output_scale: object,
                output_zero_point: object = 0, *, mode: str = "onnxruntime", dtype: str = "int8",
                axis: int = 1, clamp: tuple[int, int] | None = None) -> np.ndarray:
@@ -140,7 +162,8 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
       float32 or one per channel along ``axis`` of ``acc`` (``axis=1``: NCHW channels; use
       ``-1`` for a matmul's columns). ``output_zero_point``: int in ``dtype``'s range.
     - Rounding and intermediate precision: fixed by ``mode``, see the module docstring
-      (``"onnxruntime"``, ``"tflite"``, ``"tflite-single"``, ``"xnnpack"``); never NaN.
+      (``"onnxruntime"``, ``"tflite"``, ``"tflite-single"``, ``"tflite-ruy"``,
+      ``"xnnpack"``); never NaN.
     - Saturation: to ``qrange(dtype)`` intersected with ``clamp=(qlo, qhi)`` (a fused ReLU or
       ReLU6 expressed in output integers, e.g. ``(zp, qmax)``).
     - Result: ``storage_dtype(dtype)`` array of ``acc``'s shape.
@@ -196,6 +219,9 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
         single = mode == "tflite-single"
         real = s_in.astype(np.float64) * s_w.astype(np.float64) / s_out.astype(np.float64)
         mult, shift = quantize_multiplier(real, single_rounding=single)
-        out = multiply_by_quantized_multiplier(acc, mult, shift, single_rounding=single) + zp
+        if mode == "tflite-ruy":
+            out = ruy_multiply_by_quantized_multiplier(acc, mult, shift) + zp
+        else:
+            out = multiply_by_quantized_multiplier(acc, mult, shift, single_rounding=single) + zp
         out = np.clip(out, lo, hi)
     return out.astype(t.storage)
