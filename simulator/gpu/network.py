@@ -17,30 +17,37 @@ from simulator.workload import Workload
 
 
 def rebatch(workload: Workload, batch: int) -> Workload:
-    """The workload at another batch size: MACs scale with the batch (exact: they are linear in
-    it), gate masks and zero bitmaps are tiled (or cut) along the batch axis."""
+    """The workload at another batch size. The old batch is ``workload.meta["batch"]`` or the
+    largest layer batch; layers at that batch get the new one (a matmul stored with batch 1 and
+    the batch folded into its rows ``m`` gets ``m`` scaled). MACs scale with the batch (exact:
+    they are linear in it); gate masks and zero bitmaps are tiled or cut along the batch axis."""
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
+    old = int(workload.meta.get("batch") or max((l.batch for l in workload.layers), default=1))
     layers = []
     for layer in workload.layers:
-        if layer.batch == batch:
+        if layer.batch == old and old != batch:
+            changes = {"batch": batch}
+        elif (layer.op == "matmul" and layer.batch == 1 and old > 1 and old != batch
+              and layer.in_h % old == 0):
+            rows = layer.in_h // old * batch
+            changes = {"in_h": rows, "out_h": rows}
+        else:
             layers.append(layer)
             continue
-        scale = batch / layer.batch
-        dense = layer.macs_dense * batch // layer.batch
+        scale = batch / old
+        dense = layer.macs_dense * batch // old
         gate = round(layer.macs_skipped_gate * scale)
         zero = round(layer.macs_skipped_zero * scale)
-        changes = {"batch": batch, "macs_dense": dense, "macs_skipped_gate": gate,
-                   "macs_skipped_zero": zero, "macs_done": dense - gate - zero}
-        if layer.gate_mask is not None:
-            mask = np.asarray(layer.gate_mask)
-            reps = -(-batch // mask.shape[0])
-            changes["gate_mask"] = np.concatenate([mask] * reps, axis=0)[:batch]
-        if layer.act_zero_bitmap is not None:
-            bm = np.asarray(layer.act_zero_bitmap)
-            reps = -(-batch // bm.shape[0])
-            changes["act_zero_bitmap"] = np.concatenate([bm] * reps, axis=0)[:batch] \
-                if bm.shape[0] == layer.batch else bm
+        changes.update({"macs_dense": dense, "macs_skipped_gate": gate,
+                        "macs_skipped_zero": zero, "macs_done": dense - gate - zero})
+        for key in ("gate_mask", "act_zero_bitmap"):
+            value = getattr(layer, key)
+            if value is not None and "batch" in changes and np.ndim(value) \
+                    and np.shape(value)[0] == old:
+                value = np.asarray(value)
+                reps = -(-batch // old)
+                changes[key] = np.concatenate([value] * reps, axis=0)[:batch]
         layers.append(dataclasses.replace(layer, **changes))
     return Workload(name=workload.name, layers=tuple(layers), precision=workload.precision,
                     meta=dict(workload.meta, batch=batch))
@@ -62,8 +69,8 @@ def simulate_network(workload: Workload, spec: GpuSpec | str, *, batch: int | No
         workload = rebatch(workload, batch)
     results = tuple(simulate_layer(layer, spec, mma_dtype=mma_dtype, epilogue=epilogue)
                     for layer in workload.layers)
-    batches = {layer.batch for layer in workload.layers}
-    net_batch = batch or (max(batches) if batches else 1)
+    net_batch = int(workload.meta.get("batch") or
+                    max((layer.batch for layer in workload.layers), default=1))
     total = sum(r.cycles for r in results)
     sm_busy = sum(r.details.get("sm_utilization", 0.0) * r.cycles for r in results)
     tc_busy = sum(r.details.get("tc_pipe_utilization", 0.0) * r.cycles for r in results)
