@@ -20,7 +20,8 @@ an operand is fetched once if the part of it live inside the loop it lacks fits 
 not fit spill to DRAM at accumulator width and come back: ``(trips(K) - 1)`` round trips.
 
 Stalls (double-buffered): the first fold's tiles load before compute starts (prologue), the last
-output tile drains after it (epilogue), and in between DRAM and compute overlap:
+output tile drains after it (epilogue; along the streamed dimension only about ``R + C`` steps'
+worth, since data moves in wavefronts), and in between DRAM and compute overlap:
 ``total = prologue + max(compute, dram - prologue - epilogue) + epilogue``. Without double
 buffering they serialize: ``total = compute + dram``. ``dram = bytes / bw`` with the bandwidth
 shared by the cores that run.
@@ -141,9 +142,19 @@ def layer_traffic(layer: LayerWork, mapping: Mapping, *, act_word_bits: int,
     ofmap_write = dram_size["ofmap"] + (acc_bytes * (ktrips - 1) if spill else 0.0)
     ofmap_read = acc_bytes * (ktrips - 1) if spill else 0.0
 
-    prologue = sum(dram_size[op] / max(1, trips[OPERAND_DIMS[op][0]] * trips[OPERAND_DIMS[op][1]])
-                   for op in ("ifmap", "filter"))
-    epilogue = dram_size["ofmap"] / max(1, trips["m"] * trips["n"])
+    # Prologue/epilogue: the first input tiles and the last output tile. Along the streamed
+    # dimension data moves in wavefronts, so only about one array depth (R + C steps) of it
+    # must be in place before compute starts or remains to drain after it ends.
+    tdim = ROLES[mapping.dataflow][2]
+    edge = dict(trips)
+    edge[tdim] = max(1.0, size[tdim] / min(mapping.t_tile, mapping.rows + mapping.cols))
+
+    def first_tile(op: str) -> float:
+        a, b = OPERAND_DIMS[op]
+        return dram_size[op] / (edge[a] * edge[b])
+
+    prologue = first_tile("ifmap") + first_tile("filter")
+    epilogue = first_tile("ofmap")
     return Traffic(
         sram_ifmap_reads=words["ifmap"], sram_filter_reads=words["filter"],
         sram_ofmap_writes=math.ceil(ofmap_writes / ofmap_vpw),
