@@ -86,18 +86,25 @@ def gating_compaction(layer: LayerWork) -> Compaction:
                      f"(batch, out_h, out_w), got shape {mask.shape}")
 
 
-def expand_bitmap(bitmap: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """Element-level zero mask of a tensor of ``shape`` from its block bitmap."""
+def expand_bitmap(bitmap: np.ndarray, shape: tuple[int, ...], what: str,
+                  block: tuple[int, ...] | None = None) -> np.ndarray:
+    """Element-level zero mask of a tensor of ``shape`` from its block bitmap (the layout of
+    ``reference.zeroskip.zero_block_bitmap``: one entry per block, the last block along an axis
+    may be short). ``block`` is the block shape when known (``LayerWork.zero_block``); else it
+    is inferred as ``ceil(dim / bitmap dim)``. ValueError when the bitmap does not tile."""
     bitmap = np.asarray(bitmap, dtype=bool)
-    if bitmap.ndim != len(shape) or any(b < 1 or b > s for b, s in zip(bitmap.shape, shape)):
+    if bitmap.ndim != len(shape):
         raise ValueError(f"{what} bitmap shape {bitmap.shape} does not tile tensor shape {shape}")
+    if block is not None and (len(block) != len(shape) or any(
+            math.ceil(s / b) != n for s, b, n in zip(shape, block, bitmap.shape))):
+        block = None        # zero_block describes the other operand
     out = bitmap
     for axis, (b, s) in enumerate(zip(bitmap.shape, shape)):
-        block = math.ceil(s / b)
-        if math.ceil(s / block) != b:
+        size = block[axis] if block is not None else math.ceil(s / b) if 1 <= b <= s else 0
+        if size < 1 or math.ceil(s / size) != b:
             raise ValueError(f"{what} bitmap shape {bitmap.shape} does not tile tensor shape "
                              f"{shape} (axis {axis})")
-        out = np.repeat(out, block, axis=axis)
+        out = np.repeat(out, size, axis=axis)
         out = np.take(out, np.arange(s), axis=axis)
     return out
 
@@ -143,14 +150,15 @@ def zero_skip(layer: LayerWork, mapping: Mapping, compaction: Compaction) -> Zer
     _, m_full, n, k_full = layer.gemm_shape()
     if layer.act_zero_bitmap is not None:
         za = expand_bitmap(layer.act_zero_bitmap,
-                           (layer.batch, layer.in_channels, layer.in_h, layer.in_w), "act")
+                           (layer.batch, layer.in_channels, layer.in_h, layer.in_w), "act",
+                           layer.zero_block)
         zi = im2col_zero(layer, za)
     else:
         zi = np.zeros((m_full, k_full), dtype=bool)
     if layer.weight_zero_bitmap is not None:
         zw4 = expand_bitmap(layer.weight_zero_bitmap,
                             (layer.out_channels, layer.in_channels, layer.kernel_h,
-                             layer.kernel_w), "weight")
+                             layer.kernel_w), "weight", layer.zero_block)
         zw = zw4.reshape(layer.out_channels, -1).T  # K x N
     else:
         zw = np.zeros((k_full, n), dtype=bool)

@@ -294,3 +294,12 @@ def test_bad_inputs_are_named():
         MappingChoice(core_split="k")
     with pytest.raises(TypeError, match="Workload"):
         simulate_network([conv()], SPEC)
+
+
+def test_bitmap_block_shape_from_zero_block_when_inference_is_ambiguous():
+    """9 values in blocks of 4 give 3 blocks, as do blocks of 3: zero_block decides."""
+    bitmap = np.array([[True, False, True]])
+    assert expand_bitmap(bitmap, (1, 9), "act", (1, 4)).tolist() == [
+        [True] * 4 + [False] * 4 + [True]]
+    assert expand_bitmap(bitmap, (1, 9), "act").tolist() == [
+        [True] * 3 + [False] * 3 + [True] * 3]
