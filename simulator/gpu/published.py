@@ -145,3 +145,64 @@ def compare_published() -> list[dict]:
                      "published": p.images_per_s, "model": model,
                      "error": model / p.images_per_s - 1, "source": p.source})
     return rows
+
+
+def seed_claims() -> dict:
+    """What the model says about seed C11 (93% SM utilization, FP16 Tensor Cores, Volta) and
+    C4 (2800 images/s at 224x224 on an A100), ResNet-50 v1.5 dense, fused epilogues."""
+    from simulator.gpu.network import simulate_network
+    from simulator.gpu.spec import load_gpu_spec
+
+    v100 = load_gpu_spec("v100_sxm2")
+    a100 = load_gpu_spec("a100_sxm4_40gb")
+    c11 = []
+    for batch in (1, 8, 32, 128, 256):
+        r = simulate_network(resnet50_workload(batch, "fp16"), v100)
+        c11.append({"batch": batch, "sm_utilization": r.details["sm_utilization"],
+                    "tc_pipe_utilization": r.details["tc_pipe_utilization"],
+                    "images_per_s": r.throughput_per_s})
+    c4 = []
+    for precision, mma in (("w8a8", "auto"), ("fp16", "auto"), ("fp16", "tf32")):
+        for batch in (1, 2, 8, 32, 128):
+            r = simulate_network(resnet50_workload(batch, precision), a100, mma_dtype=mma)
+            c4.append({"precision": precision if mma == "auto" else mma, "batch": batch,
+                       "images_per_s": r.throughput_per_s,
+                       "sm_utilization": r.details["sm_utilization"]})
+    return {"C11_v100_fp16_resnet50": c11, "C4_a100_40gb_resnet50": c4}
+
+
+def write_comparison(path) -> None:
+    """Store :func:`compare_published` and :func:`seed_claims` as JSON (atomically)."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    payload = {"description": "simulator.gpu model vs published GPU figures; error = "
+                              "model / published - 1. Regenerate: python -m "
+                              "simulator.gpu.published benchmarks/data/gpu_published.json",
+               "rows": compare_published(), "seed_claims": seed_claims()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=1)
+    os.replace(tmp, path)
+
+
+def format_comparison(rows: list[dict]) -> str:
+    lines = [f"{'case':<38}{'hardware':<16}{'conditions':<22}{'published':>11}{'model':>11}"
+             f"{'error':>9}"]
+    for r in rows:
+        lines.append(f"{r['name']:<38}{r['hardware']:<16}{r['conditions']:<22}"
+                     f"{r['published']:>11.1f}{r['model']:>11.1f}{100 * r['error']:>8.1f}%")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/data/gpu_published.json"
+    write_comparison(target)
+    print(format_comparison(compare_published()))
+    print(f"written: {target}")
