@@ -36,7 +36,7 @@ from reference.dtypes import qrange, storage_dtype
 from validation.manifest import GoldenTensor
 
 #: requantize modes of reference.requantize that a case may choose
-REQUANT_MODES = ("onnxruntime", "tflite", "tflite-single", "xnnpack")
+REQUANT_MODES = tuple(requantize.REQUANTIZE_MODES)
 
 
 def _bool(value: Any) -> bool:
@@ -60,6 +60,13 @@ def _int(value: Any) -> int:
         return int(text, 0)
     except ValueError:
         raise ValueError(f"expected an integer, got {value!r}") from None
+
+
+def _percent(value: Any) -> int:
+    number = _int(value)
+    if not 0 <= number <= 100:
+        raise ValueError(f"expected a percentage 0..100, got {value!r}")
+    return number
 
 
 def _shape(value: Any) -> tuple[int, ...]:
@@ -108,8 +115,8 @@ def _act(params: dict) -> str:
     return params["adtype"]
 
 
-def _quant_tail(params: dict, rng: np.random.Generator, acc: np.ndarray, x_scale: np.float32,
-                w_scale: np.ndarray, axis: int) -> tuple[np.ndarray, np.float32, int]:
+def _quant_tail(params: dict, acc: np.ndarray, x_scale: np.float32, w_scale: np.ndarray,
+                axis: int) -> tuple[np.ndarray, np.float32, int]:
     """Requantize ``acc`` to the output dtype with a data-derived output scale."""
     out_dtype = params["odtype"]
     qmin, qmax = qrange(out_dtype)
@@ -155,7 +162,7 @@ def _generate_conv2d(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
     acc = conv_int.conv2d_int(x, w, x_zero_point=x_zero_point, w_zero_point=0, bias=bias,
                               strides=(p["st"],) * 2, pads=pads, dilations=(p["d"],) * 2,
                               groups=p["g"])
-    y, y_scale, y_zero_point = _quant_tail(p, rng, acc, x_scale, w_scale, axis=1)
+    y, y_scale, y_zero_point = _quant_tail(p, acc, x_scale, w_scale, axis=1)
     wdtype = "int4" if p["wbits"] == 4 else "int8"
     return [
         GoldenTensor("input", x, _act(p), "input", "NCHW",
@@ -173,11 +180,15 @@ def _generate_conv2d(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
 
 def _generate_matmul(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
     a, a_zero_point = _input(p, rng, (p["m"], p["k"]))
+    if p["zblocks"]:  # zero-skip workloads: whole 4x4 blocks of activations at the zero point
+        blocks = rng.random((-(-p["m"] // 4), -(-p["k"] // 4))) < p["zblocks"] / 100
+        mask = np.kron(blocks, np.ones((4, 4), bool))[: p["m"], : p["k"]]
+        a[mask] = a_zero_point
     b = _weights(p, rng, (p["k"], p["n"]))
     a_scale = np.float32(rng.uniform(0.01, 0.05))
     b_scale = _w_scales(rng, p["n"], p["wbits"])
     acc = matmul_int.matmul_int(a, b, a_zero_point=a_zero_point, b_zero_point=0)
-    y, y_scale, y_zero_point = _quant_tail(p, rng, acc, a_scale, b_scale, axis=1)
+    y, y_scale, y_zero_point = _quant_tail(p, acc, a_scale, b_scale, axis=1)
     wdtype = "int4" if p["wbits"] == 4 else "int8"
     return [
         GoldenTensor("input", a, _act(p), "input", "MK",
@@ -214,7 +225,7 @@ def _generate_requantize(p: dict, rng: np.random.Generator) -> list[GoldenTensor
     acc.reshape(-1)[:2] = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
     x_scale = np.float32(rng.uniform(0.01, 0.05))
     w_scale = _w_scales(rng, shape[1], 8)
-    y, y_scale, y_zero_point = _quant_tail(p, rng, acc, x_scale, w_scale, axis=1)
+    y, y_scale, y_zero_point = _quant_tail(p, acc, x_scale, w_scale, axis=1)
     return [
         GoldenTensor("input", acc, "int32", "input", None,
                      {"scale": (x_scale * w_scale).astype(np.float32), "zero_point": 0,
@@ -261,10 +272,12 @@ OPERATORS: dict[str, _OpSpec] = {
     ),
     "matmul": _OpSpec(
         params={"m": (_int, 8), "k": (_int, 32), "n": (_int, 8),
-                "wbits": (_choice("4", "8"), "4"), **_QUANT_TAIL},
-        name=lambda p: f"matmul_m{p['m']}_k{p['k']}_n{p['n']}_w{p['wbits']}a8" + _tail_name(p),
+                "wbits": (_choice("4", "8"), "4"), "zblocks": (_percent, 0), **_QUANT_TAIL},
+        name=lambda p: (f"matmul_m{p['m']}_k{p['k']}_n{p['n']}_w{p['wbits']}a8" + _tail_name(p)
+                        + (f"_zb{p['zblocks']}" if p["zblocks"] else "")),
         generate=_generate_matmul,
-        doc="quantized matmul: matmul_int (M x K activations, K x N weights) then requantize",
+        doc="quantized matmul: matmul_int (M x K activations, K x N weights) then requantize; "
+            "zblocks: percent of 4x4 activation blocks set to the zero point (zero-skip)",
     ),
     "quantize": _OpSpec(
         params={"shape": (_shape, (1, 8, 4, 4)), "scale": (float, 0.05),

@@ -73,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts.add_argument("--rtol", type=float, default=None, help="float tolerance, relative")
     opts.add_argument("--atol", type=float, default=None, help="float tolerance, absolute")
     opts.add_argument("--seed", type=int, default=0, help="seed of fresh vectors (--all-kernels)")
+    opts.add_argument("--backend", choices=("cpu", "cuda"), default=None,
+                      help="with --all-kernels: only this backend's kernels")
     opts.add_argument("--junit", type=Path, help="also write a JUnit XML report to this file")
     opts.add_argument("--quiet", action="store_true", help="print only the banner")
 
@@ -161,27 +163,35 @@ def _timed(c: Comparison, seconds: float) -> Comparison:
     return replace(c, seconds=seconds)
 
 
-def _emit(comparisons: list[Comparison], args: argparse.Namespace, title: str) -> int:
-    report = format_report(comparisons, title=title)
-    if args.quiet:
-        report = "\n".join(report.splitlines()[-2:-1]) + "\n"
-    print(report, end="")
+def _emit(comparisons: list[Comparison], args: argparse.Namespace, title: str,
+          banner_of: list[Comparison] | None = None) -> int:
+    """Print the report (details of ``comparisons``; banner and JUnit over ``banner_of``, by
+    default the same list); return the exit code."""
+    everything = comparisons if banner_of is None else banner_of
+    banner = format_report(everything).splitlines()[-3:]
+    details = format_report(comparisons, title=title).splitlines()[:-3] if comparisons else []
+    lines = banner[1:2] if args.quiet else [*details, *banner]
+    print("\n".join(lines))
     if args.junit:
-        write_junit(args.junit, comparisons)
-    return 0 if comparisons and all(c.passed for c in comparisons) else 1
+        write_junit(args.junit, everything)
+    return 0 if everything and all(c.passed for c in everything) else 1
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         if args.list_kernels or args.all_kernels or args.kernel:
             from validation import kernel_check
+            simulated = kernel_check.use_cuda_simulator_without_gpu()
             if args.list_kernels:
                 print(kernel_check.list_kernels())
                 return 0
             if args.all_kernels:
-                comparisons = kernel_check.check_all_kernels(seed=args.seed, first_n=args.first,
-                                                             out=sys.stdout)
-                return _emit(comparisons, args, "gilt check --all-kernels")
+                print("gilt check --all-kernels: every registered kernel vs fresh golden vectors"
+                      + (" (CUDA kernels on Numba's simulator)" if simulated else ""))
+                comparisons = kernel_check.check_all_kernels(
+                    seed=args.seed, first_n=args.first, backend=args.backend, out=sys.stdout)
+                failed = [c for c in comparisons if not c.passed and c.error is None]
+                return _emit(failed, args, "details of mismatching kernels:", banner_of=comparisons)
             if args.golden is None:
                 raise ValueError("--kernel needs a golden-vector directory")
             comparisons = []
@@ -212,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
                 hex_options=hex_options, first_n=args.first, rtol=args.rtol, atol=args.atol,
                 prefix="" if len(dirs) == 1 else f"{rel}/")
         return _emit(comparisons, args, f"gilt check {args.golden}")
-    except (GoldenVectorError, ValueError, TypeError, OSError) as exc:
-        print(f"gilt check: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except (GoldenVectorError, ValueError, TypeError, KeyError, OSError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"gilt check: error: {type(exc).__name__}: {message}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from validation import formats
 
 CONV = ["--op", "conv2d", "--param", "c=4,h=5,w=5,k=3,wbits=4"]
 CONV_NAME = "conv2d_n1_c4_h5_w5_k3_r3_s3_st1_p1_d1_g1_w4a8"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _golden(tmp_path: Path, *extra: str) -> Path:
@@ -125,7 +126,7 @@ def test_gilt_golden_as_a_process_is_byte_identical(tmp_path):
         out = tmp_path / f"run{i}"
         subprocess.run([sys.executable, "-m", "gilt", "golden", *CONV, "--out", str(out),
                         "--formats", "all"], check=True, capture_output=True, timeout=120,
-                       env={"PYTHONHASHSEED": str(i), "PATH": "/usr/bin:/bin"})
+                       env={"PYTHONHASHSEED": str(i), "PATH": "/usr/bin:/bin"}, cwd=ROOT)
         outs.append({p.name: p.read_bytes() for p in (out / CONV_NAME).iterdir()})
     assert outs[0] == outs[1] and len(outs[0]) == 20
 
