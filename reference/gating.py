@@ -208,6 +208,37 @@ def _check_mask(mask, kind, n, c, h, w):
     return mask
 
 
+def _coverage(size, k, stride, pad_begin, dilation, out):
+    """How many (output position, tap) pairs of one axis read each input index."""
+    cov = np.zeros(size, dtype=np.int64)
+    idx = (np.arange(out)[:, None] * stride - pad_begin + np.arange(k)[None, :] * dilation).ravel()
+    np.add.at(cov, idx[(idx >= 0) & (idx < size)], 1)
+    return cov
+
+
+def gate_macs(mask, kind, x_shape, w_shape, *, strides, pads, dilations, groups, out_hw):
+    """(macs_dense, macs_skipped) of a gated conv, counted in dense-conv terms.
+
+    Kind "channel": every MAC of a masked input channel is skipped (its padding taps too: the
+    channel is not computed at all). Kind "spatial": a MAC is skipped when its input is a masked
+    in-image pixel; taps that read the padding count as done, as a dense engine does them, so
+    spatial gating is never credited with padding.
+    """
+    n, c, h, w = x_shape
+    o, cg, kh, kw = w_shape
+    oh, ow = out_hw
+    dense = n * o * oh * ow * cg * kh * kw
+    rows = _coverage(h, kh, strides[0], pads[0], dilations[0], oh)
+    cols = _coverage(w, kw, strides[1], pads[1], dilations[1], ow)
+    if kind == "channel":
+        # a gated channel is not computed at all: all its taps (padding ones too) for the
+        # o/groups outputs it feeds
+        skipped = int((~mask).sum()) * (o // groups) * oh * ow * kh * kw
+    else:
+        skipped = int(np.einsum("nhw,h,w->", (~mask).astype(np.int64), rows, cols)) * o * cg
+    return dense, skipped
+
+
 def apply_mask(x, mask, *, kind="channel", fill=0):
     """x with masked channels ((N, C) mask) or pixels ((N, H, W) mask) set to ``fill``.
 
@@ -230,9 +261,10 @@ def gated_conv2d_int(x, w, mask, *, kind="channel", x_zero_point=0, w_zero_point
       - bit-identical to ``conv2d_int(apply_mask(x, mask, kind=kind, fill=x_zero_point), w,
         ...)``: a masked operand equals the zero point, so its products are 0 and leaving them
         out changes no exact integer sum; int64 sums wrapped to int32 once, bias added before.
-      - kind "channel": per sample, only the kept input channels enter the conv
-        (macs_done = sum_n kept_channels(n) * O/groups-share * OH * OW * KH * KW).
-        kind "spatial": a MAC is done only when its input pixel is kept and inside the image.
+      - kind "channel": per sample, only the kept input channels enter the conv; kind
+        "spatial": only taps whose input pixel is kept (or in the padding) are computed.
+        Record counts from ``gate_macs``: skipped = MACs whose operand is masked;
+        macs_done = macs_dense - macs_skipped (spatial: padding taps count as done).
       - errors: those of conv2d_int; TypeError/ValueError for the mask.
     """
     xc, wc, b = centred_conv_operands(x, w, x_zero_point, w_zero_point, bias)
@@ -242,16 +274,16 @@ def gated_conv2d_int(x, w, mask, *, kind="channel", x_zero_point=0, w_zero_point
     mask = _check_mask(mask, kind, n, c, h, wd)
     if kind == "channel":
         x_active = np.broadcast_to(mask[:, :, None, None], xc.shape)
-    else:
-        x_active = mask[:, None]
+    else:  # one channel block per group, the same pixel mask for each
+        x_active = np.broadcast_to(mask[:, None], (n, groups, h, wd))
     channel_block = 1 if kind == "channel" else wc.shape[1]
     w_active = np.ones((wc.shape[0], wc.shape[1] // channel_block) + wc.shape[2:], dtype=bool)
-    acc, done = sparse_conv_accumulate(xc, wc, x_active, w_active, channel_block=channel_block,
-                                       strides=strides, pads=pads, dilations=dilations,
-                                       groups=groups, out_hw=(oh, ow))
-    dense = conv2d_macs(xc.shape, wc.shape, strides=strides, pads=pads, dilations=dilations,
-                        groups=groups)
-    return finish_int32(acc, b), GateRecord(kind, mask.copy(), dense, done, dense - done)
+    acc, _ = sparse_conv_accumulate(xc, wc, x_active, w_active, channel_block=channel_block,
+                                    strides=strides, pads=pads, dilations=dilations,
+                                    groups=groups, out_hw=(oh, ow))
+    dense, skipped = gate_macs(mask, kind, xc.shape, wc.shape, strides=strides, pads=pads,
+                               dilations=dilations, groups=groups, out_hw=(oh, ow))
+    return finish_int32(acc, b), GateRecord(kind, mask.copy(), dense, dense - skipped, skipped)
 
 
 def gated_conv2d_float(x, w, mask, *, kind="channel", bias=None, strides=(1, 1),
@@ -275,21 +307,13 @@ def gated_conv2d_float(x, w, mask, *, kind="channel", bias=None, strides=(1, 1),
     dense = conv2d_macs(x.shape, np.shape(w), **geometry)
     w = as_float("w", w, precision, ndim=4)
     o, cg, kh, kw = w.shape
-    per_out_pos = kh * kw * oh * ow
     if kind == "spatial":
         xm = apply_mask(x, mask, kind="spatial")
         out = conv2d_float(xm, w, bias=bias, precision=precision, **geometry)
-        # MACs whose input pixel is kept and inside the image, from the tap views of the mask.
-        keep = np.zeros((n, h + pads[0] + pads[2], wd + pads[1] + pads[3]), dtype=np.int64)
-        keep[:, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = mask
-        ones = np.ones((1, 1, kh, kw), np.float64)
-        taps = conv2d_float(keep[:, None], ones, strides=strides, dilations=dilations,
-                            precision="float64")
-        done = int(round(taps.sum())) * o * cg
-        return out, GateRecord(kind, mask.copy(), dense, done, dense - done)
+        _, skipped = gate_macs(mask, kind, x.shape, w.shape, out_hw=(oh, ow), **geometry)
+        return out, GateRecord(kind, mask.copy(), dense, dense - skipped, skipped)
     og = o // groups
     out = np.empty((n, o, oh, ow), dtype=x.dtype)
-    done = 0
     for s in range(n):
         for g in range(groups):
             keep = np.flatnonzero(mask[s, g * cg:(g + 1) * cg])
@@ -300,10 +324,10 @@ def gated_conv2d_float(x, w, mask, *, kind="channel", bias=None, strides=(1, 1),
                 out[s, rows] = conv2d_float(x[s:s + 1, g * cg + keep], w[rows][:, keep],
                                             strides=strides, pads=pads, dilations=dilations,
                                             precision=precision)[0]
-            done += keep.size * og * per_out_pos
     if bias is not None:
         out = out + as_float("bias", bias, precision, ndim=1)[None, :, None, None]
-    return out, GateRecord(kind, mask.copy(), dense, done, dense - done)
+    _, skipped = gate_macs(mask, kind, x.shape, w.shape, out_hw=(oh, ow), **geometry)
+    return out, GateRecord(kind, mask.copy(), dense, dense - skipped, skipped)
 
 
 @dataclass(frozen=True)

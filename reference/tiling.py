@@ -57,10 +57,18 @@ def _tile_windows(h, w, oh, ow, kh, kw, strides, pads, dilations, tile):
             c1 = min(c0 + tile[1], ow)
             lo_w = c0 * sw - pl
             hi_w = (c1 - 1) * sw - pl + dw * (kw - 1)
-            in_r = (max(lo_h, 0), min(hi_h, h - 1) + 1)
-            in_c = (max(lo_w, 0), min(hi_w, w - 1) + 1)
-            tpads = (max(-lo_h, 0), max(-lo_w, 0), max(hi_h - (h - 1), 0), max(hi_w - (w - 1), 0))
-            yield (r0, r1), (c0, c1), in_r, in_c, tpads
+            (i0, i1, top, bottom) = _clip_window(lo_h, hi_h, h)
+            (j0, j1, left, right) = _clip_window(lo_w, hi_w, w)
+            yield (r0, r1), (c0, c1), (i0, i1), (j0, j1), (top, left, bottom, right)
+
+
+def _clip_window(lo, hi, size):
+    """In-image slice [a, b) of the window [lo, hi] and the padding before/after it. A window
+    that lies wholly in the padding gets an empty slice and all of its length as padding."""
+    a = min(max(lo, 0), size)
+    b = max(a, min(hi, size - 1) + 1)
+    before = min(max(-lo, 0), hi - lo + 1)
+    return a, b, before, (hi - lo + 1) - before - (b - a)
 
 
 def _tiled(conv, x, w, strides, pads, dilations, groups, tile, min_map, out_dtype, **conv_kw):
