@@ -7,9 +7,17 @@ from hypothesis import strategies as st
 
 from reference.conv_float import conv2d_float
 from reference.conv_int import conv2d_int
-from reference.gating import (ChannelGate, GatingUnit, SpatialGate, TopKChannelGate, apply_mask,
-                              base_module_float, base_module_int, gated_conv2d_float,
-                              gated_conv2d_int)
+from reference.gating import (
+    ChannelGate,
+    GatingUnit,
+    SpatialGate,
+    TopKChannelGate,
+    apply_mask,
+    base_module_float,
+    base_module_int,
+    gated_conv2d_float,
+    gated_conv2d_int,
+)
 from reference.requantize import requantize
 
 case = st.tuples(

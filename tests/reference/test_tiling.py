@@ -7,9 +7,16 @@ from hypothesis import strategies as st
 
 from reference.conv_float import conv2d_float
 from reference.conv_int import conv2d_int
-from reference.tiling import (AccessCounts, BufferSizes, ConvShape, conv_access_counts,
-                              network_access_counts, resnet50_conv_shapes, tiled_conv2d_float,
-                              tiled_conv2d_int)
+from reference.tiling import (
+    AccessCounts,
+    BufferSizes,
+    ConvShape,
+    conv_access_counts,
+    network_access_counts,
+    resnet50_conv_shapes,
+    tiled_conv2d_float,
+    tiled_conv2d_int,
+)
 
 geometry = st.tuples(
     st.integers(1, 2),                     # groups
