@@ -1,0 +1,40 @@
+"""benchmarks/gpu_measure.py without a GPU: clean skip, preset choice, table format."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).parents[2] / "benchmarks" / "gpu_measure.py"
+
+
+@pytest.fixture(scope="module")
+def gpu_measure():
+    spec = importlib.util.spec_from_file_location("gpu_measure", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_skips_cleanly_without_torch_or_gpu(gpu_measure, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)      # import torch -> ImportError
+    assert gpu_measure.main([]) == 0
+    assert "skipped: torch is not installed" in capsys.readouterr().out
+
+
+def test_preset_choice(gpu_measure):
+    assert gpu_measure.pick_preset("Tesla V100-SXM2-16GB", 16, 80)[0] == "v100_sxm2"
+    assert gpu_measure.pick_preset("NVIDIA A100-SXM4-80GB", 80, 108)[0] == "a100_sxm4_80gb"
+    assert gpu_measure.pick_preset("NVIDIA A100-SXM4-40GB", 40, 108)[0] == "a100_sxm4_40gb"
+    assert gpu_measure.pick_preset("NVIDIA H200", 141, 132)[0] == "h100_sxm5"
+    preset, why = gpu_measure.pick_preset("Tesla T4", 15, 40)
+    assert preset == "v100_sxm2" and "closest SM count" in why
+
+
+def test_error_table(gpu_measure):
+    rows = [{"case": "matmul 64x64x64", "dtype": "fp16", "measured_us": 10.0, "model_us": 12.0,
+             "error": 0.2, "measured_tflops": 0.05, "model_tile": "64x64x32", "model_waves": 1},
+            {"case": "conv int8", "dtype": "int8", "skipped": "not measured"}]
+    text = gpu_measure.format_rows(rows)
+    assert "20.0%" in text and "skipped: not measured" in text and "mean |error| 20.0%" in text
