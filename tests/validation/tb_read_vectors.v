@@ -3,7 +3,9 @@
 // dtype: element bits and signedness); the file name comes from the +vectors=PATH plusarg:
 //   iverilog -g2005 -Ptb_read_vectors.WORD_BITS=32 -Ptb_read_vectors.ELEM_BITS=4 \
 //            -Ptb_read_vectors.WORDS=144 -Ptb_read_vectors.COUNT=1152 -o tb tb_read_vectors.v
-//   vvp tb +vectors=weight.hex
+//   vvp tb +vectors=weight.hex [+dump=out.hex]
+// With +dump=PATH it also writes the memory back with $writememh, as an RTL simulation dumps an
+// output buffer: `gilt check` reads such a dump directly.
 module tb_read_vectors;
   parameter WORD_BITS = 32;   // manifest: files.hex.word_bits
   parameter ELEM_BITS = 8;    // 4 for int4/uint4, else the dtype's width
@@ -15,7 +17,7 @@ module tb_read_vectors;
 
   reg [WORD_BITS-1:0] mem [0:WORDS-1];
   reg [ELEM_BITS-1:0] elem;
-  reg [8*512-1:0] path;
+  reg [8*512-1:0] path, dump;
   integer i, slot;
 
   initial begin
@@ -33,6 +35,8 @@ module tb_read_vectors;
       else
         $display("%0d", elem);
     end
+    if ($value$plusargs("dump=%s", dump))
+      $writememh(dump, mem);
     $finish;
   end
 endmodule

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from validation.cases import OperatorCase
-from validation.formats import DTYPES
 from validation.manifest import WriteOptions, load_manifest, write_golden
+from validation.testbench import iverilog_flags, iverilog_params
 
 HERE = Path(__file__).parent
 TB = HERE / "tb_read_vectors.v"
@@ -32,19 +32,16 @@ def _write(tmp_path: Path, op: str, params: dict, **options) -> tuple[Path, dict
     return out, manifest, tensors
 
 
-def _run_testbench(tmp_path: Path, directory: Path, entry: dict) -> np.ndarray:
+def _run_testbench(tmp_path: Path, directory: Path, entry: dict,
+                   dump: Path | None = None) -> np.ndarray:
     """Compile tb_read_vectors.v for one tensor's hex file and return what it printed."""
     hex_rec = entry["files"]["hex"]
-    elem_bits = DTYPES[entry["dtype"]][1]
-    params = {"WORD_BITS": hex_rec["word_bits"], "ELEM_BITS": elem_bits,
-              "WORDS": hex_rec["words"], "COUNT": entry["count"],
-              "SIGNED": int(not entry["dtype"].startswith("u")),
-              "BIG_ENDIAN": int(hex_rec["endianness"] == "big")}
     binary = tmp_path / f"tb_{entry['name']}_{hex_rec['word_bits']}"
     cmd = ["iverilog", "-g2005", "-o", str(binary)]
-    cmd += [f"-Ptb_read_vectors.{k}={v}" for k, v in params.items()] + [str(TB)]
+    cmd += iverilog_flags(directory, entry["name"]) + [str(TB)]
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60)
-    run = subprocess.run(["vvp", "-n", str(binary), f"+vectors={directory / hex_rec['path']}"],
+    run = subprocess.run(["vvp", "-n", str(binary), f"+vectors={directory / hex_rec['path']}",
+                          *([f"+dump={dump}"] if dump else [])],
                          check=True, capture_output=True, text=True, timeout=60)
     lines = [ln for ln in run.stdout.splitlines() if ln.strip() and not ln.startswith("VCD")]
     assert not any("ERROR" in ln or "WARNING" in ln for ln in lines), run.stdout
@@ -131,3 +128,39 @@ def test_c_program_detects_a_corrupted_array(tmp_path):
     assert run.returncode == 1
     assert "# bias crc32" in run.stdout and "MISMATCH" in run.stdout
     assert load_manifest(out)["files"][0]["format"] == "h"
+
+
+def test_testbench_parameters_from_the_manifest(tmp_path, capsys):
+    from validation.testbench import main
+
+    out, manifest, _ = _write(tmp_path, "conv2d", {"c": 3, "k": 2}, formats=("hex",),
+                              word_bits=16, endianness="big")
+    weight = next(t for t in manifest["tensors"] if t["name"] == "weight")
+    assert iverilog_params(weight) == {"WORD_BITS": 16, "ELEM_BITS": 4, "WORDS": 14,
+                                       "COUNT": 54, "SIGNED": 1, "BIG_ENDIAN": 1}
+    assert main([str(out), "bias"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "-Ptb_read_vectors.WORD_BITS=32", "-Ptb_read_vectors.ELEM_BITS=32",
+        "-Ptb_read_vectors.WORDS=2", "-Ptb_read_vectors.COUNT=2", "-Ptb_read_vectors.SIGNED=1",
+        "-Ptb_read_vectors.BIG_ENDIAN=1"]
+    assert main([str(out), "nope"]) == 2
+
+
+@needs_iverilog
+def test_writememh_dump_of_the_test_bench_passes_gilt_check(tmp_path, capsys):
+    """The bench writes its memory back with $writememh (as an RTL output dump); gilt check reads
+    that file, comments and all; one changed word makes it fail at the right index."""
+    from gilt.cli import main
+
+    out, manifest, _ = _write(tmp_path, "conv2d", {"c": 3, "h": 4, "w": 4, "k": 2},
+                              formats=("npy", "hex"))
+    entry = next(t for t in manifest["tensors"] if t["name"] == "output")
+    dump = tmp_path / "dump.hex"
+    _run_testbench(tmp_path, out, entry, dump=dump)
+    assert dump.read_text().startswith("// 0x")  # Icarus' address comment
+    assert main(["check", str(out), "--result", f"output={dump}"]) == 0
+    words = dump.read_text().splitlines()
+    words[3] = f"{int(words[3], 16) ^ 0x100:08x}"  # byte 1 of word 2 -> element 5
+    dump.write_text("\n".join(words) + "\n")
+    assert main(["check", str(out), "--result", f"output={dump}"]) == 1
+    assert "1/32 mismatches" in capsys.readouterr().out
