@@ -19,8 +19,8 @@ golden model must say which one it reproduces. ``mode`` names it:
     2**30 with ``shift + 1``; ``shift < -31`` flushes to 0). Then
     ``MultiplyByQuantizedMultiplier``: left shift ``max(shift, 0)``,
     ``SaturatingRoundingDoublingHighMul`` (``(a*b + (a*b >= 0 ? 2**30 : 1 - 2**30)) / 2**31``,
-    C division truncating toward zero), ``RoundingDivideByPOT(max(-shift, 0))`` (round half
-    away from zero). Two roundings. Source: tensorflow/lite/kernels/internal/common.h and
+    C division truncating toward zero: rounds halves up, toward +inf, for either sign),
+    ``RoundingDivideByPOT(max(-shift, 0))`` (round half away from zero). Two roundings. Source: tensorflow/lite/kernels/internal/common.h and
     quantization_util.cc (gemmlowp fixedpoint.h).
 ``"tflite-single"`` (TFLite built with ``TFLITE_SINGLE_ROUNDING``; also ruy's
     ``apply_multiplier.cc``, which TFLite's optimized kernels call without XNNPACK)
@@ -29,11 +29,12 @@ golden model must say which one it reproduces. ``mode`` names it:
     (round half up, toward +inf).
 ``"tflite-ruy"`` (TFLite's optimized kernels without XNNPACK on x86: ruy's AVX2 8-bit kernel)
     Same ``QuantizeMultiplier`` as ``"tflite"``; then ``r = ((acc << left) * multiplier +
-    2**30) >> 31`` (round half up, not gemmlowp's half-away nudge) and a rounding right shift
-    ``(r + 2**(right-1)) >> right`` (round half up, where the reference rounds half away from
-    zero; ``1 << (31 - right)`` when ``r + nudge`` would overflow int32). Source: ruy
-    ``kernel_avx2_fma.cc`` (``apply_multiplier``, ``rounding_right_shift``). Differs from
-    ``"tflite"`` only on negative values whose first rounding lands on an exact half.
+    2**30) >> 31`` (the same value as SaturatingRoundingDoublingHighMul) and a rounding right
+    shift ``(r + 2**(right-1)) >> right``: round half *up* where the reference's
+    RoundingDivideByPOT rounds half away from zero (``1 << (31 - right)`` when ``r + nudge``
+    would overflow int32). Source: ruy ``kernel_avx2_fma.cc`` (``apply_multiplier``,
+    ``rounding_right_shift``). Differs from ``"tflite"`` only on negative values whose
+    high-mul result is an exact half after the shift.
 ``"xnnpack"`` (TFLite's default CPU path: XNNPACK qs8/qc8w GEMM and IGEMM, x86 "fp32"
     requantization; ARM builds use "rndnu" instead and are not modelled)
     ``scale = fl32(fl32(input_scale * kernel_scale) / output_scale)`` (xnnpack
