@@ -146,3 +146,15 @@ def test_mapping_choice_overrides_dataflow():
     layer = LayerWork.matmul("g", m=64, n=64, k=64)
     res = simulate_layer(layer, "npu-32x32", MappingChoice(dataflow="is", loop_order="rows-outer"))
     assert (res.details["dataflow"], res.details["loop_order"]) == ("is", "rows-outer")
+
+
+def test_python_example_in_docs_runs():
+    """The Python block of docs/sim-npu.md is run as written."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "sim-npu.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    scope: dict = {}
+    exec(compile(block, "docs/sim-npu.md", "exec"), scope)
+    assert scope["net"].utilization > 0 and scope["layer"].details["t_tile"] == 256
