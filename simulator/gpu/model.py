@@ -28,7 +28,8 @@ One main-loop iteration of ``b`` co-resident blocks on one SM (cycles)::
 
 Memory roofline with L2 reuse: operands that fit in ``L2_RESIDENT_FRACTION`` of L2 are read from
 DRAM once; otherwise every wave re-reads the A rows and B columns of its (square-rasterized)
-block of tiles. ``dram_cycles = dram_bytes / (hbm_bw * hbm_efficiency) * clock``.
+block of tiles. A convolution's A operand in DRAM is its input tensor, not the im2col view (the
+kh*kw overlapping re-reads are served by L1/L2). ``dram_cycles = dram_bytes / (hbm_bw * hbm_efficiency) * clock``.
 Kernel cycles = ``max(sum of waves, dram_cycles) + launch``; the tile and split with the fewest
 cycles wins, as a cuBLAS heuristic would pick.
 
@@ -92,6 +93,9 @@ class GemmProblem:
     #: M-tiles left after a spatial gate, as a fraction of ceil(M/BM) (per tile height)
     m_tile_fraction: dict = field(default_factory=dict, compare=False)
     fused_epilogue: bool = True
+    #: bytes of the distinct A operand in memory (a convolution's input tensor, smaller than its
+    #: im2col view M x K); None: the GEMM view, M*K*a_bits/8 per group
+    a_unique_bytes: float | None = None
 
     def __post_init__(self):
         for key in ("m", "n", "k", "groups", "a_bits", "w_bits", "out_bits"):
@@ -180,16 +184,20 @@ def _evaluate(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, warps: int, split
     t_full, mma_full = wave_cycles(b)
     compute = full_waves * t_full
     busy = full_waves * sms * t_full
+    mma_total = full_waves * mma_full
     if rest:
         b_last = _ceil_div(rest, sms)
-        t_last, _ = wave_cycles(b_last)
+        t_last, mma_last = wave_cycles(b_last)
         compute += t_last
+        mma_total += mma_last
         busy += min(rest, sms) * t_last
     waves = full_waves + (1 if rest else 0)
 
     # DRAM traffic with L2 reuse (square rasterization of each wave's tiles)
     g = p.groups
-    a_total = g * p.m * p.k * a_bytes
+    a_gemm = g * p.m * p.k * a_bytes
+    a_total = a_gemm if p.a_unique_bytes is None else min(a_gemm, p.a_unique_bytes)
+    a_expand = a_gemm / a_total if a_total else 1.0      # im2col re-reads hit L1/L2
     w_total = g * p.n * p.k * w_bytes
     out_total = g * p.m * p.n * out_bytes
     l2_traffic = g * (tiles_n * p.m * p.k * a_bytes * m_frac
@@ -199,7 +207,8 @@ def _evaluate(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, warps: int, split
     else:
         wm = min(tiles_m, max(1, math.isqrt(wave_slots)))
         wn = min(tiles_n, _ceil_div(wave_slots, wm))
-        per_wave = (wm * bm * p.k * a_bytes + wn * bn * p.k * w_bytes) * p.k_step_fraction
+        per_wave = (wm * bm * p.k * a_bytes / a_expand
+                    + wn * bn * p.k * w_bytes) * p.k_step_fraction
         dram_in = max(a_total + w_total, min(l2_traffic, waves * per_wave / max(split, 1)))
     partials = 2 * g * p.m * p.n * 4 * split if split > 1 else 0.0
     dram_bytes = dram_in + out_total + partials
@@ -217,7 +226,7 @@ def _evaluate(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, warps: int, split
         "smem_per_block_kib": occ["smem_per_block"] / 1024, "tile": (bm, bn, bk),
         "warps": warps, "split_k": split, "k_iters": k_iters, "k_iters_effective": k_eff,
         "dram_bytes": dram_bytes, "l2_bytes": l2_traffic, "macs_issued": macs_issued,
-        "mma_cycles_full_wave": mma_full,
+        "mma_cycles": mma_total,
     }
 
 
@@ -282,6 +291,12 @@ def _operand_bits(layer: LayerWork, mma: str) -> tuple[int, int]:
     a_bits = max(layer.act_bits, 1) if layer.act_bits <= mma_bits else mma_bits
     w_bits = layer.weight_bits if layer.weight_bits <= mma_bits else mma_bits
     return a_bits, w_bits
+
+
+def _act_bytes(layer: LayerWork, a_bits: int) -> float:
+    """Bytes of the layer's input tensor at the loaded operand width (the implicit GEMM's A
+    operand as it sits in memory)."""
+    return layer.batch * layer.in_channels * layer.in_h * layer.in_w * a_bits / 8
 
 
 def _gate_fractions(layer: LayerWork, bk: int, tile_heights: tuple[int, ...]
@@ -402,7 +417,8 @@ def simulate_layer(layer: LayerWork, spec: GpuSpec, *, mma_dtype: str = "auto",
             problem = GemmProblem(m=m, n=n, k=k, groups=groups, a_bits=a_bits, w_bits=w_bits,
                                   out_bits=gemm_out_bits, mma_dtype=mma,
                                   k_step_fraction=k_frac * (1.0 - z_skip),
-                                  m_tile_fraction=m_frac, fused_epilogue=not unfused_ops)
+                                  m_tile_fraction=m_frac, fused_epilogue=not unfused_ops,
+                                  a_unique_bytes=_act_bytes(layer, a_bits))
             try:
                 r = simulate_gemm(problem, spec, tile=(bm, bn), split_k=split_k)
             except ValueError:
@@ -447,7 +463,7 @@ def simulate_layer(layer: LayerWork, spec: GpuSpec, *, mma_dtype: str = "auto",
         "w4_dequant": w_bits == 4, "zero_skip": best["zero_skip"], **gate_notes,
     })
     bound = _bound(best["compute_cycles"], best["dram_cycles"],
-                   best["mma_cycles_full_wave"] if best["waves"] else 0.0, cycles)
+                   best["mma_cycles"], cycles)
     return LayerResult(
         name=layer.name, target="gpu", cycles=cycles, time_s=cycles / spec.clock_hz,
         macs_dense=layer.macs_dense, macs_done=layer.macs_done,
