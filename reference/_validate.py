@@ -159,4 +159,4 @@ def check_zero_point(name: str, zero_point: object, qmin: int, qmax: int,
 
 def _first(arr: np.ndarray, bad: np.ndarray) -> object:
     """First entry of ``arr`` where ``bad`` holds (for an error message)."""
-    return arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+    return arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))].item()
