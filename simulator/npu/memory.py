@@ -96,11 +96,14 @@ def _fetches(size_bytes: float, dims: tuple[str, ...], nest: tuple[str, ...],
 
 def layer_traffic(layer: LayerWork, mapping: Mapping, *, act_word_bits: int,
                   weight_word_bits: int, out_word_bits: int, sram_bytes: dict[str, float],
-                  double_buffered: bool, fractions: dict[str, float] | None = None) -> Traffic:
+                  double_buffered: bool, fractions: dict[str, float] | None = None,
+                  fm_tile: tuple[int, int] | None = None) -> Traffic:
     """Traffic of ``layer`` mapped as ``mapping`` on one core (all groups).
 
     ``fractions`` scales each operand's DRAM size when the core sees part of the layer (core
-    split, gating compaction): ``{"ifmap": f, "filter": f, "ofmap": f}``, default 1."""
+    split, gating compaction): ``{"ifmap": f, "filter": f, "ofmap": f}``, default 1.
+    ``fm_tile``: a feature-map tiling schedule: each output tile's input window is fetched once
+    and kept while every filter runs over it (:func:`fm_tile_ifmap_factor`)."""
     fr = {"ifmap": 1.0, "filter": 1.0, "ofmap": 1.0, **(fractions or {})}
     g = mapping.groups
     k_elems = mapping.k * mapping.k_per_pe
@@ -132,6 +135,8 @@ def layer_traffic(layer: LayerWork, mapping: Mapping, *, act_word_bits: int,
     nest = loop_nest(mapping)
     dram_in = {op: _fetches(dram_size[op], OPERAND_DIMS[op], nest, trips, cap[op])
                for op in ("ifmap", "filter")}
+    if fm_tile is not None:
+        dram_in["ifmap"] = dram_size["ifmap"] * fm_tile_ifmap_factor(layer, fm_tile)
     # Outputs: the partial sums live across the reduction loop must fit, else spill.
     outside = 1
     for dim in nest:
@@ -162,6 +167,36 @@ def layer_traffic(layer: LayerWork, mapping: Mapping, *, act_word_bits: int,
         dram_ifmap_bytes=dram_in["ifmap"], dram_filter_bytes=dram_in["filter"],
         dram_ofmap_write_bytes=ofmap_write, dram_ofmap_read_bytes=ofmap_read,
         prologue_bytes=prologue, epilogue_bytes=epilogue)
+
+
+def _axis_window_sum(out: int, tile: int, stride: int, kernel: int, dilation: int,
+                     pad_begin: int, size: int) -> int:
+    """Sum over output tiles along one axis of the input positions (inside the tensor) that the
+    tile's windows read."""
+    total = 0
+    for start in range(0, out, tile):
+        stop = min(start + tile, out)
+        lo = max(0, start * stride - pad_begin)
+        hi = min(size, (stop - 1) * stride - pad_begin + (kernel - 1) * dilation + 1)
+        total += max(0, hi - lo)
+    return total
+
+
+def fm_tile_ifmap_factor(layer: LayerWork, tile: tuple[int, int]) -> float:
+    """Input bytes fetched under a feature-map tiling schedule (e.g. the stack's 4x4 output
+    tiles), relative to the raw input: each ``th x tw`` output tile fetches the bounding box of
+    its input windows (halo included, padding not fetched; what a DMA moves) once, for all
+    filters. 1.0 for 1x1 stride-1 convs;
+    ``(4 + 2)^2 / 16 = 2.25`` in the interior of a 3x3 stride-1 conv with 4x4 tiles."""
+    th, tw = tile
+    for name, value in (("tile height", th), ("tile width", tw)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"fm_tile {name} must be a positive int, got {value!r}")
+    rows = _axis_window_sum(layer.out_h, th, layer.stride[0], layer.kernel_h, layer.dilation[0],
+                            layer.pads[0], layer.in_h)
+    cols = _axis_window_sum(layer.out_w, tw, layer.stride[1], layer.kernel_w, layer.dilation[1],
+                            layer.pads[1], layer.in_w)
+    return rows * cols / (layer.in_h * layer.in_w)
 
 
 def stall_cycles(compute: float, traffic: Traffic, *, bw_bytes_per_cycle: float,

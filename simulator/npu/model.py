@@ -40,15 +40,18 @@ CORE_SPLITS = ("auto", "n", "m")
 
 @dataclass(frozen=True)
 class MappingChoice:
-    """How a layer is mapped. ``None`` fields take defaults: the spec's dataflow, the full
-    temporal dimension as one chunk. ``core_split``: which GEMM dimension the cores share
-    (``n`` filters, ``m`` pixels, ``auto`` = the faster)."""
+    """How a layer is mapped. ``None`` fields take defaults: the spec's dataflow, the longest
+    temporal chunk that fits the SRAMs. ``core_split``: which GEMM dimension the cores share
+    (``n`` filters, ``m`` pixels, ``auto`` = the faster). ``fm_tile``: an output feature-map
+    tiling schedule (the stack's 4x4 tiles: ``(4, 4)``): each tile's input window, halo
+    included, is fetched once (:func:`simulator.npu.memory.fm_tile_ifmap_factor`)."""
 
     dataflow: str | None = None
     loop_order: str = "cols-outer"
     t_tile: int | None = None
     group_pack: bool = True
     core_split: str = "auto"
+    fm_tile: tuple[int, int] | None = None
 
     def __post_init__(self):
         if self.core_split not in CORE_SPLITS:
@@ -115,7 +118,8 @@ def _simulate_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice,
                              out_word_bits=spec.out_word_bits,
                              sram_bytes={op: spec.sram_bytes(op) for op in
                                          ("ifmap", "filter", "ofmap")},
-                             double_buffered=spec.double_buffered, fractions=fractions)
+                             double_buffered=spec.double_buffered, fractions=fractions,
+                             fm_tile=choice.fm_tile)
 
     if choice.t_tile is not None:
         mapping = remap(min(choice.t_tile, mapping.t))
@@ -163,6 +167,7 @@ def _simulate_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice,
         "dram_filter_bytes": traffic.dram_filter_bytes * cores_active,
         "dram_ofmap_write_bytes": traffic.dram_ofmap_write_bytes * cores_active,
         "dram_ofmap_read_bytes": traffic.dram_ofmap_read_bytes * cores_active,
+        "fm_tile": "x".join(map(str, choice.fm_tile)) if choice.fm_tile else "",
         "gating": comp.note, "gemm_m_active": m_active, "gemm_k_active": k_active,
         "zero_skip": skip.note if skip else "zero-skip not modelled with several cores",
         "skipped_steps": skip.skipped_steps if skip else 0,
