@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from simulator.npu import scalesim_compat as sc
-from simulator.npu.model import MODES, simulate_network
+from simulator.npu.model import MODES, MappingChoice, simulate_network
 from simulator.npu.search import search_network
 from simulator.npu.spec import DATAFLOWS, NpuSpec, load_npu_spec, npu_presets
 from simulator.results import NetworkResult
@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the default with --scalesim-config)")
     parser.add_argument("--batch", type=int, default=1, help="batch size for --net (default 1)")
     parser.add_argument("--precision", default="w8a8", help="w8a8 (default) or w4a8 for --net")
+    parser.add_argument("--fm-tile", metavar="HxW",
+                        help="feature-map tiling schedule, e.g. 4x4 (ifmap fetched per tile)")
     parser.add_argument("--search", action="store_true",
                         help="also search each layer's best mapping and compare with the fixed one")
     parser.add_argument("--csv", metavar="PATH", help="write the per-layer table as CSV")
@@ -126,8 +128,15 @@ def run(args) -> int:
             mode = args.mode or "gilt"
         if args.dataflow:
             spec = spec.with_dataflow(args.dataflow)
+        choice = None
+        if args.fm_tile:
+            try:
+                th, tw = (int(v) for v in args.fm_tile.lower().split("x"))
+            except ValueError:
+                raise ValueError(f"--fm-tile must look like 4x4, got {args.fm_tile!r}") from None
+            choice = MappingChoice(fm_tile=(th, tw))
         workload = _workload(args)
-        result = simulate_network(workload, spec, mode=mode)
+        result = simulate_network(workload, spec, mode=mode, choice=choice)
     except (ValueError, TypeError) as exc:
         print(f"gilt npu: {exc}", file=sys.stderr)
         return 2

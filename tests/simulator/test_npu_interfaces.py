@@ -103,12 +103,14 @@ TOPO = sc.TOPOLOGIES / "Resnet50.csv"
 def test_cli_gilt_mode_writes_csv_and_json(tmp_path, capsys):
     out_csv, out_json = tmp_path / "l.csv", tmp_path / "r.json"
     rc = gilt_main(["npu", "--hw", "npu-32x32", "--topology", str(TOPO), "--dataflow", "os",
-                    "--csv", str(out_csv), "--json", str(out_json), "--search"])
+                    "--csv", str(out_csv), "--json", str(out_json), "--search", "--fm-tile",
+                    "4x4"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "PE utilization" in text and "CB2a_1" in text and "best mapping" in text
     rows = list(csv.DictReader(open(out_csv, encoding="utf-8")))
     assert len(rows) == 54 and {"cycles", "utilization", "mapping_efficiency"} <= set(rows[0])
+    assert rows[0]["fm_tile"] == "4x4"
     data = json.loads(out_json.read_text())
     assert data["totals"]["layers"] == 54 and len(data["search"]) == 54
     assert data["totals"]["cycles"] == pytest.approx(sum(float(r["cycles"]) for r in rows))
@@ -135,6 +137,7 @@ def test_cli_scalesim_config_writes_compute_report(tmp_path, capsys):
     (["npu", "--hw", "npu-32x32", "--topology", "missing.csv"], "does not exist"),
     (["npu", "--hw", "npu-32x32", "--topology", str(TOPO), "--compute-report", "x.csv"],
      "scalesim mode"),
+    (["npu", "--hw", "npu-32x32", "--topology", str(TOPO), "--fm-tile", "4by4"], "4x4"),
 ])
 def test_cli_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
