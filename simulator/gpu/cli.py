@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -41,10 +42,11 @@ def _workload(net: str, batch: int, precision: str):
     wl_precision = "float32" if precision == "fp16" else precision
     workload = networks.workload_for(net, batch=batch, precision=wl_precision)
     if precision == "fp16":   # float graph deployed in FP16
-        import dataclasses
-        layers = tuple(dataclasses.replace(l, weight_bits=16, act_bits=16, out_bits=16)
-                       for l in workload.layers)
+        layers = tuple(dataclasses.replace(layer, weight_bits=16, act_bits=16, out_bits=16)
+                       for layer in workload.layers)
         workload = dataclasses.replace(workload, layers=layers, precision="fp16")
+    if "batch" not in workload.meta:   # layers may carry batch x heads; the input batch is ours
+        workload = dataclasses.replace(workload, meta={**workload.meta, "batch": batch})
     return workload
 
 

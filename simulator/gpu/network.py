@@ -18,16 +18,16 @@ from simulator.workload import Workload
 
 def rebatch(workload: Workload, batch: int) -> Workload:
     """The workload at another batch size. The old batch is ``workload.meta["batch"]`` or the
-    largest layer batch; layers at that batch get the new one (a matmul stored with batch 1 and
-    the batch folded into its rows ``m`` gets ``m`` scaled). MACs scale with the batch (exact:
+    largest layer batch; a layer whose batch is a multiple of it (``batch x heads``) is scaled
+    (a matmul stored with batch 1 and the batch folded into its rows ``m`` gets ``m`` scaled). MACs scale with the batch (exact:
     they are linear in it); gate masks and zero bitmaps are tiled or cut along the batch axis."""
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     old = int(workload.meta.get("batch") or max((l.batch for l in workload.layers), default=1))
     layers = []
     for layer in workload.layers:
-        if layer.batch == old and old != batch:
-            changes = {"batch": batch}
+        if layer.batch % old == 0 and old != batch:    # e.g. attention: batch x heads
+            changes = {"batch": layer.batch // old * batch}
         elif (layer.op == "matmul" and layer.batch == 1 and old > 1 and old != batch
               and layer.in_h % old == 0):
             rows = layer.in_h // old * batch
@@ -44,10 +44,11 @@ def rebatch(workload: Workload, batch: int) -> Workload:
         for key in ("gate_mask", "act_zero_bitmap"):
             value = getattr(layer, key)
             if value is not None and "batch" in changes and np.ndim(value) \
-                    and np.shape(value)[0] == old:
+                    and np.shape(value)[0] == layer.batch:
                 value = np.asarray(value)
-                reps = -(-batch // old)
-                changes[key] = np.concatenate([value] * reps, axis=0)[:batch]
+                new = changes["batch"]
+                reps = -(-new // value.shape[0])
+                changes[key] = np.concatenate([value] * reps, axis=0)[:new]
         layers.append(dataclasses.replace(layer, **changes))
     return Workload(name=workload.name, layers=tuple(layers), precision=workload.precision,
                     meta=dict(workload.meta, batch=batch))

@@ -158,3 +158,12 @@ def test_w4a8_and_gating_change_network_time():
         gated.append(layer)
     g = simulate_network(dataclasses.replace(wl, layers=tuple(gated)), A100)
     assert g.time_s < w4.time_s
+
+
+def test_rebatch_scales_batch_times_heads_layers():
+    heads = LayerWork.matmul("scores", m=128, n=128, k=64, batch=2 * 12)   # batch 2 x 12 heads
+    proj = LayerWork.matmul("proj", m=2 * 128, n=768, k=768)               # batch folded in m
+    wl = rebatch(Workload(name="t", layers=(heads, proj), meta={"batch": 2}), 8)
+    assert wl.layers[0].batch == 8 * 12 and wl.layers[0].macs_dense == heads.macs_dense * 4
+    assert wl.layers[1].in_h == 8 * 128 and wl.layers[1].macs_dense == proj.macs_dense * 4
+    assert simulate_network(wl, A100).batch == 8
