@@ -253,6 +253,28 @@ def apply_mask(x, mask, *, kind="channel", fill=0):
     return np.where(m, x, np.asarray(fill, dtype=x.dtype))
 
 
+def _channel_gated_acc(x, w, mask, x_zero_point, w_zero_point, groups, out_hw, geometry):
+    """Exact int64 sums over the kept input channels only: per sample and group, conv2d_int
+    of the kept channels (its int32 results summed in int64; the caller's single wrap to
+    int32 gives the same value mod 2**32 as the dense conv)."""
+    n, c = mask.shape
+    o, cg = w.shape[:2]
+    og = o // groups
+    wzp = np.broadcast_to(np.asarray(w_zero_point), (o,)) if np.ndim(w_zero_point) else \
+        w_zero_point
+    acc = np.zeros((n, o) + out_hw, dtype=np.int64)
+    for s in range(n):
+        for g in range(groups):
+            keep = np.flatnonzero(mask[s, g * cg:(g + 1) * cg])
+            if keep.size == 0:
+                continue
+            rows = slice(g * og, (g + 1) * og)
+            zp = wzp[rows].astype(w.dtype) if np.ndim(wzp) else wzp
+            acc[s, rows] = conv2d_int(x[s:s + 1, g * cg + keep], w[rows][:, keep],
+                                      x_zero_point=x_zero_point, w_zero_point=zp, **geometry)[0]
+    return acc
+
+
 def gated_conv2d_int(x, w, mask, *, kind="channel", x_zero_point=0, w_zero_point=0, bias=None,
                      strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1):
     """Integer conv that skips masked input channels or pixels; ``(int32, GateRecord)``.
@@ -272,15 +294,15 @@ def gated_conv2d_int(x, w, mask, *, kind="channel", x_zero_point=0, w_zero_point
         xc.shape, wc.shape, strides, pads, dilations, groups)
     n, c, h, wd = xc.shape
     mask = _check_mask(mask, kind, n, c, h, wd)
+    geometry = dict(strides=strides, pads=pads, dilations=dilations)
     if kind == "channel":
-        x_active = np.broadcast_to(mask[:, :, None, None], xc.shape)
+        acc = _channel_gated_acc(np.asarray(x), np.asarray(w), mask, x_zero_point,
+                                 w_zero_point, groups, (oh, ow), geometry)
     else:  # one channel block per group, the same pixel mask for each
         x_active = np.broadcast_to(mask[:, None], (n, groups, h, wd))
-    channel_block = 1 if kind == "channel" else wc.shape[1]
-    w_active = np.ones((wc.shape[0], wc.shape[1] // channel_block) + wc.shape[2:], dtype=bool)
-    acc, _ = sparse_conv_accumulate(xc, wc, x_active, w_active, channel_block=channel_block,
-                                    strides=strides, pads=pads, dilations=dilations,
-                                    groups=groups, out_hw=(oh, ow))
+        w_active = np.ones((wc.shape[0], 1) + wc.shape[2:], dtype=bool)
+        acc, _ = sparse_conv_accumulate(xc, wc, x_active, w_active, channel_block=wc.shape[1],
+                                        groups=groups, out_hw=(oh, ow), **geometry)
     dense, skipped = gate_macs(mask, kind, xc.shape, wc.shape, strides=strides, pads=pads,
                                dilations=dilations, groups=groups, out_hw=(oh, ow))
     return finish_int32(acc, b), GateRecord(kind, mask.copy(), dense, dense - skipped, skipped)
