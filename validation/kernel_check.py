@@ -87,7 +87,11 @@ def _conv_geometry(g: GoldenCase) -> dict:
 
 def _conv_args(g: GoldenCase):
     zp = g.q("input", "zero_point", 0)
-    return ((g.arrays["input"], g.arrays["weight"]),
+    x = g.arrays["input"]
+    if "gate_mask" in g.arrays:  # a gated network layer: masked channels read as zero point
+        from validation.network import gate_input
+        x = gate_input(x, g.arrays["gate_mask"], zp)
+    return ((x, g.arrays["weight"]),
             {"x_zero_point": zp, "bias": g.arrays.get("bias"), **_conv_geometry(g)})
 
 

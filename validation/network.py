@@ -3,7 +3,8 @@
 For each chosen node the vectors hold what a layer-level test bench needs: the activation
 input(s) exactly as the golden run produced them, the constants (quantized weights, int32 bias),
 for integer convolutions the int32 accumulator before requantization (``reference.conv2d_int``
-on the same operands), and the output. Files use role names (``input``, ``weight``, ``bias``,
+on the same operands; for a gated conv the ``gate_mask`` (N, C) is written too, as 0/1 bytes, and
+masked channels enter the accumulator as the zero point), and the output. Files use role names (``input``, ``weight``, ``bias``,
 ``accumulator``, ``output``); the manifest keeps the network's tensor name in ``source`` and the
 node's attributes and activity record (MACs dense/done/skipped) in the case fields.
 
@@ -63,10 +64,17 @@ def _plain_attrs(attrs: Mapping) -> dict:
     return out
 
 
+def gate_input(x: np.ndarray, mask: np.ndarray, zero_point) -> np.ndarray:
+    """A gated conv's input as the golden run feeds it: channels whose ``mask`` (N, C) is off
+    hold the zero point (real 0)."""
+    return np.where(np.asarray(mask, bool)[:, :, None, None], x,
+                    np.asarray(zero_point, x.dtype))
+
+
 def _accumulator(graph, node, arrays: dict[str, np.ndarray]) -> np.ndarray | None:
     """int32 accumulator of an integer conv (bias added, before requantize), or None when the
     node is not a plain per-channel qconv (gated or blocked-scale convolutions)."""
-    if node.op != "qconv" or len(node.inputs) > 3:
+    if node.op != "qconv":
         return None
     tw = graph.tensors.get(node.inputs[1])
     if tw is None or tw.quant is None or tw.quant.block_size:
@@ -74,9 +82,12 @@ def _accumulator(graph, node, arrays: dict[str, np.ndarray]) -> np.ndarray | Non
     from reference.conv_int import conv2d_int
 
     a = node.attrs
+    x = arrays[node.inputs[0]]
+    x_zero_point = graph.tensors[node.inputs[0]].quant.zero_point
+    if len(node.inputs) > 3 and node.inputs[3]:  # gated: masked channels read as real zero
+        x = gate_input(x, arrays[node.inputs[3]], x_zero_point)
     bias = arrays.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
-    return conv2d_int(arrays[node.inputs[0]], arrays[node.inputs[1]],
-                      x_zero_point=graph.tensors[node.inputs[0]].quant.zero_point, bias=bias,
+    return conv2d_int(x, arrays[node.inputs[1]], x_zero_point=x_zero_point, bias=bias,
                       strides=tuple(a["strides"]), pads=tuple(a["pads"]),
                       dilations=tuple(a["dilations"]), groups=a.get("group", 1))
 
@@ -98,7 +109,10 @@ def layer_tensors(graph, node, arrays: Mapping[str, np.ndarray]) -> list[GoldenT
             array = np.asarray(graph.constants[name])
         else:
             role, layout = "input", layouts[0] if i == 0 else None
-            label = "input" if len(acts) == 1 else f"input{acts.index(name)}"
+            if node.op in _LAYOUTS:
+                label = "input" if i == 0 else ("gate_mask" if i == 3 else f"input{i}")
+            else:
+                label = "input" if len(acts) == 1 else f"input{acts.index(name)}"
             array = np.asarray(arrays[name])
         array, dtype = _logical_dtype(array, info)
         out.append(GoldenTensor(label, np.ascontiguousarray(array), dtype, role, layout,

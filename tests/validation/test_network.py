@@ -70,3 +70,31 @@ def test_unknown_layer_and_network_are_named(tmp_path, capsys):
     assert "no node named ['conv99']" in capsys.readouterr().err
     assert main(["golden", "--network", "alexnet", "--out", str(tmp_path)]) == 2
     assert "expected one of" in capsys.readouterr().err
+
+
+def test_gated_network_every_node(tmp_path, capsys):
+    """gated_net, every node: gate masks are written, and a gated conv's accumulator (masked
+    channels at the zero point) requantizes to the golden run's output; a registered conv
+    kernel reproduces it."""
+    assert main(["golden", "--network", "gated_net", "--all-nodes", "--out", str(tmp_path),
+                 "--formats", "npy"]) == 0
+    root = tmp_path / "gated_net_w4a8"
+    index = json.loads((root / "index.json").read_text())
+    gated = [layer for layer in index["layers"] if "gate_mask" in layer["tensors"]]
+    assert gated and {layer["op"] for layer in gated} == {"qconv"}
+    for layer in gated:
+        d = root / layer["path"]
+        t = {e["name"]: e for e in load_manifest(d)["tensors"]}
+        assert t["gate_mask"]["dtype"] == "uint8"
+        mask = load_tensor(d, "gate_mask")
+        assert set(np.unique(mask)) <= {0, 1} and 0 < mask.sum() < mask.size
+        q = t["output"]["quant"]
+        y = requantize(load_tensor(d, "accumulator"), np.float32(t["input"]["quant"]["scale"]),
+                       np.asarray(t["weight"]["quant"]["scale"], np.float32),
+                       np.float32(q["scale"]), q["zero_point"], axis=1,
+                       clamp=(q["zero_point"], 127))
+        assert np.array_equal(y, load_tensor(d, "output")), layer["layer"]
+    capsys.readouterr()
+    pytest.importorskip("kernels.registry")
+    assert main(["check", str(root / gated[0]["path"]), "--kernel", "cpu.conv2d_int"]) == 0
+    assert main(["check", str(root), "--results", str(root), "--quiet"]) == 0
