@@ -11,13 +11,22 @@ import time
 
 import numpy as np
 
-from reference.checkpoint import (bert_base_layers, bert_base_static_bytes, evaluate_plan,
-                                  optimal_plan, sqrt_plan)
+from reference.checkpoint import (
+    bert_base_layers,
+    bert_base_static_bytes,
+    evaluate_plan,
+    optimal_plan,
+    sqrt_plan,
+)
 from reference.conv_int import conv2d_int
 from reference.gating import gated_conv2d_int
 from reference.matmul_int import matmul_int
-from reference.tiling import (BufferSizes, network_access_counts, resnet50_conv_shapes,
-                              tiled_conv2d_int)
+from reference.tiling import (
+    BufferSizes,
+    network_access_counts,
+    resnet50_conv_shapes,
+    tiled_conv2d_int,
+)
 from reference.zeroskip import skip_conv2d_int, skip_matmul_int
 
 
