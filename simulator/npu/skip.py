@@ -95,6 +95,8 @@ def expand_bitmap(bitmap: np.ndarray, shape: tuple[int, ...], what: str,
     bitmap = np.asarray(bitmap, dtype=bool)
     if bitmap.ndim != len(shape):
         raise ValueError(f"{what} bitmap shape {bitmap.shape} does not tile tensor shape {shape}")
+    if block is not None and len(block) < len(shape):  # blocks over the trailing dims
+        block = (1,) * (len(shape) - len(block)) + tuple(block)
     if block is not None and (len(block) != len(shape) or any(
             math.ceil(s / b) != n for s, b, n in zip(shape, block, bitmap.shape))):
         block = None        # zero_block describes the other operand
@@ -127,6 +129,31 @@ def im2col_zero(layer: LayerWork, zero: np.ndarray) -> np.ndarray:
     return z
 
 
+def _act_zero_matrix(layer: LayerWork, m_full: int, k_full: int) -> np.ndarray:
+    """``Z[M, K]`` of the activation operand from ``act_zero_bitmap``: a conv's bitmap is over
+    its NCHW input (im2col'd here); a matmul's over ``A[..., m, k]`` (``networks.execute``
+    layout: blocks over the trailing dims, leading dims batch or absent)."""
+    bitmap = layer.act_zero_bitmap
+    if bitmap is None:
+        return np.zeros((m_full, k_full), dtype=bool)
+    if layer.op != "matmul":
+        za = expand_bitmap(bitmap, (layer.batch, layer.in_channels, layer.in_h, layer.in_w),
+                           "act", layer.zero_block)
+        return im2col_zero(layer, za)
+    bitmap = np.asarray(bitmap, dtype=bool)
+    m, k = layer.in_h, layer.in_channels
+    lead = bitmap.shape[:-2]
+    block = tuple(layer.zero_block[-2:]) if layer.zero_block else None
+    z = expand_bitmap(bitmap.reshape(-1, *bitmap.shape[-2:]),
+                      (int(np.prod(lead, dtype=np.int64)), m, k), "act",
+                      (1,) + block if block else None)
+    if z.shape[0] == layer.batch:
+        return z.reshape(layer.batch * m, k)
+    if z.shape[0] == 1:
+        return np.tile(z[0], (layer.batch, 1))
+    raise ValueError(f"matmul act bitmap leading dims {lead} do not match batch {layer.batch}")
+
+
 def _block_all(z: np.ndarray, axis: int, size: int) -> np.ndarray:
     """All-reduce ``z`` over consecutive blocks of ``size`` along ``axis`` (last block short)."""
     n = z.shape[axis]
@@ -148,20 +175,17 @@ def zero_skip(layer: LayerWork, mapping: Mapping, compaction: Compaction) -> Zer
     if layer.groups != 1 or mapping.k_per_pe != 1:
         return ZeroSkip(0, 0, "zero-skip not modelled (groups > 1 or dual-MAC PEs)")
     _, m_full, n, k_full = layer.gemm_shape()
-    if layer.act_zero_bitmap is not None:
-        za = expand_bitmap(layer.act_zero_bitmap,
-                           (layer.batch, layer.in_channels, layer.in_h, layer.in_w), "act",
-                           layer.zero_block)
-        zi = im2col_zero(layer, za)
-    else:
-        zi = np.zeros((m_full, k_full), dtype=bool)
-    if layer.weight_zero_bitmap is not None:
-        zw4 = expand_bitmap(layer.weight_zero_bitmap,
-                            (layer.out_channels, layer.in_channels, layer.kernel_h,
-                             layer.kernel_w), "weight", layer.zero_block)
-        zw = zw4.reshape(layer.out_channels, -1).T  # K x N
-    else:
-        zw = np.zeros((k_full, n), dtype=bool)
+    try:
+        zi = _act_zero_matrix(layer, m_full, k_full)
+        if layer.weight_zero_bitmap is not None:
+            zw4 = expand_bitmap(layer.weight_zero_bitmap,
+                                (layer.out_channels, layer.in_channels // layer.groups,
+                                 layer.kernel_h, layer.kernel_w), "weight", layer.zero_block)
+            zw = zw4.reshape(layer.out_channels, -1).T  # K x N
+        else:
+            zw = np.zeros((k_full, n), dtype=bool)
+    except ValueError as exc:  # a layout this model does not know: no skip, and say so
+        return ZeroSkip(0, 0, f"zero-skip not modelled: {exc}")
     if compaction.keep_m is not None:
         zi = zi[compaction.keep_m]
     if compaction.keep_k is not None:
