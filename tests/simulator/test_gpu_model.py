@@ -84,15 +84,17 @@ def test_forced_tile_errors():
 
 # --------------------------------------------------------------- properties
 @given(m=st.integers(1, 4096), n=st.integers(1, 4096), k=st.integers(1, 4096),
-       dtype=st.sampled_from(["fp16", "int8", "tf32"]))
-def test_counters_are_consistent(m, n, k, dtype):
+       dtype=st.sampled_from(["fp16", "int8", "tf32"]), gpu=st.sampled_from([A100, H100, V100]))
+def test_counters_are_consistent(m, n, k, dtype, gpu):
+    if not gpu.has_mma(dtype):
+        dtype = "fp16"
     bits = {"fp16": 16, "int8": 8, "tf32": 32}[dtype]
     r = simulate_gemm(GemmProblem(m=m, n=n, k=k, a_bits=bits, w_bits=bits, out_bits=bits,
-                                  mma_dtype=dtype), A100)
+                                  mma_dtype=dtype), gpu)
     bm, bn, _ = r["tile"]
     assert r["tiles"] == -(-m // bm) * -(-n // bn) * r["split_k"]
     assert r["waves"] == -(-r["tiles"] // r["wave_slots"])
-    assert 0 < r["busy_sm_cycles"] <= A100.sm_count * r["compute_cycles"] * (1 + 1e-9)
+    assert 0 < r["busy_sm_cycles"] <= gpu.sm_count * r["compute_cycles"] * (1 + 1e-9)
     assert r["macs_issued"] >= m * n * k - 1e-6
     assert r["cycles"] >= r["dram_cycles"] and r["cycles"] >= r["compute_cycles"]
     assert r["dram_bytes"] >= (m * k + k * n + m * n) * bits / 8 - 1e-6
