@@ -47,7 +47,7 @@ def test_walkthrough_runs_and_prints_what_the_doc_shows(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     outputs = dict(re.findall(r"@@block (\d+)@@\n(.*?)(?=@@block \d+@@|\Z)", run.stdout, re.S))
     checked = 0
-    for i, (kind, body) in enumerate(blocks[:-1]):
+    for i, (kind, _body) in enumerate(blocks[:-1]):
         nxt_kind, expected = blocks[i + 1]
         if kind != "bash" or nxt_kind != "output":
             continue
