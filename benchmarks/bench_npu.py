@@ -170,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     gilt_s = time_gilt_resnet50()
     print(f"gilt, ResNet-50 on 32x32, ws+os+is (scalesim mode + default model): {gilt_s:.3f} s "
           f"(target < 1 s)")
+    if ORACLE_CSV.exists():
+        with open(ORACLE_CSV, encoding="utf-8") as fh:
+            stored = list(csv.DictReader(fh))
+        wall = sum(float(r["wall_s"]) for r in stored if r["array"] == "32x32")
+        if wall:
+            print(f"  SCALE-Sim's own layer runs for the same (stored, recorded on this kind of "
+                  f"machine): {wall:.0f} s -> gilt is {wall / gilt_s:,.0f}x faster")
     ok, why = sc.oracle_available()
     if not ok:
         print(f"speed ratio skipped: {why}")
