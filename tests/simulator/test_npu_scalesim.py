@@ -174,3 +174,28 @@ def test_compute_report_columns():
     fields = [f.strip() for f in line.split(",")]
     assert fields[0] == "0" and fields[2] == str(res["total_cycles"])
     assert float(fields[4]) == res["overall_util"]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_layers_equal_scalesim(oracle, tmp_path, seed):
+    """Seeded random small layers (odd sizes, strides, arrays) against SCALE-Sim itself."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lines = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+             "Num Filter, Strides,"]
+    for i in range(8):
+        r, s = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        h, w = r + int(rng.integers(0, 9)), s + int(rng.integers(0, 9))
+        lines.append(f"r{i},{h},{w},{r},{s},{int(rng.integers(1, 12))},"
+                     f"{int(rng.integers(1, 40))},{int(rng.integers(1, 4))},")
+    topo = tmp_path / "rand.csv"
+    topo.write_text("\n".join(lines) + "\n")
+    dataflow = sc.DATAFLOWS[seed]
+    rows, cols = int(rng.integers(2, 12)), int(rng.integers(2, 12))
+    reference = sc.run_oracle(sc.ScaleSimConfig(array_rows=rows, array_cols=cols,
+                                                dataflow=dataflow), topo)
+    for row, ref in zip(sc.read_topology(topo), reference):
+        ours = sc.scalesim_layer(row, rows, cols, dataflow)
+        assert sc.compare_rows(ours, ref) == [], (row, rows, cols, dataflow)
