@@ -109,8 +109,11 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, *, x_zero_point: object = 0,
         acc = _conv_taps(xc, wc, groups, og, strides, pads, dilations, (oh, ow), dt)
     else:
         acc = _conv_im2col(xc, wc, groups, strides, pads, dilations, (oh, ow), dt)
+    # |acc| <= 2**24 on the float32 path: exact in int32, and adding the int32 bias in int32
+    # wraps modulo 2**32 exactly as ONNX Runtime's accumulator does. Wider paths use int64.
+    acc = acc.astype(np.int32) if dt == np.float32 else acc.astype(np.int64)
     if bias is not None:
-        acc = acc + bias.astype(np.int64).reshape(1, o, 1, 1)
+        acc += bias.astype(acc.dtype).reshape(1, o, 1, 1)
     return wrap_int32(acc)
 
 
@@ -124,15 +127,24 @@ def _pad(xc: np.ndarray, pads: tuple[int, ...], dt: np.dtype) -> np.ndarray:
 def _conv_im2col(xc, wc, groups, strides, pads, dilations, out_hw, dt) -> np.ndarray:
     n, c = xc.shape[:2]
     o, cg, kh, kw = wc.shape
-    xp = _pad(xc, pads, dt)
-    cols = np.empty((n, c, kh, kw) + out_hw, dt)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, i, j] = _tap(xp, i, j, dilations, strides, out_hw)
-    cols = cols.reshape(n, groups, cg * kh * kw, out_hw[0] * out_hw[1])
-    wm = wc.astype(dt).reshape(groups, o // groups, cg * kh * kw)
-    out = np.matmul(wm, cols)  # (n, groups, o/groups, OH*OW): one GEMM per group, batched
-    return out.reshape(n, o, out_hw[0], out_hw[1]).astype(np.int64)
+    k, hw = cg * kh * kw, out_hw[0] * out_hw[1]
+    if kh == kw == 1 and strides == (1, 1) and not any(pads):
+        cols = xc.astype(dt)  # a 1x1 convolution is already a GEMM over the pixels
+    else:
+        xp = _pad(xc, pads, dt)
+        cols = np.empty((n, c, kh, kw) + out_hw, dt)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, i, j] = _tap(xp, i, j, dilations, strides, out_hw)
+    wm = wc.astype(dt).reshape(groups, o // groups, k)
+    if groups == 1:  # plain 2-D GEMMs: numpy's stacked matmul is several times slower here
+        cols = cols.reshape(n, k, hw)
+        out = np.empty((n, o, hw), dt)
+        for i in range(n):
+            np.matmul(wm[0], cols[i], out=out[i])
+    else:  # one GEMM per group, batched
+        out = np.matmul(wm, cols.reshape(n, groups, k, hw))
+    return out.reshape(n, o, out_hw[0], out_hw[1])
 
 
 def _conv_taps(xc, wc, groups, og, strides, pads, dilations, out_hw, dt) -> np.ndarray:
@@ -149,4 +161,4 @@ def _conv_taps(xc, wc, groups, og, strides, pads, dilations, out_hw, dt) -> np.n
     for i in range(kh):
         for j in range(kw):
             acc += _tap(xp, i, j, dilations, strides, out_hw) * wt[:, 0, i, j].reshape(1, o, 1, 1)
-    return acc.astype(np.int64)
+    return acc

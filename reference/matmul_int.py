@@ -55,8 +55,11 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def wrap_int32(v: np.ndarray) -> np.ndarray:
-    """Reduce int64 values modulo 2**32 into int32 (two's complement wrap-around, as ONNX)."""
-    return v.astype(np.int64, copy=False).astype(np.int32)
+    """Reduce integer values modulo 2**32 into int32 (two's complement wrap-around, as ONNX).
+
+    NumPy's integer-to-integer casts keep the low 32 bits, which is exactly that reduction.
+    """
+    return v.astype(np.int32, copy=False)
 
 
 def unpack_weight(w: np.ndarray, int4_shape: object, name: str) -> np.ndarray:

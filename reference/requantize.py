@@ -214,8 +214,10 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
     if mode in ("onnxruntime", "xnnpack"):
         m = np.divide(np.multiply(s_in, s_w, dtype=np.float32), s_out, dtype=np.float32)
         v = np.multiply(acc.astype(np.float32), m, dtype=np.float32)
-        v = np.clip(v, np.float32(lo - zp), np.float32(hi - zp))
-        out = np.rint(v).astype(np.int64) + zp
+        np.clip(v, np.float32(lo - zp), np.float32(hi - zp), out=v)
+        np.rint(v, out=v)
+        v += np.float32(zp)  # exact: |v| <= 2**16 after the clamp
+        return v.astype(t.storage)
     else:
         single = mode == "tflite-single"
         real = s_in.astype(np.float64) * s_w.astype(np.float64) / s_out.astype(np.float64)
