@@ -106,7 +106,11 @@ def softmax(x, *, axis=-1, precision="float32") -> np.ndarray:
 
 
 def log_softmax(x, *, axis=-1, precision="float32") -> np.ndarray:
-    """(x - max) - log(sum(exp(x - max))) along ``axis``; same contract as ``softmax``."""
+    """(x - max) - log(sum(exp(x - max))) along ``axis``.
+
+    Numeric contract: as ``softmax`` (max subtracted exactly, pairwise sum in ``precision``),
+    then one rounded log and one subtraction. Errors: ValueError for a bad axis.
+    """
     x = as_float("x", x, precision)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis={axis}: expected in [{-x.ndim}, {x.ndim - 1}] for shape {x.shape}")

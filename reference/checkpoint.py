@@ -111,7 +111,11 @@ def evaluate_plan(layers, segment_starts) -> CheckpointPlan:
 
 
 def sqrt_plan(layers) -> CheckpointPlan:
-    """round(sqrt(n)) segments of near-equal layer count (the O(sqrt n) rule of seed C6)."""
+    """round(sqrt(n)) segments of near-equal layer count (the O(sqrt n) rule of seed C6).
+
+    Numeric contract: segment starts floor(i * n / k) for i < k = max(1, round(sqrt(n)));
+    costs as ``evaluate_plan`` (exact ints). Errors: ValueError for an empty chain.
+    """
     layers = _check_layers(layers)
     n = len(layers)
     k = max(1, round(math.sqrt(n)))
@@ -197,5 +201,8 @@ def bert_base_layers(*, batch=32, seq_len=128, hidden=768, heads=12, n_layers=12
 
 def bert_base_static_bytes(*, params=110_000_000, bytes_per_param=16) -> int:
     """Memory that checkpointing cannot reduce: weights + gradients + Adam moments, fp32
-    (4 + 4 + 8 = 16 bytes per parameter; BERT-base has about 110 M parameters)."""
+    (4 + 4 + 8 = 16 bytes per parameter; BERT-base has about 110 M parameters).
+
+    Numeric contract: exact int params * bytes_per_param; ValueError for values < 1.
+    """
     return positive_int("params", params) * positive_int("bytes_per_param", bytes_per_param)

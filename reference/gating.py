@@ -52,7 +52,12 @@ class GateRecord:
 
 class GatingUnit(abc.ABC):
     """A gating strategy. ``kind`` says the mask's shape: "channel" (N, C) or "spatial"
-    (N, H, W). Both decision paths return bool masks, True = compute."""
+    (N, H, W). Both decision paths return bool masks, True = compute.
+
+    Numeric contract: ``decide`` takes float32 NCHW (other real dtypes converted);
+    ``decide_int`` takes int8/uint8 NCHW and must decide by exact integer comparisons only.
+    Subclasses raise ValueError naming the input when the channel count does not match.
+    """
 
     kind: str = "channel"
 
@@ -223,6 +228,8 @@ def gate_macs(mask, kind, x_shape, w_shape, *, strides, pads, dilations, groups,
     channel is not computed at all). Kind "spatial": a MAC is skipped when its input is a masked
     in-image pixel; taps that read the padding count as done, as a dense engine does them, so
     spatial gating is never credited with padding.
+
+    Numeric contract: exact Python ints; mask as for ``gated_conv2d_int``.
     """
     n, c, h, w = x_shape
     o, cg, kh, kw = w_shape

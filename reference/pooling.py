@@ -10,8 +10,11 @@ from reference._argcheck import as_float, int_tuple
 def pool_windows(x, kernel_shape, strides, pads, dilations, fill):
     """Padded sliding windows of NCHW ``x``: a view of shape (N, C, OH, OW, KH, KW).
 
-    Shared by the float and int8 pooling operators. ``fill`` is the pad value. Raises
-    ValueError naming the parameter for bad geometry.
+    Shared by the float and int8 pooling operators. ``fill`` is the pad value.
+
+    Numeric contract: a strided view (no arithmetic) of a padded copy in ``x``'s dtype; pads
+    (top, left, bottom, right) each smaller than the kernel. Errors: ValueError naming the
+    parameter for bad geometry; TypeError for non-int tuples.
     """
     if x.ndim != 4:
         raise ValueError(f"x has shape {x.shape}: expected 4-D NCHW")

@@ -88,7 +88,11 @@ def quantized_add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
 
 
 def qrange_storage(dtype):
-    """NumPy storage dtype of an 8-bit quantized type name."""
+    """NumPy storage dtype of an 8-bit quantized type name.
+
+    Numeric contract: "int8" -> np.int8, "uint8" -> np.uint8; ValueError naming ``dtype``
+    otherwise.
+    """
     return {"int8": np.int8, "uint8": np.uint8}[choice("dtype", dtype, ("int8", "uint8"))]
 
 

@@ -258,7 +258,10 @@ def conv_access_counts(layer: ConvShape, buffers: BufferSizes = BufferSizes(), *
 
 def network_access_counts(layers, buffers: BufferSizes = BufferSizes(), *, tile=DEFAULT_TILE,
                           min_map=DEFAULT_MIN_MAP) -> AccessCounts:
-    """Sum of ``conv_access_counts`` over ``layers`` (each multiplied by its ``count``)."""
+    """Sum of ``conv_access_counts`` over ``layers`` (each multiplied by its ``count``).
+
+    Numeric contract: exact Python ints; errors as ``conv_access_counts``.
+    """
     total = AccessCounts(0, 0, 0, 0, 0)
     for layer in layers:
         total = total + conv_access_counts(layer, buffers, tile=tile,
@@ -268,7 +271,11 @@ def network_access_counts(layers, buffers: BufferSizes = BufferSizes(), *, tile=
 
 def resnet50_conv_shapes(*, image=224) -> list[ConvShape]:
     """The 53 convolutions of ResNet-50 v1.5 (torchvision: stride 2 in the 3x3 of each
-    stage's first block), grouped by shape with ``count``; FC layer excluded."""
+    stage's first block), grouped by shape with ``count``; FC layer excluded.
+
+    Numeric contract: integer shapes from the torchvision definition (conv1 7x7/2 pad 3, max
+    pool 3x3/2 pad 1); ValueError for a non-positive ``image``.
+    """
     positive_int("image", image)
     h = (image + 6 - 7) // 2 + 1          # conv1 output
     layers = [ConvShape("conv1", 3, image, image, 64, 7, 2, 3)]

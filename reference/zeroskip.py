@@ -183,7 +183,11 @@ def sparse_conv_accumulate(xc, wc, x_active, w_active, *, channel_block, strides
 
 
 def centred_conv_operands(x, w, x_zero_point, w_zero_point, bias):
-    """Check conv operands like ``conv2d_int`` and return (xc, wc, bias int64 or None)."""
+    """Check conv operands like ``conv2d_int`` and return (xc, wc, bias int64 or None).
+
+    Numeric contract: xc = x - x_zp and wc = w - w_zp[o] exactly in int64; TypeError for
+    dtypes (x, w int8/uint8; bias int32), ValueError for shapes and zero points out of range.
+    """
     x = int_array("x", x, ndim=4)
     w = int_array("w", w, ndim=4)
     o = w.shape[0]
@@ -201,7 +205,10 @@ def centred_conv_operands(x, w, x_zero_point, w_zero_point, bias):
 
 
 def finish_int32(acc, bias):
-    """Add the int32 bias (widened) and wrap to int32 once, as conv2d_int does."""
+    """Add the int32 bias (widened) and wrap to int32 once, as conv2d_int does.
+
+    Numeric contract: int64 acc + bias, then reduction modulo 2**32 to int32 (ONNX wrap).
+    """
     if bias is not None:
         acc = acc + bias.reshape(1, -1, 1, 1)
     return wrap_int32(acc)

@@ -150,3 +150,15 @@ def test_base_module_int_and_float(gate_kind):
     assert yf.shape == y.shape and recf.macs_dense == rec.macs_dense
     with pytest.raises(ValueError, match="w1 has shape"):
         base_module_float(x.astype(np.float32), w2, w2, gate)
+
+
+def test_spatial_gate_grouped_regression():
+    # Found by hypothesis: spatial masks with groups=2 need one channel block per group.
+    x = np.int8([[[[3]], [[-4]], [[5]], [[6]]]])            # 1x4x1x1
+    w = np.int8([[[[2]], [[1]]], [[[1]], [[-1]]]])          # 2x2x1x1, groups=2
+    for keep in (True, False):
+        mask = np.array([[[keep]]])
+        y, rec = gated_conv2d_int(x, w, mask, kind="spatial", groups=2)
+        dense = conv2d_int(apply_mask(x, mask, kind="spatial"), w, groups=2)
+        assert np.array_equal(y, dense)
+        assert rec.macs_done == (4 if keep else 0) and rec.macs_dense == 4

@@ -126,3 +126,14 @@ def test_resnet50_table_and_c7_comparison():
         untiled = network_access_counts(layers, buffers, tile=None)
         assert tiled.output_writes == untiled.output_writes
         assert tiled.total < untiled.total
+
+
+def test_tile_window_wholly_in_padding_regression():
+    # Found by hypothesis: pads=(0, 0, 0, 2) on a 3x3 map with 1x1 tiles makes the last
+    # output columns read only padding; their tile gets an empty input slice.
+    x = np.arange(9, dtype=np.int8).reshape(1, 1, 3, 3)
+    w = np.full((1, 1, 1, 1), 3, np.int8)
+    kw = dict(x_zero_point=2, bias=np.int32([5]), pads=(0, 0, 0, 2))
+    y, _ = tiled_conv2d_int(x, w, tile=(1, 1), min_map=(1, 1), **kw)
+    assert np.array_equal(y, conv2d_int(x, w, **kw))
+    assert np.array_equal(y[0, 0, :, 3:], np.full((3, 2), 5))  # padding columns: bias only
