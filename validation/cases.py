@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from reference import conv_int, matmul_int, quantize, requantize
+from reference import conv_int, gating, matmul_int, quantize, requantize
 from reference.dtypes import qrange, storage_dtype
 from validation.manifest import GoldenTensor
 
@@ -158,10 +158,16 @@ def _generate_conv2d(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
     bias = rng.integers(-(1 << 12), 1 << 12, size=p["k"], endpoint=True).astype(np.int32)
     x_scale = np.float32(rng.uniform(0.01, 0.05))
     w_scale = _w_scales(rng, p["k"], p["wbits"])
-    pads = (p["p"],) * 4
-    acc = conv_int.conv2d_int(x, w, x_zero_point=x_zero_point, w_zero_point=0, bias=bias,
-                              strides=(p["st"],) * 2, pads=pads, dilations=(p["d"],) * 2,
-                              groups=p["g"])
+    geometry = {"strides": (p["st"],) * 2, "pads": (p["p"],) * 4, "dilations": (p["d"],) * 2,
+                "groups": p["g"]}
+    gate_mask = []
+    if p["gate"]:  # channel gating: about gate % of input channels per sample switched off
+        mask = rng.random((p["n"], p["c"])) >= p["gate"] / 100
+        acc, _ = gating.gated_conv2d_int(x, w, mask, kind="channel", x_zero_point=x_zero_point,
+                                         bias=bias, **geometry)
+        gate_mask = [GoldenTensor("gate_mask", mask.astype(np.uint8), "uint8", "input", "NC")]
+    else:
+        acc = conv_int.conv2d_int(x, w, x_zero_point=x_zero_point, bias=bias, **geometry)
     y, y_scale, y_zero_point = _quant_tail(p, acc, x_scale, w_scale, axis=1)
     wdtype = "int4" if p["wbits"] == 4 else "int8"
     return [
@@ -172,6 +178,7 @@ def _generate_conv2d(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
         GoldenTensor("bias", bias, "int32", "bias", "O",
                      {"scale": (x_scale * w_scale).astype(np.float32), "zero_point": 0,
                       "axis": 0}),
+        *gate_mask,
         GoldenTensor("accumulator", acc, "int32", "intermediate", "NCHW"),
         GoldenTensor("output", y, p["odtype"], "output", "NCHW",
                      {"scale": y_scale, "zero_point": y_zero_point}),
@@ -262,13 +269,16 @@ OPERATORS: dict[str, _OpSpec] = {
     "conv2d": _OpSpec(
         params={"n": (_int, 1), "c": (_int, 8), "h": (_int, 8), "w": (_int, 8), "k": (_int, 8),
                 "r": (_int, 3), "s": (_int, 3), "st": (_int, 1), "p": (_int, 1), "d": (_int, 1),
-                "g": (_int, 1), "wbits": (_choice("4", "8"), "4"), **_QUANT_TAIL},
+                "g": (_int, 1), "wbits": (_choice("4", "8"), "4"), "gate": (_percent, 0),
+                **_QUANT_TAIL},
         name=lambda p: (f"conv2d_n{p['n']}_c{p['c']}_h{p['h']}_w{p['w']}_k{p['k']}_r{p['r']}"
                         f"_s{p['s']}_st{p['st']}_p{p['p']}_d{p['d']}_g{p['g']}_w{p['wbits']}a8"
-                        + _tail_name(p)),
+                        + _tail_name(p) + (f"_gate{p['gate']}" if p["gate"] else "")),
         generate=_generate_conv2d,
         doc="quantized conv: conv2d_int (NCHW x, OIHW w, int32 bias) then requantize; "
-            "n,c,h,w input; k out channels; r,s kernel; st stride; p pad; d dilation; g groups",
+            "n,c,h,w input; k out channels; r,s kernel; st stride; p pad; d dilation; g groups; "
+            "gate: percent of input channels gated off per sample (gated_conv2d_int, "
+            "writes gate_mask)",
     ),
     "matmul": _OpSpec(
         params={"m": (_int, 8), "k": (_int, 32), "n": (_int, 8),

@@ -1,26 +1,30 @@
 """Run registered kernels (``kernels.registry``) on golden vectors and compare bit for bit.
 
 A kernel is checked on a *golden case*: the tensors of a directory written by ``gilt golden``
-(read back verified) or a fresh in-memory case. An adapter per kernel operator turns the case
-into the kernel's reference-style arguments and names the golden tensor it must reproduce:
+(read back verified) or a fresh in-memory case. An adapter per reference operator (the one the
+registry says the kernel must equal) turns the case into reference-style arguments and names the
+golden tensor the kernel must reproduce:
 
-=====================  =================================  ==========================
-kernel op              golden cases it accepts            compared with
-=====================  =================================  ==========================
-conv2d_int             conv2d, network qconv              ``accumulator``
-tiled_conv2d_int       conv2d, network qconv              ``accumulator`` (+ record)
-matmul_int             matmul                             ``accumulator``
-skip_matmul_int        matmul                             ``accumulator`` (+ record)
-requantize             conv2d, matmul, requantize         ``output``
-quantize               quantize                           ``output``
-dequantize             quantize                           the reference on the same
-                                                          golden inputs
-=====================  =================================  ==========================
+===================================  ==========================  =========================
+reference operator                   golden cases it accepts     compared with
+===================================  ==========================  =========================
+conv_int:conv2d_int                  conv2d, network qconv       ``accumulator``
+tiling:tiled_conv2d_int              conv2d, network qconv       ``accumulator`` + record
+gating:gated_conv2d_int              conv2d (gate=), qconv       ``accumulator`` + record
+fusion:conv_bn_relu_int              conv2d                      ``output``
+matmul_int:matmul_int                matmul                      ``accumulator``
+zeroskip:skip_matmul_int             matmul (zblocks=)           ``accumulator`` + record
+requantize:requantize                conv2d, matmul, requantize  ``output``
+quantize:quantize                    quantize                    ``output``
+quantize:dequantize                  quantize                    the reference's result
+===================================  ==========================  =========================
 
-Operators that return ``(output, record)`` also have their record compared with the
+Before a kernel is trusted the reference itself must still reproduce the stored tensor (else
+the vectors are stale: the numeric contract changed). Operators that return ``(output, record)`` also have their record compared with the
 reference's (``KernelSpec.compare``). ``check_all_kernels`` runs every registered kernel on a
 fresh small case (odd sizes; a zero-block matmul for zero-skip; a 16x16 map so tiling
-engages) and prints one line per kernel.
+engages; half the channels gated) and prints one line per kernel. A registered kernel whose
+reference has no adapter is reported as a failure naming it, never skipped silently.
 """
 
 from __future__ import annotations
@@ -129,6 +133,30 @@ def _dequantize_args(g: GoldenCase):
              int(g.q("output", "zero_point", 0))), {})
 
 
+def _gated_conv_args(g: GoldenCase):
+    x = g.arrays["input"]
+    mask = g.arrays.get("gate_mask")
+    mask = np.ones(x.shape[:2], bool) if mask is None else np.asarray(mask, bool)
+    return ((x, g.arrays["weight"], mask),
+            {"kind": "channel", "x_zero_point": g.q("input", "zero_point", 0),
+             "bias": g.arrays.get("bias"), **_conv_geometry(g)})
+
+
+def _conv_bn_relu_args(g: GoldenCase):
+    relu = bool(g.case.get("params", {}).get("relu")) or \
+        g.case.get("attrs", {}).get("activation") == "relu"
+    params = g.case.get("params", {})
+    return ((g.arrays["input"], g.arrays["weight"], g.arrays.get("bias")),
+            {"x_scale": np.float32(g.q("input", "scale")),
+             "w_scale": np.asarray(g.q("weight", "scale"), np.float32),
+             "out_scale": np.float32(g.q("output", "scale")),
+             "x_zero_point": g.q("input", "zero_point", 0),
+             "out_zero_point": int(g.q("output", "zero_point", 0)),
+             "activation": "relu" if relu else None,
+             "mode": params.get("mode", g.case.get("requantize_mode", "onnxruntime")),
+             "dtype": str(g.arrays["output"].dtype), **_conv_geometry(g)})
+
+
 @dataclass(frozen=True)
 class Adapter:
     cases: tuple[str, ...]  # golden case ops it accepts
@@ -137,21 +165,35 @@ class Adapter:
     fresh: tuple[str, dict]  # (op, params) of the fresh case for --all-kernels
 
 
-_CONV_FRESH = ("conv2d", {"c": 3, "h": 7, "w": 5, "k": 5, "wbits": 4})
+_CONV_CASES = ("conv2d", "qconv")
+#: reference operator ("module:function", as kernels.registry names it) -> adapter. Keyed by
+#: the reference, not the kernel's name, so a kernel is checked however it is called.
 ADAPTERS: dict[str, Adapter] = {
-    "conv2d_int": Adapter(("conv2d", "qconv"), _conv_args, "accumulator", _CONV_FRESH),
-    "tiled_conv2d_int": Adapter(("conv2d", "qconv"), _conv_args, "accumulator",
-                                ("conv2d", {"c": 2, "h": 17, "w": 16, "k": 3, "wbits": 4})),
-    "matmul_int": Adapter(("matmul",), _matmul_args, "accumulator",
-                          ("matmul", {"m": 5, "k": 19, "n": 6, "wbits": 4})),
-    "skip_matmul_int": Adapter(("matmul",), _matmul_args, "accumulator",
-                               ("matmul", {"m": 9, "k": 21, "n": 6, "zblocks": 50})),
-    "requantize": Adapter(("conv2d", "matmul", "requantize"), _requantize_args, "output",
-                          ("requantize", {"shape": "2x5x3x3", "mode": "tflite", "relu": True})),
-    "quantize": Adapter(("quantize",), _quantize_args, "output",
-                        ("quantize", {"shape": "3x5x7", "dtype": "int4"})),
-    "dequantize": Adapter(("quantize",), _dequantize_args, None,
-                          ("quantize", {"shape": "3x5x7", "dtype": "uint8"})),
+    "reference.conv_int:conv2d_int": Adapter(
+        _CONV_CASES, _conv_args, "accumulator",
+        ("conv2d", {"c": 3, "h": 7, "w": 5, "k": 5, "wbits": 4})),
+    "reference.tiling:tiled_conv2d_int": Adapter(
+        _CONV_CASES, _conv_args, "accumulator",
+        ("conv2d", {"c": 2, "h": 17, "w": 16, "k": 3, "wbits": 4})),
+    "reference.gating:gated_conv2d_int": Adapter(
+        _CONV_CASES, _gated_conv_args, "accumulator",
+        ("conv2d", {"n": 2, "c": 6, "h": 5, "w": 5, "k": 3, "gate": 50})),
+    "reference.fusion:conv_bn_relu_int": Adapter(
+        ("conv2d",), _conv_bn_relu_args, "output",
+        ("conv2d", {"c": 3, "h": 6, "w": 5, "k": 4, "relu": True})),
+    "reference.matmul_int:matmul_int": Adapter(
+        ("matmul",), _matmul_args, "accumulator",
+        ("matmul", {"m": 5, "k": 19, "n": 6, "wbits": 4})),
+    "reference.zeroskip:skip_matmul_int": Adapter(
+        ("matmul",), _matmul_args, "accumulator",
+        ("matmul", {"m": 9, "k": 21, "n": 6, "zblocks": 50})),
+    "reference.requantize:requantize": Adapter(
+        ("conv2d", "matmul", "requantize"), _requantize_args, "output",
+        ("requantize", {"shape": "2x5x3x3", "mode": "tflite", "relu": True})),
+    "reference.quantize:quantize": Adapter(
+        ("quantize",), _quantize_args, "output", ("quantize", {"shape": "3x5x7", "dtype": "int4"})),
+    "reference.quantize:dequantize": Adapter(
+        ("quantize",), _dequantize_args, None, ("quantize", {"shape": "3x5x7", "dtype": "uint8"})),
 }
 
 
@@ -163,7 +205,7 @@ def _registry():
 def list_kernels() -> str:
     lines = []
     for spec in _registry().KERNELS:
-        adapter = ADAPTERS.get(spec.op)
+        adapter = ADAPTERS.get(spec.reference)
         accepts = ", ".join(adapter.cases) if adapter else "no golden-vector adapter"
         lines.append(f"{spec.name:<24} = {spec.reference:<40} golden cases: {accepts}")
     return "\n".join(lines)
@@ -173,9 +215,9 @@ def check_kernel(spec, golden: GoldenCase, *, label: str | None = None,
                  first_n: int = 10) -> Comparison:
     """Run kernel ``spec`` on ``golden``; compare with the golden tensor (and record)."""
     label = label or spec.name
-    adapter = ADAPTERS.get(spec.op)
+    adapter = ADAPTERS.get(spec.reference)
     if adapter is None:
-        return failed_comparison(label, f"no golden-vector adapter for operator {spec.op!r} "
+        return failed_comparison(label, f"no golden-vector adapter for {spec.reference!r} "
                                         f"(adapters: {sorted(ADAPTERS)})")
     if golden.op not in adapter.cases:
         return failed_comparison(label, f"kernel {spec.name} checks golden cases of "
@@ -231,9 +273,9 @@ def check_all_kernels(*, seed: int = 0, first_n: int = 10, specs=None, backend: 
     for spec in specs:
         if backend is not None and spec.backend != backend:
             continue
-        adapter = ADAPTERS.get(spec.op)
+        adapter = ADAPTERS.get(spec.reference)
         if adapter is None:
-            c = failed_comparison(spec.name, f"no golden-vector adapter for {spec.op!r}")
+            c = failed_comparison(spec.name, f"no golden-vector adapter for {spec.reference!r}")
         else:
             op, params = adapter.fresh
             key = (op, tuple(sorted(params.items())))

@@ -43,13 +43,19 @@ def _by_name(tensors):
     {"c": 4, "h": 7, "w": 7, "k": 4, "st": 2, "p": 0, "d": 2, "g": 2, "wbits": 8,
      "adtype": "uint8"},
     {"c": 3, "h": 4, "w": 4, "k": 3, "g": 3, "r": 3, "s": 1, "relu": "yes"},  # depthwise
+    {"n": 2, "c": 6, "h": 4, "w": 5, "k": 2, "gate": 50},  # channel-gated
 ])
 def test_conv2d_case_matches_a_naive_convolution(params):
     case = OperatorCase.parse("conv2d", params, seed=11)
     t = _by_name(case.tensors())
     p = case.params
-    acc = _naive_conv(t["input"].array, t["weight"].array, t["bias"].array,
-                      t["input"].quant["zero_point"], p["st"], p["p"], p["d"], p["g"])
+    x, zp = t["input"].array, t["input"].quant["zero_point"]
+    if p["gate"]:  # gated-off channels contribute nothing: they read as the zero point
+        mask = t["gate_mask"].array.astype(bool)
+        assert mask.shape == (p["n"], p["c"]) and 0 < mask.sum() < mask.size
+        x = np.where(mask[:, :, None, None], x, np.int8(zp))
+    acc = _naive_conv(x, t["weight"].array, t["bias"].array, zp, p["st"], p["p"], p["d"],
+                      p["g"])
     assert t["accumulator"].array.dtype == np.int32
     assert np.array_equal(t["accumulator"].array, acc)
     lo, hi = (-8, 7) if p["wbits"] == 4 else (-127, 127)
