@@ -69,6 +69,18 @@ def test_add_tflite_mode_within_half_lsb_plus_fixed_point_error(sa, za, sb, zb, 
     assert np.all(y[exact >= 127.5] == 127) and np.all(y[exact <= -128.5] == -128)
 
 
+def test_mul_onnxruntime_adds_zero_point_before_rounding_regression():
+    # Found by hypothesis: 6 * 0.25 = 1.5, + zp 1 = 2.5 -> 2 (ONNX Runtime rounds after the
+    # zero point is added; rounding first would give 2 + 1 = 3).
+    a = np.int8([6, 2, -10])
+    kw = dict(a_scale=0.25, a_zero_point=0, b_scale=1.0, b_zero_point=0, out_scale=1.0,
+              out_zero_point=1)
+    got = quantized_mul(a, np.int8([1, 1, 1]), mode="onnxruntime", **kw)
+    assert np.array_equal(got, _ort_qbinary("QLinearMul", a, np.int8([1, 1, 1]), 0.25, 0, 1.0,
+                                            0, 1.0, 1))
+    assert got.tolist() == [2, 2, -2]
+
+
 def test_add_mul_tflite_hand_values_and_errors():
     # scales 0.5/0.5 -> out 1.0: (4 - 0) * 0.5 + (3 - 0) * 0.5 = 3.5 -> 4 (half away from zero)
     y = quantized_add(np.int8([4, -4]), np.int8([3, -3]), a_scale=0.5, a_zero_point=0,
@@ -81,6 +93,9 @@ def test_add_mul_tflite_hand_values_and_errors():
     with pytest.raises(ValueError, match="a_zero_point=300"):
         quantized_add(np.int8([1]), np.int8([1]), a_scale=1, a_zero_point=300, b_scale=1,
                       b_zero_point=0, out_scale=1, out_zero_point=0)
+    with pytest.raises(ValueError, match="mode='xnnpack'"):
+        quantized_add(np.int8([1]), np.int8([1]), a_scale=1, a_zero_point=0, b_scale=1,
+                      b_zero_point=0, out_scale=1, out_zero_point=0, mode="xnnpack")
     with pytest.raises(ValueError, match="mode"):
         quantized_mul(np.int8([1]), np.int8([1]), a_scale=1, a_zero_point=0, b_scale=1,
                       b_zero_point=0, out_scale=1, out_zero_point=0, mode="fast")
