@@ -97,9 +97,11 @@ def run(args: argparse.Namespace) -> int:
                 layers=args.layers.split(",") if args.layers else None,
                 all_nodes=args.all_nodes, seed=args.seed or 0, options=options)
             target = args.out / name
-            write_tree_atomic(target, files)
-            print(f"wrote {target} ({sum(1 for f in files if f.endswith('manifest.json'))} "
-                  f"layers, {len(files)} files)")
+            written: list[str] = []
+            write_tree_atomic(target, ((written.append(path) or path, data)
+                                       for path, data in files))
+            print(f"wrote {target} ({sum(1 for f in written if f.endswith('manifest.json'))} "
+                  f"layers, {len(written)} files)")
             return 0
         if args.op:
             raw = cases_mod.parse_param_list(args.param)

@@ -253,6 +253,9 @@ def read_hex(text: str, dtype: str, count: int, *, word_bits: int, endianness: s
                 raise FormatError(f"{name}:{lineno}: address directive {token!r} is not "
                                   "supported in a golden-vector image")
             token = token.replace("_", "")
+            if any(ch in "xXzZ" for ch in token):
+                raise FormatError(f"{name}:{lineno}: word {len(words)} is {token!r}: unknown "
+                                  "(x/z) bits, the simulation never wrote this word")
             if not _HEX_WORD.match(token) or len(token) != width:
                 raise FormatError(f"{name}:{lineno}: word {token!r} is not {width} hex digits "
                                   f"(word_bits={word_bits})")

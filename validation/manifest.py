@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,8 +228,10 @@ def golden_files(case: Mapping[str, Any], tensors: Sequence[GoldenTensor],
     return manifest, files
 
 
-def write_tree_atomic(out_dir: str | os.PathLike, files: Mapping[str, bytes]) -> Path:
-    """Write ``{relative path: bytes}`` as directory ``out_dir``, all or nothing.
+def write_tree_atomic(out_dir: str | os.PathLike,
+                      files: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> Path:
+    """Write ``{relative path: bytes}`` (or an iterable of such pairs, consumed one at a time
+    so a large tree is never held in memory) as directory ``out_dir``, all or nothing.
 
     The tree is built in a hidden sibling folder and swapped in only when complete
     (:func:`gilt.files.replace_dir_atomic`), so a crash or error leaves the previous
@@ -241,7 +243,7 @@ def write_tree_atomic(out_dir: str | os.PathLike, files: Mapping[str, bytes]) ->
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        for rel, data in files.items():
+        for rel, data in (files.items() if isinstance(files, Mapping) else files):
             path = staging / rel
             if staging.resolve() not in path.resolve().parents:
                 raise ValueError(f"file name {rel!r} escapes the output directory")

@@ -15,7 +15,7 @@ The tree: ``<network>_<precision>[_<size>]/index.json`` plus one case folder per
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -144,9 +144,11 @@ def choose_nodes(graph, layers: Sequence[str] | None, *, all_nodes: bool = False
 def network_golden_files(network: str, *, precision: str = "w4a8", input_size: int | None = None,
                          layers: Sequence[str] | None = None, all_nodes: bool = False,
                          seed: int = 0, options: WriteOptions | None = None
-                         ) -> tuple[str, dict[str, bytes]]:
-    """Build, quantize and golden-run ``network``; return (folder name, {path: bytes}) of the
-    golden vectors of the chosen layers (default: every conv/matmul node)."""
+                         ) -> tuple[str, Iterator[tuple[str, bytes]]]:
+    """Build, quantize and golden-run ``network``; return the folder name and an iterator of
+    ``(path, bytes)`` over the golden vectors of the chosen layers (default: every conv/matmul
+    node), produced layer by layer so only one layer's files are in memory at a time. Bad
+    arguments raise here, before the iterator is returned."""
     import networks
     from networks.models import MODELS
 
@@ -163,9 +165,15 @@ def network_golden_files(network: str, *, precision: str = "w4a8", input_size: i
     run = networks.golden_run(graph, keep=wanted, seed=seed)
     arrays = {**run.inputs, **run.tensors, **run.outputs}
     records = {r.name: r for r in run.records}
-    position = {n.name: i for i, n in enumerate(graph.nodes)}
     folder = f"{network}_{precision}" + (f"_{input_size}" if input_size else "")
-    files: dict[str, bytes] = {}
+    return folder, _layer_files(graph, nodes, arrays, records, folder, network=network,
+                                precision=precision, input_size=input_size, seed=seed,
+                                options=options)
+
+
+def _layer_files(graph, nodes, arrays, records, folder, *, network, precision, input_size, seed,
+                 options) -> Iterator[tuple[str, bytes]]:
+    position = {n.name: i for i, n in enumerate(graph.nodes)}
     index = []
     for node in nodes:
         sub = f"{position[node.name]:03d}_{formats.c_identifier(node.name)}"
@@ -181,10 +189,10 @@ def network_golden_files(network: str, *, precision: str = "w4a8", input_size: i
                                 "macs_skipped_gate": record.macs_skipped_gate,
                                 "macs_skipped_zero": record.macs_skipped_zero}
         manifest, layer_files = golden_files(case, layer_tensors(graph, node, arrays), options)
-        files.update({f"{sub}/{name}": data for name, data in layer_files.items()})
+        for name, data in layer_files.items():
+            yield f"{sub}/{name}", data
         index.append({"layer": node.name, "op": node.op, "path": sub,
                       "tensors": [t["name"] for t in manifest["tensors"]]})
     summary = {"schema": "gilt-golden-network", "network": network, "precision": precision,
                "input_size": input_size, "seed": seed, "layers": index}
-    files["index.json"] = (json.dumps(summary, indent=2) + "\n").encode("utf-8")
-    return folder, files
+    yield "index.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8")
