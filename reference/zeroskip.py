@@ -75,6 +75,31 @@ def _expand(bitmap, block, shape):
     return out[tuple(slice(0, s) for s in shape)]
 
 
+def skip_matmul_operands(a, b, a_zero_point, b_zero_point, a_block, b_block):
+    """Check ``skip_matmul_int``'s arguments; return (a - a_zp, b - b_zp, a_block, b_block).
+
+    Numeric contract: centred operands exact in int16 (|.| <= 255); a int8/uint8 (M, K),
+    b int8/uint8 (K, N), a_zero_point scalar, b_zero_point scalar or (N,); blocks 2-tuples of
+    ints >= 1 with a_block[1] == b_block[0]. Errors: TypeError/ValueError naming the argument.
+    Kernels that mirror ``skip_matmul_int`` can call this to check arguments identically.
+    """
+    a = int_array("a", a, ndim=2)
+    b = int_array("b", b, ndim=2)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
+                         f"a.shape[1] == b.shape[0]")
+    a_block = int_tuple("a_block", a_block, 2, minimum=1)
+    b_block = int_tuple("b_block", b_block, 2, minimum=1)
+    if a_block[1] != b_block[0]:
+        raise ValueError(f"a_block={a_block}, b_block={b_block}: expected a_block[1] == "
+                         f"b_block[0] (the K blocks must line up)")
+    azp = zero_point_vector("a_zero_point", a_zero_point, a.dtype, 1, "tensor")
+    bzp = zero_point_vector("b_zero_point", b_zero_point, b.dtype, b.shape[1], "column")
+    ac = a.astype(np.int16) - azp.astype(np.int16)     # |.| <= 255: int16 is exact
+    bc = b.astype(np.int16) - bzp.astype(np.int16)
+    return ac, bc, a_block, b_block
+
+
 def skip_matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, a_block=(4, 4), b_block=(4, 4)):
     """``(a - a_zp) @ (b - b_zp)`` skipping all-zero blocks; returns ``(int32, ZeroSkipRecord)``.
 
@@ -88,22 +113,10 @@ def skip_matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, a_block=(4, 4), b_b
         rows * len(kb) * cols.
       - Errors: TypeError for dtypes, ValueError for shapes, zero points or blocks.
     """
-    a = int_array("a", a, ndim=2)
-    b = int_array("b", b, ndim=2)
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
-                         f"a.shape[1] == b.shape[0]")
-    a_block = int_tuple("a_block", a_block, 2, minimum=1)
-    b_block = int_tuple("b_block", b_block, 2, minimum=1)
-    if a_block[1] != b_block[0]:
-        raise ValueError(f"a_block={a_block}, b_block={b_block}: expected a_block[1] == "
-                         f"b_block[0] (the K blocks must line up)")
-    m, k = a.shape
-    n = b.shape[1]
-    azp = zero_point_vector("a_zero_point", a_zero_point, a.dtype, 1, "tensor")
-    bzp = zero_point_vector("b_zero_point", b_zero_point, b.dtype, n, "column")
-    ac = a.astype(np.int16) - azp.astype(np.int16)     # |.| <= 255: int16 is exact
-    bc = b.astype(np.int16) - bzp.astype(np.int16)
+    ac, bc, a_block, b_block = skip_matmul_operands(a, b, a_zero_point, b_zero_point, a_block,
+                                                    b_block)
+    m, k = ac.shape
+    n = bc.shape[1]
     a_bitmap = zero_block_bitmap(ac, a_block)
     b_bitmap = zero_block_bitmap(bc, b_block)
     a_rows_active = ~_expand(a_bitmap, (a_block[0], 1), (m, a_bitmap.shape[1]))  # (M, nKB)
