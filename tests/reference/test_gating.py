@@ -162,3 +162,15 @@ def test_spatial_gate_grouped_regression():
         dense = conv2d_int(apply_mask(x, mask, kind="spatial"), w, groups=2)
         assert np.array_equal(y, dense)
         assert rec.macs_done == (4 if keep else 0) and rec.macs_dense == 4
+
+
+@pytest.mark.parametrize("kind", ["channel", "spatial"])
+def test_gated_uint8_with_per_channel_weight_zero_points(kind):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (2, 4, 5, 5)).astype(np.uint8)
+    w = rng.integers(0, 256, (4, 2, 3, 3)).astype(np.uint8)
+    wzp = np.array([3, 100, 7, 255], np.uint8)
+    mask = rng.random((2, 4) if kind == "channel" else (2, 5, 5)) < 0.5
+    geo = dict(x_zero_point=17, w_zero_point=wzp, groups=2, pads=(1, 1, 1, 1))
+    y, _ = gated_conv2d_int(x, w, mask, kind=kind, **geo)
+    assert np.array_equal(y, conv2d_int(apply_mask(x, mask, kind=kind, fill=17), w, **geo))
