@@ -137,3 +137,19 @@ def test_tile_window_wholly_in_padding_regression():
     y, _ = tiled_conv2d_int(x, w, tile=(1, 1), min_map=(1, 1), **kw)
     assert np.array_equal(y, conv2d_int(x, w, **kw))
     assert np.array_equal(y[0, 0, :, 3:], np.full((3, 2), 5))  # padding columns: bias only
+
+
+@given(st.integers(3, 20), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1),
+       st.integers(1, 6))
+def test_access_model_input_reads_match_executed_tiling(h, k, s, p, t):
+    # With buffers large enough that nothing is re-read, the model's input reads are exactly
+    # the in-image window elements the executed tiled conv slices out.
+    if h + 2 * p < k:
+        return
+    layer = ConvShape("x", 2, h, h, 3, k, s, p)
+    big = BufferSizes(10**6, 10**6, 10**6)
+    model = conv_access_counts(layer, big, tile=(t, t), min_map=(1, 1))
+    x = np.zeros((1, 2, h, h), np.int8)
+    _, rec = tiled_conv2d_int(x, np.zeros((3, 2, k, k), np.int8), strides=(s, s),
+                              pads=(p,) * 4, tile=(t, t), min_map=(1, 1))
+    assert model.input_reads == rec.input_elements_read
