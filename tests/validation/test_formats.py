@@ -119,12 +119,12 @@ def test_npz_is_byte_identical_and_readable_by_numpy(tmp_path):
 
 
 @pytest.mark.parametrize("text,error,match", [
-    ("04030201\n0000zzff\n", FormatError, "not 8 hex digits"),
+    ("04030201\n0000gqff\n", FormatError, "not 8 hex digits"),
     ("04030201\n00ff\n", FormatError, "not 8 hex digits"),
     ("04030201\n", TruncatedFileError, "1 words, expected 2"),
     ("04030201\n00000005\n00000000\n", TruncatedFileError, "3 words, expected 2"),
     ("@0\n04030201\n00000005\n", FormatError, "address directive"),
-    ("04030201\nxxxxxxxx\n", FormatError, "x.xxxxxxx.: unknown .x/z. bits"),
+    ("04030201\nxxxxxxxx\n", FormatError, r"word 1 is 'xxxxxxxx': unknown \(x/z\) bits"),
 ])
 def test_read_hex_rejects_malformed_files(text, error, match):
     with pytest.raises(error, match=match):
