@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
@@ -472,3 +474,57 @@ def test_qlinear_conv_large_accumulators_and_wrap_match_onnxruntime():
     want = run_ort(model, {"x": x})[0]
     assert 0 < np.count_nonzero((got > -128) & (got < 127))  # not all saturated
     assert np.array_equal(got, want)
+
+
+@st.composite
+def small_qconv(draw):
+    """Random QLinearConv geometry, scales over decades and zero points at the extremes."""
+    xd = draw(st.sampled_from(["uint8", "int8"]))
+    g = draw(st.sampled_from([1, 2, 3]))
+    cg, og = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    h = draw(st.integers(d[0] * (kh - 1) + 1, 9))
+    w = draw(st.integers(d[1] * (kw - 1) + 1, 9))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    xi = np.iinfo(xd)
+    x = rng.integers(xi.min, xi.max + 1, (1, g * cg, h, w)).astype(xd)
+    wt = rng.integers(-128, 128, (g * og, cg, kh, kw)).astype(np.int8)
+    if draw(st.booleans()):
+        x[...] = draw(st.sampled_from([xi.min, xi.max]))  # constant input at an extreme
+    xs = np.float32(10.0 ** draw(st.floats(-4, 1)))
+    ws = (10.0 ** rng.uniform(-4, 0, g * og)).astype(np.float32)
+    ys = np.float32(10.0 ** draw(st.floats(-3, 2)))
+    xz = np.array(draw(st.sampled_from([xi.min, xi.max]) | st.integers(xi.min, xi.max)), xd)
+    yz = np.array(draw(st.sampled_from([xi.min, xi.max]) | st.integers(xi.min, xi.max)), xd)
+    bias = rng.integers(-2**20, 2**20, g * og).astype(np.int32)
+    attrs = {"group": g, "strides": list(s), "pads": list(p), "dilations": list(d)}
+    return x, xs, xz, wt, ws, np.zeros(g * og, np.int8), ys, yz, bias, attrs
+
+
+@given(small_qconv())
+def test_qlinear_conv_property_matches_onnxruntime(case):
+    x, xs, xz, wt, ws, wz, ys, yz, bias, attrs = case
+    want = run_ort(qconv_model(*case), {"x": x})[0]
+    got = qlinear_conv(x, xs, xz, wt, ws, wz, ys, yz, bias, **attrs)
+    assert np.array_equal(got, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(-6, 6), st.floats(-3, 3),
+       st.sampled_from(["normal", "positive", "negative", "constant"]))
+def test_dynamic_quantize_linear_property_matches_onnxruntime(seed, decade, shift, kind):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(shift, 1.0, (3, 17)) * 10.0 ** decade).astype(np.float32)
+    if kind == "positive":
+        x = np.abs(x)
+    elif kind == "negative":
+        x = -np.abs(x)
+    elif kind == "constant":
+        x[...] = x[0, 0]
+    node = helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])
+    model = build([node], {"x": x}, [], [("y", TensorProto.UINT8), ("s", TensorProto.FLOAT),
+                                         ("z", TensorProto.UINT8)], opset=20)
+    for g, w in zip(dynamic_quantize_linear(x), run_ort(model, {"x": x})):
+        assert np.array_equal(g, w)
