@@ -66,7 +66,12 @@ def unpack_weight(w: np.ndarray, int4_shape: object, name: str) -> np.ndarray:
     """Return ``w`` itself, or its signed int4 values when ``int4_shape`` says it is packed."""
     if int4_shape is None:
         return w
-    shape = check_int_tuple(f"{name}_int4_shape", int4_shape, len(tuple(int4_shape)), minimum=1)
+    try:
+        length = len(int4_shape)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name}_int4_shape must be a tuple of ints (the unpacked shape), got "
+                        f"{type(int4_shape).__name__} ({int4_shape!r})") from None
+    shape = check_int_tuple(f"{name}_int4_shape", int4_shape, length, minimum=1)
     check_array(name, w, ("uint8",))
     count = int(np.prod(shape))
     return unpack_int4(w, count, signed=True).reshape(shape)

@@ -103,6 +103,10 @@ CASES = [
     (lambda: conv2d_int(XI, WI, x_zero_point=-1), ValueError,
      r"x_zero_point must be in \[0, 255\] for uint8, got -1"),
     (lambda: conv2d_int(XI, WI, groups=0), ValueError, "groups must be >= 1, got 0"),
+    (lambda: conv2d_int(XI, np.zeros(10, np.uint8), w_int4_shape=6), TypeError,
+     r"w_int4_shape must be a tuple of ints \(the unpacked shape\), got int \(6\)"),
+    (lambda: conv2d_int(XI, np.zeros(10, np.uint8), w_int4_shape=(6, 4, 3, 3)), ValueError,
+     r"packed must hold ceil\(count / 2\) = 108 bytes for count=216, got 10"),
     # matmul_int
     (lambda: matmul_int(np.ones((2, 3), np.uint8), np.ones((4, 2), np.int8)), ValueError,
      r"a.shape\[-1\] \(3\) must equal the inner dimension of b \(4\)"),
