@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gilt
 from validation import formats, manifest
@@ -220,3 +222,30 @@ def test_golden_tensor_and_options_validate_arguments():
         manifest.build_golden({"name": "c", "kind": "operator"},
                               [GoldenTensor("x", np.zeros(1, np.int8), "int8", "input")] * 2,
                               WriteOptions())
+
+
+@settings(max_examples=15)
+@given(op=st.sampled_from(["conv2d", "matmul", "quantize", "requantize"]),
+       size=st.integers(1, 6), wbits=st.sampled_from([4, 8]),
+       adtype=st.sampled_from(["int8", "uint8"]), word_bits=st.sampled_from([8, 16, 24, 32, 64]),
+       endianness=st.sampled_from(["little", "big"]), seed=st.integers(0, 2**16))
+def test_every_tensor_reads_back_from_every_format(tmp_path_factory, op, size, wbits, adtype,
+                                                   word_bits, endianness, seed):
+    params = {"conv2d": {"c": size, "h": size + 2, "w": 3, "k": 2, "wbits": wbits,
+                         "adtype": adtype},
+              "matmul": {"m": size, "k": 2 * size + 1, "n": 3, "wbits": wbits, "adtype": adtype},
+              "quantize": {"shape": f"{size}x3", "dtype": "int4" if wbits == 4 else adtype},
+              "requantize": {"shape": f"2x{size}", "odtype": adtype}}[op]
+    case = OperatorCase.parse(op, params, seed)
+    out = tmp_path_factory.mktemp("rt") / case.name
+    tensors = case.tensors()
+    m = write_golden(out, case.describe(), tensors,
+                     WriteOptions(formats=("npy", "hex", "bin"), word_bits=word_bits,
+                                  endianness=endianness))
+    assert verify_files(out, m) == 3 * len(tensors)
+    for tensor in tensors:
+        for fmt in ("npy", "hex", "bin"):
+            got = load_tensor(out, tensor.name, fmt=fmt, manifest=m)
+            assert got.dtype == tensor.array.dtype
+            assert np.array_equal(got.view(np.uint8), tensor.array.view(np.uint8)), (tensor.name,
+                                                                                   fmt)
