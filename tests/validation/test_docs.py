@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,9 @@ def test_walkthrough_runs_and_prints_what_the_doc_shows(tmp_path):
         if kind == "bash":
             script += [f"echo '@@block {i}@@'", body]
     (tmp_path / "tests").symlink_to(ROOT / "tests")
+    # `python` in the doc is the interpreter running the tests (the project's venv)
     env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     run = subprocess.run(["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
