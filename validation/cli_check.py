@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
                 hex_options=hex_options, first_n=args.first, rtol=args.rtol, atol=args.atol,
                 prefix="" if len(dirs) == 1 else f"{rel}/")
         return _emit(comparisons, args, f"gilt check {args.golden}")
-    except (GoldenVectorError, ValueError, TypeError, KeyError, OSError) as exc:
+    except (GoldenVectorError, ValueError, TypeError, LookupError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"gilt check: error: {type(exc).__name__}: {message}", file=sys.stderr)
         return 2

@@ -198,7 +198,11 @@ ADAPTERS: dict[str, Adapter] = {
 
 
 def _registry():
-    from kernels import registry
+    try:
+        from kernels import registry
+    except ImportError as exc:
+        raise LookupError(f"the kernel registry (kernels/registry.py) cannot be imported: "
+                          f"{exc}") from exc
     return registry
 
 

@@ -148,3 +148,14 @@ def test_junit_of_all_kernels_has_one_case_per_kernel(tmp_path, monkeypatch, cap
     assert root.attrib["tests"] == "2" and root.attrib["failures"] == "0"
     assert np.array_equal(sorted(c.attrib["name"] for c in root.iter("testcase")),
                           ["cpu.quantize", "cpu.requantize"])
+
+
+def test_missing_registry_is_a_clean_error(monkeypatch, capsys):
+    import sys
+
+    import kernels
+
+    monkeypatch.setitem(sys.modules, "kernels.registry", None)  # import now raises ImportError
+    monkeypatch.delattr(kernels, "registry", raising=False)
+    assert main(["check", "--all-kernels"]) == 2
+    assert "kernel registry (kernels/registry.py) cannot be imported" in capsys.readouterr().err
