@@ -130,3 +130,233 @@ def write_report(out_dir: str | os.PathLike, title: str, sections: list[Section]
 
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+# ---------------------------------------------------------------------- network report pieces
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_layer_utilization(run, path) -> Path:
+    """Per compute layer, the PE/SIMD/Tensor-Core utilization each target reaches."""
+    plt = _plt()
+    names = [layer.name for layer in run.workload.compute_layers]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for target, result in run.results.items():
+        util = {r.name: r.utilization for r in result.layers}
+        ax.plot(range(len(names)), [100 * util.get(n, 0.0) for n in names], marker=".",
+                label=f"{target} ({result.hardware})")
+    ax.set_xlabel("compute layer (execution order)")
+    ax.set_ylabel("utilization (%)")
+    ax.set_title(f"{run.network} {run.precision}: per-layer utilization")
+    ax.set_ylim(0, 100)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def figure_npu_timeline(run, path) -> Path:
+    """The NPU's per-fold PE utilization over the whole network, layer after layer."""
+    from simulator.npu.model import timeline_points
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    offset = 0
+    result = run.results["npu"]
+    for layer in result.layers:
+        runs = layer.details.get("timeline")
+        if runs:
+            starts, utils = timeline_points(runs)
+            ax.step([offset + s for s in starts], [100 * u for u in utils], where="post",
+                    linewidth=0.7, color="tab:green")
+        offset += layer.cycles
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("PE utilization (%)")
+    ax.set_title(f"{run.network}: NPU utilization timeline ({result.hardware})")
+    ax.set_ylim(0, 105)
+    ax.grid(True, alpha=0.3)
+    return save_figure(fig, path)
+
+
+def figure_savings(run, path) -> Path:
+    """What each technique saved per layer: MACs skipped by gating and by zero blocks (golden
+    run), on-chip accesses saved by 4x4 tiling (access model), GPU time saved by fusion."""
+    plt = _plt()
+    layers = run.workload.compute_layers
+    x = range(len(layers))
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8))
+    gate = [100 * la.macs_skipped_gate / la.macs_dense if la.macs_dense else 0 for la in layers]
+    zero = [100 * la.macs_skipped_zero / la.macs_dense if la.macs_dense else 0 for la in layers]
+    axes[0].bar(x, gate, label="gating", color="tab:orange")
+    axes[0].bar(x, zero, bottom=gate, label="zero-block skip", color="tab:blue")
+    axes[0].set_ylabel("MACs skipped (%)")
+    axes[0].set_title("golden run: MACs skipped per compute layer")
+    axes[0].legend()
+    tiles = run.tiling
+    axes[1].bar(range(len(tiles)), [100 * t.saving for t in tiles], color="tab:purple")
+    axes[1].set_ylabel("accesses saved (%)")
+    axes[1].set_title("4x4 tiling: on-chip buffer accesses saved per conv (access model)")
+    if run.gpu_unfused is not None:
+        fused = {r.name: r.time_s for r in run.results["gpu"].layers}
+        unfused = [r for r in run.gpu_unfused.layers if r.name in fused]
+        axes[2].bar(range(len(unfused)), [1e6 * (r.time_s - fused[r.name]) for r in unfused],
+                    color="tab:red")
+        axes[2].set_ylabel("GPU time saved (us)")
+        axes[2].set_title("Conv+BN+ReLU fusion: GPU time saved per layer (unfused - fused)")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    axes[2].set_xlabel("layer (execution order)")
+    return save_figure(fig, path)
+
+
+def summary_rows(runs) -> list[list]:
+    rows = []
+    for run in runs:
+        for target, result in run.results.items():
+            dense = run.dense_results[target]
+            rows.append([run.network, target, result.hardware, 1e3 * result.time_s,
+                         result.throughput_per_s, 100 * result.utilization,
+                         result.macs_done / max(result.macs_dense, 1),
+                         1e3 * dense.time_s, dense.time_s / result.time_s])
+    return rows
+
+
+SUMMARY_COLUMNS = ["network", "target", "hardware", "time (ms)", "inputs/s", "MAC util (%)",
+                   "MACs done / dense", "dense time (ms)", "speed-up vs dense"]
+
+
+def network_sections(run) -> tuple[list[Section], dict]:
+    """Sections and figure painters for one :class:`gilt.pipeline.NetworkRun`."""
+    net = run.network
+    wl = run.workload
+    skipped_gate = sum(la.macs_skipped_gate for la in wl.compute_layers)
+    skipped_zero = sum(la.macs_skipped_zero for la in wl.compute_layers)
+    untiled = sum(t.untiled_accesses for t in run.tiling)
+    tiled = sum(t.tiled_accesses for t in run.tiling)
+    text = [
+        f"{net}, {run.precision}, gating {run.gating or 'off'}, zero-skip "
+        f"{'on' if run.zero_skip else 'off'}; {len(wl.layers)} layers, "
+        f"{len(wl.compute_layers)} compute layers.",
+        f"Golden run: {wl.macs_done:,} of {wl.macs_dense:,} MACs done; gating skipped "
+        f"{skipped_gate:,} ({skipped_gate / max(wl.macs_dense, 1):.1%}), zero blocks "
+        f"{skipped_zero:,} ({skipped_zero / max(wl.macs_dense, 1):.1%}).",
+    ]
+    if run.tiling:
+        text.append(f"4x4 tiling (access model, {len(run.tiling)} convs): on-chip accesses "
+                    f"{untiled:,} untiled -> {tiled:,} tiled ({1 - tiled / untiled:.1%} fewer).")
+    if run.gpu_unfused is not None:
+        fused_t, unfused_t = run.results["gpu"].time_s, run.gpu_unfused.time_s
+        text.append(f"Fusion on the GPU: {1e3 * unfused_t:.3f} ms with separate BN/ReLU "
+                    f"passes, {1e3 * fused_t:.3f} ms fused ({1 - fused_t / unfused_t:.1%} "
+                    f"less).")
+    text.append("Timings of each step (s): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in run.seconds.items()))
+    layer_rows = []
+    by_target = {t: {r.name: r for r in res.layers} for t, res in run.results.items()}
+    for la in wl.compute_layers:
+        row = [la.name, la.op, f"{la.in_channels}x{la.in_h}x{la.in_w}",
+               f"{la.out_channels}x{la.out_h}x{la.out_w}", la.weight_bits, la.macs_dense,
+               la.skip_fraction]
+        row += [by_target[t][la.name].utilization if la.name in by_target[t] else ""
+                for t in run.results]
+        layer_rows.append(row)
+    figures = {f"util_{net}.png": lambda p: figure_layer_utilization(run, p),
+               f"savings_{net}.png": lambda p: figure_savings(run, p)}
+    sec_figs = [(f"util_{net}.png", f"{net}: per-layer utilization on each target"),
+                (f"savings_{net}.png", f"{net}: what gating, zero-skip, tiling and fusion saved")]
+    if "npu" in run.results:
+        figures[f"npu_timeline_{net}.png"] = lambda p: figure_npu_timeline(run, p)
+        sec_figs.append((f"npu_timeline_{net}.png", f"{net}: NPU utilization timeline"))
+    if "gpu" in run.results:
+        from simulator.gpu.network import roofline_plot
+
+        figures[f"roofline_{net}.png"] = lambda p: roofline_plot(
+            run.results["gpu"], run.hardware["gpu"], p)
+        sec_figs.append((f"roofline_{net}.png", f"{net}: GPU roofline"))
+    sections = [
+        Section(f"{net}: golden run and savings", text=text, figures=sec_figs),
+        Section(f"{net}: per-layer table", tables=[Table(
+            ["layer", "op", "in (CxHxW)", "out (CxHxW)", "w bits", "MACs dense", "skipped",
+             *[f"util {t}" for t in run.results]], layer_rows)]),
+    ]
+    return sections, figures
+
+
+def build_report(out_dir, runs, *, title: str = "gilt report", intro: list[str] | None = None
+                 ) -> Path:
+    sections = [Section("Summary", text=list(intro or []),
+                        tables=[Table(SUMMARY_COLUMNS, summary_rows(runs),
+                                      "time and utilization per network and target; 'dense' is "
+                                      "the same quantized network without gating or zero-skip")])]
+    figures: dict = {}
+    for run in runs:
+        secs, figs = network_sections(run)
+        sections += secs
+        figures.update(figs)
+    return write_report(out_dir, title, sections, figures)
+
+
+def format_summary(runs) -> str:
+    """The summary table as aligned terminal text."""
+    rows = [SUMMARY_COLUMNS] + [[_fmt(v) for v in row] for row in summary_rows(runs)]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(SUMMARY_COLUMNS))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- gilt report
+def add_arguments(parser) -> None:
+    parser.add_argument("--net", action="append", default=None,
+                        help="built-in network name or ONNX path (repeatable; default resnet50)")
+    parser.add_argument("--precision", default="w4a8", choices=("w8a8", "w4a8"))
+    parser.add_argument("--gating", default="topk:0.5",
+                        help="gate strategy for gated layers, e.g. topk:0.5, threshold:0.1, none")
+    parser.add_argument("--no-zero-skip", action="store_true", help="disable zero-block skipping")
+    parser.add_argument("--input-size", type=int, default=None, help="image side / sequence length")
+    parser.add_argument("--gpu", default=None, help="GPU preset or YAML ('-' to skip)")
+    parser.add_argument("--cpu", default=None, help="CPU preset, YAML or 'host' ('-' to skip)")
+    parser.add_argument("--npu", default=None, help="NPU preset or YAML ('-' to skip)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="gilt-report", help="report folder (default gilt-report)")
+
+
+def hardware_choice(args) -> dict[str, str]:
+    from gilt.targets import DEFAULT_PRESETS
+
+    chosen = {}
+    for target in ("gpu", "cpu", "npu"):
+        value = getattr(args, target)
+        if value != "-":
+            chosen[target] = value or DEFAULT_PRESETS[target]
+    if not chosen:
+        raise ValueError("every target was skipped: give at least one of --gpu, --cpu, --npu")
+    return chosen
+
+
+def run_report(args, networks_default: list[str], title: str) -> int:
+    from gilt.pipeline import run_network
+    from gilt.progress import Progress
+
+    nets = args.net or networks_default
+    hardware = hardware_choice(args)
+    gating = None if args.gating in ("none", "off", "") else args.gating
+    steps_per_net = 5
+    bar = Progress(len(nets) * steps_per_net + 1, title.split(":")[0])
+    runs = [run_network(net, precision=args.precision, gating=gating,
+                        zero_skip=not args.no_zero_skip, input_size=args.input_size,
+                        seed=args.seed, hardware=hardware, progress=bar.step) for net in nets]
+    out = build_report(args.out, runs, title=title)
+    bar.step("report written")
+    print(format_summary(runs))
+    print(f"\nreport: {out / 'index.html'} (and report.md, figures/)")
+    return 0
+
+
+def run(args) -> int:
+    return run_report(args, ["resnet50"], "gilt report")

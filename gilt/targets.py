@@ -1,6 +1,6 @@
 """One door to the three hardware models, so the demo, reports and sweeps treat them alike.
 
-Each model package exposes ``load_<target>_spec(preset_or_path_or_dict)`` and
+Each model exposes ``load_<target>_spec(preset_or_path_or_dict)`` and
 ``simulate_network(workload, spec) -> NetworkResult``; this module maps target names to them and
 applies sweep overrides (``dataclasses.replace`` on the frozen spec, so the spec's own invariant
 checks run again on every overridden value).
@@ -18,18 +18,30 @@ from simulator.workload import Workload
 TARGETS = ("gpu", "cpu", "npu")
 
 #: Presets the demo and reports use when none is given.
-DEFAULT_PRESETS = {"gpu": "a100_sxm4_40gb", "cpu": "zen5_epyc", "npu": "npu-32x32"}
+DEFAULT_PRESETS = {"gpu": "a100_sxm4_40gb", "cpu": "zen5-epyc", "npu": "npu-32x32"}
 
 
-def _module(target: str):
+#: target -> ((module, spec loader), (module, network simulator), (module, preset lister))
+_ENTRY_POINTS = {
+    "gpu": (("simulator.gpu.spec", "load_gpu_spec"), ("simulator.gpu.network", "simulate_network"),
+            ("simulator.gpu.spec", "gpu_presets")),
+    "cpu": (("simulator.cpu.spec", "load_cpu_spec"), ("simulator.cpu.model", "simulate_network"),
+            ("simulator.cpu.spec", "cpu_presets")),
+    "npu": (("simulator.npu.spec", "load_npu_spec"), ("simulator.npu.model", "simulate_network"),
+            ("simulator.npu.spec", "npu_presets")),
+}
+
+
+def _entry(target: str, which: int):
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    return importlib.import_module(f"simulator.{target}")
+    module, name = _ENTRY_POINTS[target][which]
+    return getattr(importlib.import_module(module), name)
 
 
 def load_hardware(target: str, hw: object, overrides: dict | None = None):
     """The frozen spec of ``hw`` (preset name, YAML path or dict) with ``overrides`` applied."""
-    spec = getattr(_module(target), f"load_{target}_spec")(hw)
+    spec = _entry(target, 0)(hw)
     if overrides:
         names = {f.name for f in dataclasses.fields(spec)}
         unknown = sorted(set(overrides) - names)
@@ -40,14 +52,14 @@ def load_hardware(target: str, hw: object, overrides: dict | None = None):
 
 
 def presets(target: str) -> list[str]:
-    return getattr(_module(target), f"{target}_presets")()
+    return _entry(target, 2)()
 
 
 def simulate(target: str, workload: Workload, spec) -> NetworkResult:
     if not isinstance(workload, Workload):
         raise TypeError(f"workload must be a simulator.workload.Workload, got "
                         f"{type(workload).__name__}")
-    return _module(target).simulate_network(workload, spec)
+    return _entry(target, 1)(workload, spec)
 
 
 @lru_cache(maxsize=32)
