@@ -71,7 +71,9 @@ class NetworkResult:
 
     @property
     def utilization(self) -> float:
-        """MAC-weighted: total useful MACs over the capacity of all cycles spent."""
+        """MAC-weighted over compute layers: their useful MACs over the MAC capacity of the
+        cycles they took. Layers with zero utilization (element-wise passes, pooling) do not
+        enter it; a target's whole-run figure, idle time included, goes in ``details``."""
         cap = sum(layer.macs_done / layer.utilization for layer in self.layers
                   if layer.utilization > 0)
         return 0.0 if cap == 0 else self.macs_done / cap
