@@ -9,7 +9,8 @@ masked channels enter the accumulator as the zero point), and the output. Files 
 node's attributes and activity record (MACs dense/done/skipped) in the case fields.
 
 The tree: ``<network>_<precision>[_<size>]/index.json`` plus one case folder per layer,
-``NNN_<node name>/`` (NNN the node's position in execution order), each with its own manifest.
+``<node name>/`` (dots and other non-identifier characters as ``_``), each with its own
+manifest; ``index.json`` lists them in execution order.
 """
 
 from __future__ import annotations
@@ -173,10 +174,13 @@ def network_golden_files(network: str, *, precision: str = "w4a8", input_size: i
 
 def _layer_files(graph, nodes, arrays, records, folder, *, network, precision, input_size, seed,
                  options) -> Iterator[tuple[str, bytes]]:
-    position = {n.name: i for i, n in enumerate(graph.nodes)}
     index = []
+    used: set[str] = set()
     for node in nodes:
-        sub = f"{position[node.name]:03d}_{formats.c_identifier(node.name)}"
+        sub = formats.c_identifier(node.name)
+        if sub in used:  # "a.b" and "a_b" would share a folder: keep both, distinctly
+            sub = f"{sub}_{len(used)}"
+        used.add(sub)
         case: dict[str, Any] = {
             "name": f"{folder}_{formats.c_identifier(node.name)}", "kind": "network_layer",
             "network": network, "precision": precision, "input_size": input_size,
