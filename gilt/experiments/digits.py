@@ -178,8 +178,10 @@ def quantized_forward(model: MLP, x_calib: np.ndarray, x: np.ndarray, *, weight_
     from reference.quantize import quantize
     from reference.requantize import requantize
 
-    qmax_w = 2 ** (weight_bits - 1) - 1
-    wdtype = {4: "int4", 8: "int8"}[weight_bits]
+    if weight_bits not in (2, 4, 8):
+        raise ValueError(f"weight_bits must be 2, 4 or 8, got {weight_bits!r}")
+    qmax_w = 2 ** (weight_bits - 1) - 1  # symmetric: 2 bits -> ternary levels -1, 0, 1
+    wdtype = "int8" if weight_bits == 8 else "int4"  # 2-bit codes live in int4 storage
     _, hidden_calib = model.forward(x_calib)
     act_ranges = [(float(x_calib.min()), float(x_calib.max()))]
     act_ranges += [(0.0, float(h.max())) for h in hidden_calib]
@@ -214,8 +216,12 @@ class DigitsReport:
     teacher_acc: float
     teacher_w8a8_acc: float
     teacher_w4a8_acc: float
+    teacher_w2a8_acc: float
     student_alone_acc: float
     student_distilled_acc: float
+    tiny_params: int
+    tiny_alone_acc: float
+    tiny_distilled_acc: float
 
     @property
     def w4a8_retention(self) -> float:
@@ -233,12 +239,21 @@ class DigitsReport:
             f"({100 * self.teacher_w8a8_acc / self.teacher_acc:.1f}% of float)",
             f"  W4A8 accuracy {self.teacher_w4a8_acc:.4f} ({100 * self.w4a8_retention:.1f}% of "
             f"float; seed C3 claims 99.2%)",
+            f"  W2A8 accuracy {self.teacher_w2a8_acc:.4f} "
+            f"({100 * self.teacher_w2a8_acc / self.teacher_acc:.1f}% of float; seed C17: "
+            f"2-bit accumulates large errors)",
             f"student MLP 64-70-10: {self.student_params} parameters "
             f"(1/{self.teacher_params / self.student_params:.2f} of the teacher)",
             f"  trained alone: {self.student_alone_acc:.4f} "
             f"({100 * self.student_alone_acc / self.teacher_acc:.1f}% of teacher)",
             f"  distilled (tau=3, lambda=0.5): {self.student_distilled_acc:.4f} "
             f"({100 * self.distilled_retention:.1f}% of teacher; seed C9 claims 98.7%)",
+            f"tiny student MLP 64-8-10: {self.tiny_params} parameters "
+            f"(1/{self.teacher_params / self.tiny_params:.1f} of the teacher)",
+            f"  trained alone: {self.tiny_alone_acc:.4f} "
+            f"({100 * self.tiny_alone_acc / self.teacher_acc:.1f}% of teacher)",
+            f"  distilled: {self.tiny_distilled_acc:.4f} "
+            f"({100 * self.tiny_distilled_acc / self.teacher_acc:.1f}% of teacher)",
         ]
 
 
@@ -247,13 +262,19 @@ def run(seed: int = 0, epochs: int = 60) -> DigitsReport:
     teacher = train((64, 128, 128, 10), xtr, ytr, epochs=epochs, seed=seed)
     alone = train((64, 70, 10), xtr, ytr, epochs=epochs, seed=seed + 1)
     distilled = train((64, 70, 10), xtr, ytr, epochs=epochs, seed=seed + 1, teacher=teacher)
+    tiny_alone = train((64, 8, 10), xtr, ytr, epochs=epochs, seed=seed + 2)
+    tiny_distilled = train((64, 8, 10), xtr, ytr, epochs=epochs, seed=seed + 2, teacher=teacher)
     t_acc = accuracy(teacher.forward(xte)[0], yte)
     return DigitsReport(
         teacher_params=teacher.parameters, student_params=alone.parameters, teacher_acc=t_acc,
         teacher_w8a8_acc=accuracy(quantized_forward(teacher, xtr, xte, weight_bits=8), yte),
         teacher_w4a8_acc=accuracy(quantized_forward(teacher, xtr, xte, weight_bits=4), yte),
+        teacher_w2a8_acc=accuracy(quantized_forward(teacher, xtr, xte, weight_bits=2), yte),
         student_alone_acc=accuracy(alone.forward(xte)[0], yte),
-        student_distilled_acc=accuracy(distilled.forward(xte)[0], yte))
+        student_distilled_acc=accuracy(distilled.forward(xte)[0], yte),
+        tiny_params=tiny_alone.parameters,
+        tiny_alone_acc=accuracy(tiny_alone.forward(xte)[0], yte),
+        tiny_distilled_acc=accuracy(tiny_distilled.forward(xte)[0], yte))
 
 
 if __name__ == "__main__":
