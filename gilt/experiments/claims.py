@@ -58,8 +58,12 @@ def c2_c5_c8_c17_gating_and_zero_skip() -> list[str]:
 
 
 def c6_checkpointing() -> list[str]:
-    from reference.checkpoint import (bert_base_layers, bert_base_static_bytes, optimal_plan,
-                                      sqrt_plan)
+    from reference.checkpoint import (
+        bert_base_layers,
+        bert_base_static_bytes,
+        optimal_plan,
+        sqrt_plan,
+    )
 
     layers = bert_base_layers()
     static = bert_base_static_bytes()
