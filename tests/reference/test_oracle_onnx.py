@@ -16,6 +16,8 @@ follows ONNX Runtime; each known difference of onnx.reference is asserted explic
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -42,6 +44,12 @@ from reference.packing import pack_int4
 pytestmark = pytest.mark.oracle
 
 MIN_ELEMENTS = 100_000
+
+
+def assert_enough(total: int) -> None:
+    """Each oracle test compares at least MIN_ELEMENTS elements (count shown with -s)."""
+    print(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}: {total} elements checked")
+    assert total >= MIN_ELEMENTS
 ONNX_TYPE = {"int4": TensorProto.INT4, "uint4": TensorProto.UINT4}
 
 
@@ -167,7 +175,7 @@ def test_quantize_linear_matches_onnxruntime():
         assert np.array_equal(ref[~unreliable], got[~unreliable])
         ref_diffs += int((ref != got).sum())
         total += x.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
     assert ref_diffs > 0  # the documented difference 1 does occur on these inputs
 
 
@@ -214,7 +222,7 @@ def test_dequantize_linear_matches_both_oracles():
         assert np.array_equal(got, run_ort(model, {})[0]), (dtype, shape, axis, block)
         assert np.array_equal(got, run_ref(model, {})[0]), (dtype, shape, axis, block)
         total += q.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def test_dynamic_quantize_linear_matches_onnxruntime():
@@ -239,7 +247,7 @@ def test_dynamic_quantize_linear_matches_onnxruntime():
         for g, w in zip(got, ref):
             assert np.array_equal(g, w)
         total += x.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def test_dynamic_quantize_linear_all_zero_difference_is_documented():
@@ -328,7 +336,7 @@ def test_qlinear_conv_matches_onnxruntime():
                 m = (xs * ws / ys).astype(np.float32)
                 m = m.reshape(1, -1, 1, 1) if m.ndim else m
                 assert np.array_equal(ref, _ref_round(acc, m, yz, yz.dtype.name))
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def test_qlinear_rounding_difference_is_documented():
@@ -363,7 +371,7 @@ def test_qlinear_matmul_matches_onnxruntime():
         assert np.array_equal(run_ref(model, {"a": a})[0],
                               _ref_round(acc, (sa * sb / sy).astype(np.float32), zy, ad))
         total += got.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def test_conv_integer_matches_both_oracles():
@@ -391,7 +399,7 @@ def test_conv_integer_matches_both_oracles():
     assert np.array_equal(conv2d_int(x, pack_int4(wt), pads=(1, 1, 1, 1),
                                      w_int4_shape=wt.shape), got)
     total += got.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def test_matmul_integer_matches_both_oracles():
@@ -416,7 +424,7 @@ def test_matmul_integer_matches_both_oracles():
         assert np.array_equal(got, run_ort(model, {"a": a})[0]), (ad, bd, shape_a)
         assert np.array_equal(got, run_ref(model, {"a": a})[0]), (ad, bd, shape_a)
         total += got.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def _nbits_weights(rng, n, k, block):
@@ -451,7 +459,7 @@ def test_matmul_nbits_matches_onnxruntime_within_tolerance():
         magnitude = np.abs(a.astype(np.float64)) @ np.abs(w).T
         assert np.all(np.abs(got - want) <= 1e-5 * magnitude + 1e-30)
         total += got.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def test_qlinear_conv_large_accumulators_and_wrap_match_onnxruntime():

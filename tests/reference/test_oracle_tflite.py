@@ -17,6 +17,8 @@ and the test shows the modes are really different (each disagrees with the other
 
 from __future__ import annotations
 
+import os
+
 import flatbuffers
 import numpy as np
 import pytest
@@ -30,6 +32,12 @@ from reference.requantize import requantize
 pytestmark = pytest.mark.oracle
 
 MIN_ELEMENTS = 100_000
+
+
+def assert_enough(total: int) -> None:
+    """Each oracle test compares at least MIN_ELEMENTS elements (count shown with -s)."""
+    print(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}: {total} elements checked")
+    assert total >= MIN_ELEMENTS
 KERNEL_MODES = {
     "tflite": OpResolverType.BUILTIN_REF,
     "tflite-ruy": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
@@ -186,7 +194,7 @@ def test_conv2d_int8_matches_tflite_kernel_mode(tflite_runs, mode):
         assert got.dtype == want.dtype == np.int8
         assert np.array_equal(got, want), (mode, want.shape)
         total += want.size
-    assert total >= MIN_ELEMENTS
+    assert_enough(total)
 
 
 def test_tflite_kernel_modes_round_differently(tflite_runs):
