@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from simulator.npu import scalesim_compat as sc
-from simulator.npu.model import MODES, MappingChoice, simulate_network
+from simulator.npu.model import MODES, MappingChoice, network_timeline, simulate_network
 from simulator.npu.search import search_network
 from simulator.npu.spec import DATAFLOWS, NpuSpec, load_npu_spec, npu_presets
 from simulator.results import NetworkResult
@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write totals and layers as JSON")
     parser.add_argument("--compute-report", metavar="PATH",
                         help="write SCALE-Sim's COMPUTE_REPORT.csv columns (scalesim mode)")
+    parser.add_argument("--timeline", metavar="PATH",
+                        help="write the per-fold PE utilization timeline (.csv, or .png plot)")
     parser.add_argument("--quiet", action="store_true", help="print totals only")
 
 
@@ -162,6 +164,16 @@ def run(args) -> int:
         sc.write_rows_csv(result.rows(), args.csv)
     if args.json:
         sc._write_atomic(Path(args.json), json.dumps(out, indent=1, default=str) + "\n")
+    if args.timeline:
+        rows = network_timeline(result)
+        if not rows:
+            print("gilt npu: --timeline needs gilt mode (no per-fold timeline)", file=sys.stderr)
+            return 2
+        if args.timeline.endswith(".png"):
+            _plot_timeline(rows, args.timeline, f"{result.network} on {spec.name} "
+                                                f"({spec.dataflow})")
+        else:
+            sc.write_rows_csv(rows, args.timeline)
     if args.compute_report:
         if mode != "scalesim":
             print("gilt npu: --compute-report needs scalesim mode", file=sys.stderr)
@@ -169,3 +181,40 @@ def run(args) -> int:
         sc._write_atomic(Path(args.compute_report),
                          sc.compute_report_csv([lr.details for lr in result.layers]))
     return 0
+
+
+def _plot_timeline(rows: list[dict], path: str, title: str) -> None:
+    """Step plot of per-fold PE utilization over compute cycles (written atomically)."""
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs, ys = [], []
+    for row in rows:
+        xs.append(row["start_cycle"])
+        ys.append(100 * row["utilization"])
+    last = rows[-1]
+    xs.append(last["start_cycle"] + last["folds"] * last["cycles_per_fold"])
+    ys.append(0.0)
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.step(xs, ys, where="post", linewidth=0.8)
+    ax.set_xlabel("compute cycle")
+    ax.set_ylabel("PE utilization %")
+    ax.set_ylim(0, 105)
+    ax.set_title(title)
+    fig.tight_layout()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, target)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -284,6 +284,20 @@ def timeline_points(runs: list) -> tuple[list[int], list[float]]:
     return starts, utils
 
 
+def network_timeline(result: NetworkResult) -> list[dict]:
+    """The per-fold timeline of a whole network, layer after layer: one row per run of equal
+    folds with ``layer``, ``start_cycle``, ``folds``, ``cycles_per_fold`` and ``utilization``
+    (compute cycles only: stalls and non-array layers are left out)."""
+    rows = []
+    cycle = 0
+    for layer in result.layers:
+        for count, length, util in layer.details.get("timeline", []):
+            rows.append({"layer": layer.name, "start_cycle": cycle, "folds": count,
+                         "cycles_per_fold": length, "utilization": util})
+            cycle += count * length
+    return rows
+
+
 def _vector_layer(layer: LayerWork, spec: NpuSpec) -> LayerResult:
     """Elementwise and pooling layers run on the post-processing unit, memory-bound or
     op-bound: ``cycles = max(ops / vector_ops_per_cycle, bytes / bw)``. They do no array MACs,

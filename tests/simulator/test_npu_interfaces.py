@@ -161,3 +161,33 @@ def test_python_example_in_docs_runs():
     scope: dict = {}
     exec(compile(block, "docs/sim-npu.md", "exec"), scope)
     assert scope["net"].utilization > 0 and scope["layer"].details["t_tile"] == 256
+
+
+def test_cli_timeline_csv_and_png(tmp_path):
+    csv_path, png_path = tmp_path / "t.csv", tmp_path / "t.png"
+    for path in (csv_path, png_path):
+        assert gilt_main(["npu", "--hw", "npu-32x32", "--topology", str(TOPO), "--quiet",
+                          "--timeline", str(path)]) == 0
+    rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
+    assert rows[0]["layer"] == "Conv1" and rows[-1]["layer"] == "FC6"
+    starts = [int(r["start_cycle"]) for r in rows]
+    assert starts == sorted(starts)
+    assert png_path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_net_goes_through_networks_workload_for(monkeypatch, capsys):
+    """--net asks networks.workload_for (the network package's entry point) for the workload."""
+    import sys
+    import types
+
+    calls = []
+
+    def workload_for(name, *, batch, precision):
+        calls.append((name, batch, precision))
+        return Workload("fake", (LayerWork.matmul("fc", m=batch, n=10, k=64),))
+
+    monkeypatch.setitem(sys.modules, "networks", types.SimpleNamespace(workload_for=workload_for))
+    assert gilt_main(["npu", "--hw", "npu-32x32", "--net", "anything", "--batch", "4",
+                      "--precision", "w4a8"]) == 0
+    assert calls == [("anything", 4, "w4a8")]
+    assert "fc" in capsys.readouterr().out
