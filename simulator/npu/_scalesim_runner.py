@@ -10,6 +10,7 @@ until the end of a run (several GB for ResNet-50), and trace saving is off.
 Usage::
 
     .venv-scalesim/bin/python simulator/npu/_scalesim_runner.py CFG TOPOLOGY.csv [--layers 0,3]
+        [--gemm]
 
 One JSON object per layer on stdout (flushed as each layer finishes), with the COMPUTE_REPORT,
 DETAILED_ACCESS_REPORT items and the layer's wall time.
@@ -33,6 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("config")
     parser.add_argument("topology")
     parser.add_argument("--layers", default="", help="comma-separated layer indices (default all)")
+    parser.add_argument("--gemm", action="store_true", help="GEMM topology (Layer, M, N, K)")
     args = parser.parse_args(argv)
 
     from scalesim.scale_sim import scalesim
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
             fh.write("Layer name,\n")
         with contextlib.redirect_stdout(io.StringIO()):
             sim = scalesim(save_disk_space=True, verbose=False, config=args.config,
-                           topology=args.topology, layout=layout, input_type_gemm=False)
+                           topology=args.topology, layout=layout, input_type_gemm=args.gemm)
     topo = sim.topo
     n_layers = topo.get_num_layers()
     chosen = ([int(x) for x in args.layers.split(",") if x.strip()] if args.layers

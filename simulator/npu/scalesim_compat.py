@@ -410,11 +410,11 @@ def oracle_available() -> tuple[bool, str]:
 
 def run_oracle(config: ScaleSimConfig, topology: str | os.PathLike, *,
                layers: list[int] | None = None, timeout_s: float = 3600,
-               stream_to: str | os.PathLike | None = None) -> list[dict]:
+               stream_to: str | os.PathLike | None = None, gemm: bool = False) -> list[dict]:
     """Run SCALE-Sim 3.0.0 on ``topology`` with ``config`` in a subprocess (its own venv, trace
     files off, one layer's objects alive at a time). Returns one dict per layer with its report
     numbers (see ``_scalesim_runner.py``). ``stream_to`` appends each layer's JSON line to a file
-    as it finishes."""
+    as it finishes; ``gemm`` reads the topology in SCALE-Sim's GEMM format."""
     ok, why = oracle_available()
     if not ok:
         raise RuntimeError(why)
@@ -423,6 +423,8 @@ def run_oracle(config: ScaleSimConfig, topology: str | os.PathLike, *,
         cmd = [str(ORACLE_PYTHON), str(RUNNER), str(cfg), str(topology)]
         if layers is not None:
             cmd += ["--layers", ",".join(str(i) for i in layers)]
+        if gemm:
+            cmd.append("--gemm")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=tmp)
         results = []

@@ -199,3 +199,16 @@ def test_random_layers_equal_scalesim(oracle, tmp_path, seed):
     for row, ref in zip(sc.read_topology(topo), reference):
         ours = sc.scalesim_layer(row, rows, cols, dataflow)
         assert sc.compare_rows(ours, ref) == [], (row, rows, cols, dataflow)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dataflow", sc.DATAFLOWS)
+def test_gemm_topology_equals_scalesim_gemm_mode(oracle, tmp_path, dataflow):
+    topo = tmp_path / "gemm.csv"
+    topo.write_text("Layer, M, N, K,\ng0,37,20,9,\ng1,5,70,33,\ng2,64,64,64,\n")
+    reference = sc.run_oracle(sc.ScaleSimConfig(array_rows=8, array_cols=16, dataflow=dataflow),
+                              topo, gemm=True)
+    rows = sc.read_topology(topo, gemm=True)
+    assert len(reference) == len(rows) == 3
+    for row, ref in zip(rows, reference):
+        assert sc.compare_rows(sc.scalesim_layer(row, 8, 16, dataflow), ref) == [], row.name
