@@ -123,8 +123,13 @@ def run(args) -> int:
         return 2
     try:
         if args.scalesim_config:
-            spec = spec_from_scalesim(sc.read_cfg(args.scalesim_config))
+            config = sc.read_cfg(args.scalesim_config)
+            spec = spec_from_scalesim(config)
             mode = args.mode or "scalesim"
+            if mode == "scalesim" and config.interface_bandwidth == "USER":
+                print("gilt npu: warning: USER bandwidth mode: SCALE-Sim's stall cycles come "
+                      "from its DRAM trace and are not reproduced; the cycles shown are its "
+                      "Total Cycles - Stall Cycles", file=sys.stderr)
         else:
             spec = load_npu_spec(args.hw)
             mode = args.mode or "gilt"

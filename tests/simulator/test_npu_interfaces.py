@@ -191,3 +191,10 @@ def test_cli_net_goes_through_networks_workload_for(monkeypatch, capsys):
                       "--precision", "w4a8"]) == 0
     assert calls == [("anything", 4, "w4a8")]
     assert "fc" in capsys.readouterr().out
+
+
+def test_cli_warns_that_user_bandwidth_stalls_are_not_reproduced(tmp_path, capsys):
+    cfg = sc.write_cfg(sc.ScaleSimConfig(interface_bandwidth="USER"), tmp_path / "u.cfg")
+    assert gilt_main(["npu", "--scalesim-config", str(cfg), "--topology", str(TOPO),
+                      "--quiet"]) == 0
+    assert "not reproduced" in capsys.readouterr().err
