@@ -52,7 +52,7 @@ def calibrate_batchnorm(graph: Graph, inputs: dict) -> None:
         axes = (0, *range(2, x.ndim))
         mean = x.mean(axis=axes)
         var = x.var(axis=axes)
-        var = np.maximum(var, 1e-3 * max(float(var.mean()), 1e-6))
+        var = np.maximum(var, 1e-2 * max(float(var.mean()), 1e-6))
         graph.constants[node.inputs[3]] = mean.astype(np.float32)
         graph.constants[node.inputs[4]] = var.astype(np.float32)
 
@@ -83,7 +83,7 @@ def build_model(name: str, *, batch: int = 1, input_size: int | None = None,
     if materialize and any(n.op == "batchnorm" for n in graph.nodes):
         # Statistics from a seeded batch of at least 2 images (a 1x1 feature map of a single
         # image has no variance); same seed, so the twin has the same weights.
-        calib_batch = max(2, min(8, 4096 // (size * size)))
+        calib_batch = max(2, min(16, 16384 // (size * size)))
         twin = graph if calib_batch == batch else fn(
             batch=calib_batch, input_size=size, seed=seed, materialize=True, **kw)
         calibrate_batchnorm(twin, sample_inputs(twin, seed=seed + 1))
