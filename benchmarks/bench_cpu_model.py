@@ -1,0 +1,380 @@
+"""Validate the CPU model (simulator.cpu) against measurements on THIS machine.
+
+Contenders, each timed in its own block (never alternating call by call: on 2 cores the idle
+thread pools of one library slow the other):
+
+* numpy float32 matmul (OpenBLAS; threadpoolctl reports which kernel family runs: with
+  OPENBLAS_CORETYPE=Haswell it is the AVX2 ``sgemm_kernel_16x4_haswell``: 16 columns (2 ymm)
+  x 4 broadcast rows, modelled as isa=avx2, mr=4, nr_vectors=2);
+* onnxruntime MatMulInteger, uint8 x int8 with B an initializer (MLAS U8S8 AVX512-VNNI kernel:
+  6 rows x 48 columns = 3 zmm, A copied and packed per call: isa=avx512, mr=6, nr_vectors=3,
+  pack_a);
+* onnxruntime QLinearConv (NCHW uint8 x int8): MLAS im2col + the same U8S8 kernel;
+* gilt's Numba ``kernels.cpu.matmul_int`` with B packed once (6 x 64 vpdpbusd block, A
+  re-packed per call), when the package is importable.
+
+Model inputs measured here and not fitted to the sweep: the core clock (one thread running a
+dependent chain of 1-cycle integer ops: ``clock = chain cycles / time``; a two-thread version
+read half the rate on this shared VM, so the single-thread figure is used) and each contender's fixed per-call cost
+(the median time of a tiny call, 8x16x16, that has almost no arithmetic). Everything else comes
+from the ``host`` spec (preset ``zen5-epyc`` here, cores and caches from the OS).
+
+Also measured for the seed check (C13): OpenBLAS SkylakeX (AVX-512) sgemm in a subprocess with
+OPENBLAS_CORETYPE=SkylakeX next to the Haswell (AVX2) one, and a scalar float32 Numba loop.
+
+Writes benchmarks/data/cpu_validation.csv (atomically) and prints measured vs predicted with the
+median and worst error. Goal: median |error| <= 15%.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simulator.cpu.host import host_preset_name, host_spec
+from simulator.cpu.model import KernelChoice, simulate_layer
+from simulator.workload import LayerWork
+
+THREADS = 2
+DATA = Path(__file__).with_name("data") / "cpu_validation.csv"
+GEMM_SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (3136, 64, 576),
+               (784, 128, 1152), (196, 256, 2304), (128, 768, 768), (128, 3072, 768),
+               (1000, 1000, 1000), (200, 100, 300), (49, 2048, 512)]
+# (C_in, H, W, C_out, kernel, stride, pad)
+CONV_SHAPES = [(64, 56, 56, 64, 3, 1, 1), (128, 28, 28, 128, 3, 1, 1), (256, 14, 14, 256, 3, 1, 1),
+               (256, 56, 56, 64, 1, 1, 0), (3, 224, 224, 64, 7, 2, 3), (512, 7, 7, 512, 3, 1, 1)]
+TINY = (8, 16, 16)
+
+
+def _median_time(fn, *, min_time=0.25, max_reps=60, min_reps=7) -> float:
+    fn()
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < min_time
+                                    and len(times) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+# --------------------------------------------------------------------------- clock
+def measure_clock_mhz() -> float:
+    """Core clock from a dependent chain ``x = (x >> 1) ^ (x << 1)``: LLVM emits ``sar`` and
+    ``add x,x`` (independent, 1 cycle each) feeding one ``xor`` (1 cycle), so 2 cycles per
+    iteration on any x86 core with register-move elimination; nothing in it can be folded or
+    reassociated away (checked in the assembly)."""
+    from numba import njit
+
+    @njit(cache=False)
+    def chain(n, seed):
+        x = seed
+        for _ in range(n):
+            x = (x >> 1) ^ (x << 1)
+        return x
+
+    chain(1000, 3)
+    n = 50_000_000
+    best = min(_timed(chain, n) for _ in range(3))
+    return n * CHAIN_CYCLES_PER_ITER / best / 1e6
+
+
+CHAIN_CYCLES_PER_ITER = 2
+
+
+def _timed(fn, n) -> float:
+    t0 = time.perf_counter()
+    fn(n, 3)
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- contenders
+def _ort_session(model, threads=THREADS):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def _matmulinteger_model(k, n, rng):
+    from onnx import TensorProto, helper, numpy_helper
+
+    b = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["A", "B"], ["Y"])], "mmi",
+        [helper.make_tensor_value_info("A", TensorProto.UINT8, [None, k])],
+        [helper.make_tensor_value_info("Y", TensorProto.INT32, [None, n])],
+        initializer=[numpy_helper.from_array(b, "B")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _qlinearconv_model(cin, cout, kernel, stride, pad, rng):
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = rng.integers(-127, 128, size=(cout, cin, kernel, kernel), dtype=np.int8)
+    inits = [numpy_helper.from_array(w, "W"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "xs"),
+             numpy_helper.from_array(np.array(128, np.uint8), "xz"),
+             numpy_helper.from_array(np.array(0.01, np.float32), "ws"),
+             numpy_helper.from_array(np.array(0, np.int8), "wz"),
+             numpy_helper.from_array(np.array(0.05, np.float32), "ys"),
+             numpy_helper.from_array(np.array(128, np.uint8), "yz")]
+    node = helper.make_node("QLinearConv", ["X", "xs", "xz", "W", "ws", "wz", "ys", "yz"], ["Y"],
+                            kernel_shape=[kernel, kernel], strides=[stride, stride],
+                            pads=[pad] * 4)
+    graph = helper.make_graph([node], "qconv",
+                              [helper.make_tensor_value_info("X", TensorProto.UINT8,
+                                                             [1, cin, None, None])],
+                              [helper.make_tensor_value_info("Y", TensorProto.UINT8, None)],
+                              initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def time_numpy(shapes, rng):
+    out = {}
+    for m, n, k in shapes:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        out[(m, n, k)] = _median_time(lambda: a @ b)
+    return out
+
+
+def time_mmi(shapes, rng):
+    out = {}
+    for m, n, k in shapes:
+        sess = _ort_session(_matmulinteger_model(k, n, rng))
+        a = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
+        out[(m, n, k)] = _median_time(lambda: sess.run(None, {"A": a}))
+    return out
+
+
+def time_qconv(shapes, rng):
+    out = {}
+    for cin, h, w, cout, kern, stride, pad in shapes:
+        sess = _ort_session(_qlinearconv_model(cin, cout, kern, stride, pad, rng))
+        x = rng.integers(0, 256, size=(1, cin, h, w), dtype=np.uint8)
+        out[(cin, h, w, cout, kern, stride, pad)] = _median_time(lambda: sess.run(None, {"X": x}))
+    return out
+
+
+def time_gilt(shapes, rng):
+    try:
+        from kernels.cpu import matmul_int as gk
+    except Exception as exc:  # noqa: BLE001 - optional contender
+        print(f"  gilt kernels.cpu.matmul_int unavailable ({exc}); skipped")
+        return {}
+    if not gk.HAS_AVX512_VNNI:
+        print("  gilt VNNI kernel unavailable on this CPU; skipped")
+        return {}
+    import numba
+
+    numba.set_num_threads(THREADS)
+    out = {}
+    for m, n, k in shapes:
+        a = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
+        packed = gk.pack_b(rng.integers(-128, 128, size=(k, n), dtype=np.int8))
+        out[(m, n, k)] = _median_time(lambda: gk.matmul_int(a, packed))
+    return out
+
+
+# --------------------------------------------------------------------------- model side
+def _gemm_layer(m, n, k, fp32):
+    bits = 32 if fp32 else 8
+    return LayerWork.matmul(f"gemm{m}x{n}x{k}", m=m, n=n, k=k, act_bits=bits, weight_bits=bits,
+                            out_bits=32)
+
+
+def _conv_layer(cin, h, w, cout, kern, stride, pad):
+    return LayerWork.conv(f"conv{cin}x{h}x{w}-{cout}k{kern}s{stride}", batch=1, in_channels=cin,
+                          in_h=h, in_w=w, out_channels=cout, kernel=(kern, kern),
+                          stride=(stride, stride), pads=(pad,) * 4)
+
+
+KERNELS = {
+    "numpy-f32-openblas-haswell": dict(isa="avx2", dtype="fp32", mr=4, nr_vectors=2),
+    "numpy-f32-openblas-skylakex": dict(isa="avx512", dtype="fp32", mr=4, nr_vectors=4),
+    "ort-matmulinteger-u8s8": dict(isa="avx512", dtype="int8", int8_path="vnni", mr=6,
+                                   nr_vectors=3, pack_a=True),
+    "ort-qlinearconv-u8s8": dict(isa="avx512", dtype="int8", int8_path="vnni", mr=6,
+                                 nr_vectors=3, pack_a=True),
+    "gilt-numba-vnni": dict(isa="avx512", dtype="int8", int8_path="vnni", mr=6, nr_vectors=4,
+                            pack_a=True),
+}
+
+
+def predict(spec, contender, layer, overhead_us) -> float:
+    kernel = KernelChoice(threads=THREADS, warm=True, call_overhead_us=overhead_us,
+                          **KERNELS[contender])
+    return simulate_layer(layer, spec, kernel).time_s
+
+
+# --------------------------------------------------------------------------- seed check (C13)
+_SKX_SCRIPT = """
+import json, time, numpy as np, threadpoolctl
+info = threadpoolctl.threadpool_info()
+a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+b = a.copy(); a @ b; a @ b
+ts = []
+for _ in range(7):
+    t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)
+print(json.dumps({"arch": [i.get("architecture") for i in info], "t": float(np.median(ts))}))
+"""
+
+
+def measure_openblas_coretype(coretype: str) -> dict | None:
+    env = dict(os.environ, OPENBLAS_CORETYPE=coretype, OPENBLAS_NUM_THREADS=str(THREADS))
+    try:
+        proc = subprocess.run([sys.executable, "-c", _SKX_SCRIPT], env=env, capture_output=True,
+                              text=True, timeout=60, check=True)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as exc:
+        print(f"  OPENBLAS_CORETYPE={coretype} run failed: {exc}")
+        return None
+
+
+def measure_scalar_f32(m=96, n=96, k=96) -> float:
+    """A float32 dot-product loop Numba cannot vectorize (strict FP order of the k reduction):
+    one dependent add chain per output."""
+    from numba import njit
+
+    @njit(cache=False)
+    def gemm(a, b, c):
+        for i in range(a.shape[0]):
+            for j in range(b.shape[1]):
+                acc = np.float32(0.0)
+                for kk in range(a.shape[1]):
+                    acc += a[i, kk] * b[kk, j]
+                c[i, j] = acc
+
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = np.ascontiguousarray(rng.standard_normal((k, n), dtype=np.float32))
+    c = np.empty((m, n), np.float32)
+    return _median_time(lambda: gemm(a, b, c))
+
+
+# --------------------------------------------------------------------------- main
+def main() -> int:
+    import threadpoolctl
+
+    t_start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    arch = blas[0].get("architecture", "?") if blas else "?"
+    print(f"OpenBLAS kernel family (threadpoolctl): {arch}; OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    numpy_contender = ("numpy-f32-openblas-skylakex" if str(arch).lower().startswith("skylakex")
+                       else "numpy-f32-openblas-haswell")
+    if not str(arch).lower().startswith(("haswell", "skylakex", "zen")):
+        print(f"  note: OpenBLAS {arch} is modelled as the Haswell kernel")
+    clock = measure_clock_mhz()
+    spec = host_spec(clock_mhz=clock)
+    print(f"host: preset {host_preset_name()} -> {spec.cores} cores, measured clock "
+          f"{clock:.0f} MHz, L2 {spec.l2_kib:.0f} KiB, L3 {spec.l3_mib:.0f} MiB")
+
+    rows = []
+    blocks = [("numpy", numpy_contender, time_numpy, GEMM_SHAPES, True),("ort-mmi", "ort-matmulinteger-u8s8", time_mmi, GEMM_SHAPES, False),
+               ("ort-qconv", "ort-qlinearconv-u8s8", time_qconv, CONV_SHAPES, None),
+               ("gilt", "gilt-numba-vnni", time_gilt, GEMM_SHAPES, False)]
+    for label, contender, timer, shapes, fp32 in blocks:
+        print(f"-- {label}: timing {len(shapes)} shapes", flush=True)
+        with threadpoolctl.threadpool_limits(limits=THREADS, user_api="blas"):
+            tiny_shapes = [TINY] if fp32 is not None else [(8, 1, 1, 16, 1, 1, 0)]
+            tiny = timer(tiny_shapes, rng)
+            measured = timer(shapes, rng)
+        if not measured:
+            continue
+        overhead_us = next(iter(tiny.values())) * 1e6
+        for shape, t_meas in measured.items():
+            layer = _conv_layer(*shape) if fp32 is None else _gemm_layer(*shape, fp32)
+            t_pred = predict(spec, contender, layer, overhead_us)
+            result = simulate_layer(layer, spec, KernelChoice(
+                threads=THREADS, warm=True, call_overhead_us=overhead_us, **KERNELS[contender]))
+            rows.append({"contender": contender, "shape": "x".join(map(str, shape)),
+                         "macs": layer.macs_dense, "measured_us": t_meas * 1e6,
+                         "predicted_us": t_pred * 1e6,
+                         "error_pct": 100 * (t_pred - t_meas) / t_meas,
+                         "measured_gops": 2 * layer.macs_dense / t_meas / 1e9,
+                         "bound": result.bound, "lane_util": result.details["lane_utilization"],
+                         "call_overhead_us": overhead_us})
+    errors = np.abs([r["error_pct"] for r in rows])
+    print(f"\n{'contender':<30}{'shape':<22}{'meas us':>10}{'pred us':>10}{'err%':>8}"
+          f"{'GOP/s':>8}  bound")
+    for r in rows:
+        print(f"{r['contender']:<30}{r['shape']:<22}{r['measured_us']:>10.1f}"
+              f"{r['predicted_us']:>10.1f}{r['error_pct']:>8.1f}{r['measured_gops']:>8.0f}"
+              f"  {r['bound']}")
+    summary = {"median_abs_error_pct": float(np.median(errors)),
+               "worst_abs_error_pct": float(errors.max())}
+    for contender in dict.fromkeys(r["contender"] for r in rows):
+        errs = np.abs([r["error_pct"] for r in rows if r["contender"] == contender])
+        print(f"  {contender:<30} median |err| {np.median(errs):5.1f}%  worst {errs.max():5.1f}%")
+    print(f"ALL: median |error| {summary['median_abs_error_pct']:.1f}%, worst "
+          f"{summary['worst_abs_error_pct']:.1f}% over {len(rows)} cases (goal: median <= 15%)")
+
+    # ---- seed check C13: AVX-512 vs AVX2 vs scalar, measured here and modelled
+    print("\n-- seed check C13 (fp32 GEMM 1024^3 and int8 vs fp32)")
+    seed = {}
+    for coretype in ("Haswell", "SkylakeX"):
+        got = measure_openblas_coretype(coretype)
+        if got:
+            seed[f"openblas_{coretype.lower()}_s"] = got["t"]
+            print(f"  measured OpenBLAS {got['arch']}: {got['t'] * 1e3:.2f} ms")
+    scalar_t = measure_scalar_f32()
+    seed["scalar_numba_96cube_s"] = scalar_t
+    mod = {isa: simulate_layer(_gemm_layer(1024, 1024, 1024, True), spec, KernelChoice(
+        isa=isa, dtype="fp32", threads=THREADS, warm=True)).time_s
+        for isa in ("scalar", "avx2", "avx512")}
+    scalar_model = simulate_layer(_gemm_layer(96, 96, 96, True), spec, KernelChoice(
+        isa="scalar", dtype="fp32", threads=1, warm=True, mr=1, nr_vectors=1)).time_s
+    print(f"  scalar float32 loop 96^3 (1 thread): measured {scalar_t * 1e6:.0f} us, "
+          f"model (1x1 block, FMA-latency chain) {scalar_model * 1e6:.0f} us")
+    if "openblas_haswell_s" in seed and "openblas_skylakex_s" in seed:
+        print(f"  AVX-512 / AVX2 sgemm speed-up: measured "
+              f"{seed['openblas_haswell_s'] / seed['openblas_skylakex_s']:.2f}x, model "
+              f"{mod['avx2'] / mod['avx512']:.2f}x (seed C13 claims 3.2x on Xeon)")
+    print(f"  model, host: scalar {mod['scalar'] * 1e3:.1f} ms, AVX2 {mod['avx2'] * 1e3:.2f} ms,"
+          f" AVX-512 {mod['avx512'] * 1e3:.2f} ms")
+    mmi = {r["shape"]: r["measured_us"] for r in rows if r["contender"].startswith("ort-mat")}
+    f32 = {r["shape"]: r["measured_us"] for r in rows if r["contender"].startswith("numpy")}
+    common = [s for s in mmi if s in f32]
+    if common:
+        ratios = [f32[s] / mmi[s] for s in common]
+        print(f"  int8 (ORT MatMulInteger) vs fp32 (numpy {arch}) speed-up, measured: median "
+              f"{np.median(ratios):.2f}x (range {min(ratios):.2f}-{max(ratios):.2f})")
+        seed["int8_vs_fp32_measured_median"] = float(np.median(ratios))
+    _write_rows(rows, summary, seed, arch, clock)
+    print(f"wrote {DATA} ({time.perf_counter() - t_start:.0f} s total; the machine is shared, "
+          "timings are noisy)")
+    return 0
+
+
+def _write_rows(rows, summary, seed, arch, clock):
+    from gilt.files import write_text_atomic
+
+    buf = io.StringIO()
+    buf.write(f"# measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this machine;"
+              f" OpenBLAS {arch}; clock {clock:.0f} MHz; {THREADS} threads; "
+              f"{json.dumps(summary)}; seed {json.dumps(seed)}\n")
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_text_atomic(DATA, buf.getvalue())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
