@@ -148,7 +148,7 @@ def time_numpy(shapes, rng):
     for m, n, k in shapes:
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
-        out[(m, n, k)] = _median_time(lambda: a @ b)
+        out[(m, n, k)] = _median_time(lambda a=a, b=b: a @ b)
     return out
 
 
@@ -157,7 +157,7 @@ def time_mmi(shapes, rng):
     for m, n, k in shapes:
         sess = _ort_session(_matmulinteger_model(k, n, rng))
         a = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
-        out[(m, n, k)] = _median_time(lambda: sess.run(None, {"A": a}))
+        out[(m, n, k)] = _median_time(lambda s=sess, a=a: s.run(None, {"A": a}))
     return out
 
 
@@ -166,7 +166,8 @@ def time_qconv(shapes, rng):
     for cin, h, w, cout, kern, stride, pad in shapes:
         sess = _ort_session(_qlinearconv_model(cin, cout, kern, stride, pad, rng))
         x = rng.integers(0, 256, size=(1, cin, h, w), dtype=np.uint8)
-        out[(cin, h, w, cout, kern, stride, pad)] = _median_time(lambda: sess.run(None, {"X": x}))
+        out[(cin, h, w, cout, kern, stride, pad)] = _median_time(
+            lambda s=sess, x=x: s.run(None, {"X": x}))
     return out
 
 
@@ -186,7 +187,7 @@ def time_gilt(shapes, rng):
     for m, n, k in shapes:
         a = rng.integers(0, 256, size=(m, k), dtype=np.uint8)
         packed = gk.pack_b(rng.integers(-128, 128, size=(k, n), dtype=np.int8))
-        out[(m, n, k)] = _median_time(lambda: gk.matmul_int(a, packed))
+        out[(m, n, k)] = _median_time(lambda a=a, p=packed: gk.matmul_int(a, p))
     return out
 
 
