@@ -37,7 +37,7 @@ def test_cpu_kernel_equals_reference(spec, data):
 
 
 @pytest.mark.parametrize("spec", CUDA, ids=lambda s: s.name)
-@settings(max_examples=6)
+@settings(max_examples=10)
 @given(data=st.data())
 def test_cuda_kernel_equals_reference_on_simulator(spec, data):
     _check(spec, data.draw(CASES[spec.op](small=True), label="case"))
