@@ -190,11 +190,13 @@ def register_limit(path: Path, mr: int, nr: int) -> bool:
     return mr * nr + nr + extra <= path.registers
 
 
-def choose_block(spec: CpuSpec, path: Path) -> tuple[int, int]:
-    """The legal ``(mr, nr)`` with the fewest cycles per MAC slot (larger block on ties)."""
+def choose_block(spec: CpuSpec, path: Path, max_rows: int = 16) -> tuple[int, int]:
+    """The legal ``(mr, nr)`` with the fewest cycles per MAC slot (larger block on ties);
+    ``max_rows`` caps ``mr`` for GEMMs with few rows (a GEMV-shaped kernel keeps more vectors
+    of one row in flight instead)."""
     best = None
     for nr in range(1, 9):
-        for mr in range(1, 17):
+        for mr in range(1, max(1, min(16, max_rows)) + 1):
             if not register_limit(path, mr, nr):
                 continue
             key = (iteration_cycles(spec, path, mr, nr) / (mr * nr), -mr * nr, -nr)
@@ -383,7 +385,7 @@ def _level_cycles(spec, clock_hz, threads, home, l2_bytes, outer_bytes):
 def _gemm_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: str,
                 clock_hz: float) -> LayerResult:
     path = resolve_path(spec, kernel, dtype)
-    mr, nr = choose_block(spec, path)
+    mr, nr = choose_block(spec, path, max_rows=layer.gemm_shape()[1])
     mr, nr = kernel.mr or mr, kernel.nr_vectors or nr
     if not register_limit(path, mr, nr):
         raise ValueError(f"register block mr={mr} x nr_vectors={nr} needs more than the "
