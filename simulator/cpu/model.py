@@ -38,7 +38,11 @@ of L2) gives bytes per level; each level streams at its bandwidth, overlapped wi
 
     L2 bytes    = A * ceil(N / (nr*lanes)) + C * (2*ceil(K/kc) - 1)
     outer bytes = B * ceil(M / mc) + A + C        (from where B and the layer live)
-    cycles      = max(compute / threads, L2/(bw_L2*threads), outer/bw_home) + im2col + overhead
+    cycles      = max(compute / threads, L2/(bw_L2*threads), outer/bw_home) + copies + overhead
+
+``copies`` are passes that do not overlap the GEMM: im2col (``max`` of its bytes at copy bandwidth
+and one vector store per ``kh*kw`` run of ``C_in`` values per pixel) and, for libraries that
+pack A on every call (``pack_a``), a read and a write of A.
 
 Threads split the tiles (``ceil(tiles/threads)`` per thread); a parallel region costs
 ``parallel_overhead_us``. Depthwise conv vectorizes channels (``ceil(C/lanes)`` vectors per
@@ -450,9 +454,15 @@ def _gemm_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: st
             spec, lvl, threads, clock_hz)
         home = "DRAM"
     # serial passes: im2col copy and per-call packing of A (read + write at vector width)
+    # im2col copies kh*kw runs of C_in/groups contiguous values (NHWC) per output pixel, each
+    # run at least one load+store, so narrow channel counts copy slowly
     copy_bytes = im2col_bytes + (a_bytes if kernel.pack_a else 0.0)
     copy_bw = min(spec.l1_load_bytes_per_cycle, path.width / 8 * spec.load_units) * threads
     serial = 2 * copy_bytes / min(copy_bw, level_bandwidth(spec, "L2", threads, clock_hz))
+    if needs_im2col:
+        run_bytes = (layer.in_channels // groups) * ea
+        runs = groups * m_total * layer.kernel_h * layer.kernel_w
+        serial = max(serial, runs * math.ceil(run_bytes / (path.width / 8)) / threads)
     overhead_s = kernel.call_overhead_us * 1e-6 + (spec.parallel_overhead_us * 1e-6
                                                    if threads > 1 else 0.0)
     details = {"op_mapping": "gemm" if layer.op == "matmul" else f"conv-{kernel.conv_method}",
