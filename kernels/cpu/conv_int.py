@@ -9,8 +9,8 @@ wrapped modulo 2**32 to int32, padded positions holding x_zp (they contribute 0)
 Two paths:
 
 * GEMM lowering (any groups): the input patches of one group are packed row by row into an
-  (N*OH*OW, Cg*KH*KW) matrix (padding = x_zero_point) by a Numba kernel, then multiplied by
-  the (Cg*KH*KW, Og) weight matrix with `kernels.cpu.matmul_int.matmul_int` (vpdpbusd when
+  (N*OH*OW, KH*KW*Cg) matrix (padding = x_zero_point; NHWC copy of x so each tap copies Cg
+  contiguous bytes) by a Numba kernel, then multiplied by the (KH*KW*Cg, Og) weight matrix with `kernels.cpu.matmul_int.matmul_int` (vpdpbusd when
   the CPU has AVX512-VNNI). The patch matrix is the A panel of the GEMM, built once.
 * Depthwise (one input channel per group): a direct Numba loop over the KH*KW taps, int64
   accumulation, narrowed once.
@@ -28,25 +28,37 @@ __all__ = ["conv2d_int"]
 
 
 @njit(parallel=True, cache=True)
-def _im2col(x, c0, cg, kh, kw, pad_value, strides, pads, dilations, oh, ow, out):
-    """out[(n, oh, ow), (c, i, j)] = x[n, c0 + c, ih, iw], or x_zp where padded."""
-    n_img, _, h, wd = x.shape
+def _im2col(xh, c0, cg, kh, kw, pad_value, strides, pads, dilations, oh, ow, out):
+    """out[(n, oy, ox), (i, j, c)] = x[n, c0 + c, iy, ix] (NHWC input `xh`), or pad_value.
+
+    Columns are ordered (tap, channel) so that each tap copies `cg` contiguous NHWC bytes.
+    """
+    n_img, h, wd, _ = xh.shape
     for row in prange(n_img * oh * ow):
         n = row // (oh * ow)
         p = row % (oh * ow)
         oy = p // ow
         ox = p % ow
-        col = 0
-        for c in range(cg):
-            for i in range(kh):
-                iy = oy * strides[0] - pads[0] + i * dilations[0]
-                for j in range(kw):
-                    ix = ox * strides[1] - pads[1] + j * dilations[1]
-                    if 0 <= iy < h and 0 <= ix < wd:
-                        out[row, col] = x[n, c0 + c, iy, ix]
-                    else:
-                        out[row, col] = pad_value
-                    col += 1
+        for i in range(kh):
+            iy = oy * strides[0] - pads[0] + i * dilations[0]
+            for j in range(kw):
+                ix = ox * strides[1] - pads[1] + j * dilations[1]
+                col = (i * kw + j) * cg
+                if 0 <= iy < h and 0 <= ix < wd:
+                    out[row, col:col + cg] = xh[n, iy, ix, c0:c0 + cg]
+                else:
+                    out[row, col:col + cg] = pad_value
+
+
+def lowered_gemm_operands(x, w, groups):
+    """NHWC copy of x, patch buffer, and per-group (KH*KW*Cg, Og) weight matrices."""
+    n_img = x.shape[0]
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    wmats = [np.ascontiguousarray(w[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)
+             for g in range(groups)]
+    return xh, wmats, og, (n_img, cg, kh, kw)
 
 
 @njit(parallel=True, cache=True)
@@ -54,11 +66,12 @@ def _gemm_to_nchw(acc, o0, bias, oh, ow, y):
     """y[n, o0 + o, :, :] = acc[(n, oh, ow), o] + bias[o0 + o], narrowed once (wrap)."""
     n_img = y.shape[0]
     og = acc.shape[1]
-    for n in prange(n_img):
-        for o in range(og):
-            b = bias[o0 + o]
-            for p in range(oh * ow):
-                y[n, o0 + o, p // ow, p % ow] = np.int32(np.int64(acc[n * oh * ow + p, o]) + b)
+    for t in prange(n_img * og):
+        n = t // og
+        o = t % og
+        b = bias[o0 + o]
+        for p in range(oh * ow):
+            y[n, o0 + o, p // ow, p % ow] = np.int32(np.int64(acc[n * oh * ow + p, o]) + b)
 
 
 @njit(parallel=True, cache=True)
@@ -103,17 +116,18 @@ def conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=(1, 1
         pads=pads, dilations=dilations, groups=groups, w_int4_shape=w_int4_shape)
     n_img, c = x.shape[:2]
     o, cg, kh, kw = w.shape
-    og = o // groups
-    x = np.ascontiguousarray(x)
     y = np.empty((n_img, o, oh, ow), np.int32)
     if cg == 1:
-        _depthwise(x, np.ascontiguousarray(w), x_zp, w_zp, bias, strides, pads, dilations, y)
+        _depthwise(np.ascontiguousarray(x), np.ascontiguousarray(w), x_zp, w_zp, bias, strides,
+                   pads, dilations, y)
         return y
+    xh, wmats, og, _ = lowered_gemm_operands(x, w, groups)
     cols = np.empty((n_img * oh * ow, cg * kh * kw), x.dtype)
     for g in range(groups):
-        _im2col(x, g * cg, cg, kh, kw, x.dtype.type(x_zp), strides, pads, dilations, oh, ow, cols)
-        wg = np.ascontiguousarray(w[g * og:(g + 1) * og].reshape(og, -1).T)
-        acc = matmul_int(cols, wg, a_zero_point=x_zp, b_zero_point=w_zp[g * og:(g + 1) * og])
+        _im2col(xh, g * cg, cg, kh, kw, x.dtype.type(x_zp), strides, pads, dilations, oh, ow,
+                cols)
+        acc = matmul_int(cols, wmats[g], a_zero_point=x_zp,
+                         b_zero_point=w_zp[g * og:(g + 1) * og])
         _gemm_to_nchw(acc, g * og, bias, oh, ow, y)
     return y
 

@@ -167,16 +167,21 @@ def _vnni_epilogue(c, n_pad, rowsum, colsum, a0, b0, k, out):
             out[i, j] = np.int32(v)  # truncation: wraps modulo 2**32
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _pack_a_u(a, flip, m_pad, k_pad):
-    """Zero-padded uint8 rows of a, XOR 0x80 when `flip` (int8 a)."""
+    """Zero-padded uint8 rows of a (XOR 0x80 when `flip`: int8 a) and their int64 row sums."""
     m, k = a.shape
     out = np.zeros((m_pad, k_pad), dtype=np.uint8)
+    rowsum = np.zeros(m, dtype=np.int64)
     x = np.uint8(0x80) if flip else np.uint8(0)
-    for i in range(m):
+    for i in prange(m):
+        s = np.int64(0)
         for kk in range(k):
-            out[i, kk] = np.uint8(a[i, kk]) ^ x
-    return out
+            v = np.uint8(a[i, kk]) ^ x
+            out[i, kk] = v
+            s += v
+        rowsum[i] = s
+    return out, rowsum
 
 
 def _matmul_vnni(a, packed, a_zp, b_zp):
@@ -185,8 +190,7 @@ def _matmul_vnni(a, packed, a_zp, b_zp):
     n_blocks = -(-packed.n // NR)
     m_blocks = -(-m // MR)
     flip = a.dtype == np.int8
-    a_u = _pack_a_u(a, flip, m_blocks * MR, k_groups * _KGROUP)
-    rowsum = a_u[:m].sum(axis=1, dtype=np.int64)
+    a_u, rowsum = _pack_a_u(a, flip, m_blocks * MR, k_groups * _KGROUP)
     c = np.empty(m_blocks * MR * n_blocks * NR, dtype=np.int32)
     if m and packed.n and k:
         _gemm_vnni(a_u.view(np.int32), packed.data, k_groups, m_blocks, n_blocks, c)
