@@ -119,6 +119,11 @@ _TABLE = (
     ("skip_matmul_int", "zeroskip", "reference.zeroskip:skip_matmul_int", _I8,
      "a (M, K), b (K, N); a_zero_point scalar, b_zero_point scalar or per column; "
      "a_block (bm, bk), b_block (bk, bn)", True),
+    ("conv_bn_relu_int", "fusion", "reference.fusion:conv_bn_relu_int", _I8,
+     "NCHW x, OIHW BN-folded int8/int4-valued w (symmetric), int32 bias, per-channel w_scale; "
+     "activation None/relu/relu6; every requantize mode; int8/uint8 outputs", False),
+    ("gated_conv2d_int", "gating", "reference.gating:gated_conv2d_int", _I8,
+     _CONV_SHAPES + "; mask (N, C) for kind='channel' or (N, H, W) for kind='spatial'", True),
 )
 
 

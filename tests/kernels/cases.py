@@ -194,6 +194,43 @@ def tiled_conv2d_int(draw, small):
     return (x, w), kwargs
 
 
+@st.composite
+def gated_conv2d_int(draw, small):
+    args, kwargs = draw(tiled_conv2d_int(small))
+    kwargs.pop("tile", None)
+    kwargs.pop("min_map", None)
+    x = args[0]
+    n, c, h, w = x.shape
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(("channel", "spatial")))
+    keep = draw(st.sampled_from((0.0, 0.5, 1.0)))  # 0.0: fully gated
+    mask = rng.random((n, c) if kind == "channel" else (n, h, w)) < keep
+    return (x, args[1], mask), {**kwargs, "kind": kind}
+
+
+@st.composite
+def conv_bn_relu_int(draw, small):
+    args, kwargs = draw(tiled_conv2d_int(small))
+    x, w = args
+    if w.dtype != np.int8:
+        w = (w.astype(np.int16) - 128).astype(np.int8)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    o = w.shape[0]
+    bias = kwargs.get("bias") if draw(st.booleans()) else None
+    dtype = draw(st.sampled_from(("int8", "uint8")))
+    lo, hi = _QRANGE[dtype]
+    w_scale = rng.uniform(1e-4, 0.05, o).astype(np.float32)
+    return (x, w, bias), {
+        "x_scale": np.float32(rng.uniform(0.005, 0.1)), "w_scale": w_scale,
+        "out_scale": np.float32(rng.uniform(0.01, 1.0)), "x_zero_point": kwargs["x_zero_point"],
+        "out_zero_point": _QDTYPES[dtype](rng.integers(lo, hi + 1)),
+        "activation": draw(st.sampled_from((None, "relu", "relu6"))),
+        "mode": draw(st.sampled_from(("onnxruntime", "tflite", "tflite-single", "xnnpack"))),
+        "dtype": dtype, "strides": kwargs["strides"], "pads": kwargs["pads"],
+        "dilations": kwargs["dilations"], "groups": kwargs["groups"]}
+
+
 CASES = {"matmul_int": matmul_int, "conv2d_int": conv2d_int, "quantize": quantize,
          "dequantize": dequantize, "requantize": requantize, "skip_matmul_int": skip_matmul_int,
-         "tiled_conv2d_int": tiled_conv2d_int}
+         "tiled_conv2d_int": tiled_conv2d_int, "gated_conv2d_int": gated_conv2d_int,
+         "conv_bn_relu_int": conv_bn_relu_int}
