@@ -75,7 +75,10 @@ def _float_node(w: _Writer, node: Node, ins: list[str], out: str, attrs: dict, o
                            w.const(name + ".max", np.float32(a["act_max"]))], [out],
                   name + ".clip")
     elif op == "matmul":
-        if len(ins) > 2 and ins[2]:
+        if len(ins) > 2 and ins[2] and len(g.shape(node.inputs[0])) == 2 and \
+                node.inputs[1] in g.constants:
+            w.add("Gemm", ins[:3], [out], name)
+        elif len(ins) > 2 and ins[2]:
             mm = w.tmp(out)
             w.add("MatMul", ins[:2], [mm], name)
             w.add("Add", [mm, ins[2]], [out], name + ".bias")

@@ -1,0 +1,145 @@
+"""ONNX import: float / QOperator / QDQ models, including models quantized by ONNX Runtime's
+own quantizer, checked against onnxruntime; error listing of unsupported nodes."""
+
+import numpy as np
+import pytest
+
+import networks
+from networks.models import sample_inputs
+from networks.onnx_export import export_onnx
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+from networks.onnx_import import import_onnx  # noqa: E402
+
+pytestmark = pytest.mark.oracle
+
+
+def run_ort(model_or_path, x):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = 1
+    data = model_or_path if isinstance(model_or_path, str) else \
+        model_or_path.SerializeToString()
+    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"]).run(None, x)
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return networks.build("mobilenetv3_large", input_size=32)
+
+
+def test_float_roundtrip_identical(mobilenet):
+    g2 = networks.load(export_onnx(mobilenet))
+    assert g2.param_count() == mobilenet.param_count() and g2.macs() == mobilenet.macs()
+    x = sample_inputs(mobilenet, seed=2)
+    a = networks.golden_run(g2, x, keep=()).outputs
+    b = networks.golden_run(mobilenet, x, keep=()).outputs
+    assert all(np.array_equal(a[k], b[k]) for k in b)
+
+
+def test_load_from_file_and_quantize_in_a_few_lines(mobilenet, tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(mobilenet, path)
+    g = networks.load(str(path))
+    q = networks.quantize(g, precision="w4a8")
+    run = networks.golden_run(q)
+    assert "qconv" in run.table() and run.workload().precision == "w4a8"
+
+
+def test_qoperator_roundtrip_bit_exact(mobilenet):
+    q = networks.quantize(mobilenet, precision="w4a8")
+    model = export_onnx(q)
+    g = import_onnx(model)
+    assert g.precision == "w4a8"
+    x = sample_inputs(mobilenet, seed=5)
+    ours = networks.golden_run(g, x, keep=()).outputs
+    theirs = run_ort(model, x)
+    assert all(np.array_equal(ours[k], v) for k, v in zip(g.outputs, theirs))
+
+
+def _ort_quantized(graph, tmp_path, fmt):
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([sample_inputs(graph, seed=i) for i in range(2)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    src, dst = tmp_path / "f.onnx", tmp_path / f"q_{fmt}.onnx"
+    export_onnx(graph, src)
+    quantize_static(str(src), str(dst), Reader(),
+                    quant_format=getattr(QuantFormat, fmt), activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8, per_channel=True)
+    return str(dst)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenetv3_large"])
+def test_onnxruntime_quantized_qoperator_bit_exact(name, tmp_path):
+    g = networks.build(name, input_size=32)
+    path = _ort_quantized(g, tmp_path, "QOperator")
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert "QLinearConv" in ops
+    imported = networks.load(path)
+    x = sample_inputs(g, seed=9)
+    ours = networks.golden_run(imported, x, keep=()).outputs
+    theirs = run_ort(path, x)
+    for k, v in zip(imported.outputs, theirs):
+        assert np.array_equal(ours[k], v), k
+
+
+def test_onnxruntime_qdq_model_runs(tmp_path):
+    g = networks.build("resnet50", input_size=32)
+    path = _ort_quantized(g, tmp_path, "QDQ")
+    imported = networks.load(path)
+    assert any(n.op == "quantize" for n in imported.nodes)
+    x = sample_inputs(g, seed=9)
+    ours = networks.golden_run(imported, x, keep=()).outputs[imported.outputs[0]]
+    theirs = run_ort(path, x)[0]
+    # ORT (optimizations off) runs the QDQ graph in float as written, like the golden run;
+    # float summation order may flip a QuantizeLinear rounding, so compare loosely
+    assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.95
+
+
+def test_unsupported_nodes_all_listed():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="ok_relu"),
+             helper.make_node("Tanh", ["a"], ["b"], name="bad_tanh"),
+             helper.make_node("Softmax", ["b"], ["c"], name="ok_softmax", axis=1),
+             helper.make_node("LeakyRelu", ["c"], ["d"], name="bad_leaky", alpha=0.1),
+             helper.make_node("Gemm", ["d", "w"], ["y"], name="bad_gemm", alpha=2.0)]
+    w = onnx.numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    model = helper.make_model(helper.make_graph(nodes, "bad", [x], [y], [w]))
+    with pytest.raises(ValueError) as err:
+        import_onnx(model)
+    msg = str(err.value)
+    assert "3 unsupported node(s); nothing imported" in msg
+    assert "bad_tanh (Tanh)" in msg and "bad_leaky (LeakyRelu)" in msg
+    assert "bad_gemm (Gemm): unsupported alpha=2.0" in msg
+    assert "ok_relu" not in msg and "ok_softmax" not in msg
+
+
+def test_unsupported_attribute_value_listed():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 2, 2])
+    n = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2],
+                         strides=[2, 2], ceil_mode=1)
+    with pytest.raises(ValueError, match=r"pool \(MaxPool\): unsupported ceil_mode=1"):
+        import_onnx(helper.make_model(helper.make_graph([n], "g", [x], [y])))
+
+
+def test_load_bad_input():
+    with pytest.raises(ValueError, match="must be one of"):
+        networks.load("no_such_model")
+    with pytest.raises(TypeError, match="name_or_onnx_path must be"):
+        networks.load(42)
