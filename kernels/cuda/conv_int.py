@@ -19,6 +19,7 @@ import numpy as np
 from numba import cuda, int32
 
 from kernels._args import conv_geometry
+from kernels.cuda._index import nchw_of
 
 __all__ = ["conv2d_int"]
 
@@ -87,10 +88,7 @@ def depthwise_kernel(x, w, x_zp, w_zp, bias, sh, sw, pt, pl, dh, dw, y):
     _, _, oh, ow = y.shape
     if t >= n_img * o_total * oh * ow:
         return
-    ox = t % ow
-    oy = (t // ow) % oh
-    o = (t // (ow * oh)) % o_total
-    n = t // (ow * oh * o_total)
+    n, o, oy, ox = nchw_of(t, o_total, oh, ow)
     ci = o // (o_total // c)
     acc = int32(bias[o])
     for i in range(kh):

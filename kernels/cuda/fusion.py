@@ -14,6 +14,7 @@ from numba import cuda, int32
 
 from kernels import _scalar
 from kernels.cpu.fusion import fused_params
+from kernels.cuda._index import nchw_of
 
 __all__ = ["conv_bn_relu_int"]
 
@@ -34,10 +35,7 @@ def fused_conv_kernel(x, w, x_zp, bias, sh, sw, pt, pl, dh, dw, fixed_point, m, 
     _, _, oh, ow = y.shape
     if t >= n_img * o_total * oh * ow:
         return
-    ox = t % ow
-    oy = (t // ow) % oh
-    o = (t // (ow * oh)) % o_total
-    n = t // (ow * oh * o_total)
+    n, o, oy, ox = nchw_of(t, o_total, oh, ow)
     g = o // (o_total // (c // cg))
     acc = int32(bias[o])
     for cl in range(cg):

@@ -11,6 +11,7 @@ import numpy as np
 from numba import cuda, int32, int64
 
 from kernels.cpu.gating import gating_params
+from kernels.cuda._index import nchw_of
 from reference.gating import GateRecord
 
 __all__ = ["gated_conv2d_int"]
@@ -27,10 +28,7 @@ def gated_conv_kernel(x, w, mask, spatial, x_zp, w_zp, bias, sh, sw, pt, pl, dh,
     _, _, oh, ow = y.shape
     if t >= n_img * o_total * oh * ow:
         return
-    ox = t % ow
-    oy = (t // ow) % oh
-    o = (t // (ow * oh)) % o_total
-    n = t // (ow * oh * o_total)
+    n, o, oy, ox = nchw_of(t, o_total, oh, ow)
     g = o // (o_total // (c // cg))
     wz = w_zp[o]
     acc = int32(bias[o])

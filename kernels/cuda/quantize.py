@@ -12,6 +12,7 @@ from numba import cuda
 
 from kernels import _scalar
 from kernels._quant_params import dequantize_params, quantize_params
+from kernels.cuda._index import oci_of
 
 __all__ = ["dequantize", "quantize"]
 
@@ -29,9 +30,7 @@ def quantize_kernel(x, scale, zp, qmin, qmax, half_away, out):
     outer, ch, inner = x.shape
     if t >= outer * ch * inner:
         return
-    i = t % inner
-    c = (t // inner) % ch
-    o = t // (inner * ch)
+    o, c, i = oci_of(t, ch, inner)
     so, sc, si = scale.shape
     zo, zc, zi = zp.shape
     out[o, c, i] = _quantize_one(x[o, c, i], scale[o % so, c % sc, i % si],
@@ -44,9 +43,7 @@ def dequantize_kernel(q, scale, zp, out):
     outer, ch, inner = q.shape
     if t >= outer * ch * inner:
         return
-    i = t % inner
-    c = (t // inner) % ch
-    o = t // (inner * ch)
+    o, c, i = oci_of(t, ch, inner)
     so, sc, si = scale.shape
     zo, zc, zi = zp.shape
     out[o, c, i] = _dequantize_one(q[o, c, i], scale[o % so, c % sc, i % si],

@@ -11,6 +11,7 @@ from numba import cuda
 
 from kernels import _scalar
 from kernels._quant_params import requantize_params
+from kernels.cuda._index import oci_of
 
 __all__ = ["requantize"]
 
@@ -28,9 +29,7 @@ def requantize_kernel(acc, fixed_point, m, multiplier, shift, single, zp, lo, hi
     outer, ch, inner = acc.shape
     if t >= outer * ch * inner:
         return
-    i = t % inner
-    c = (t // inner) % ch
-    o = t // (inner * ch)
+    o, c, i = oci_of(t, ch, inner)
     k = c % m.shape[0]
     if fixed_point:
         out[o, c, i] = _requant_fixed_one(acc[o, c, i], multiplier[k], shift[k], single, zp,
