@@ -49,10 +49,12 @@ from reference import normalization as rnorm
 from reference import pooling as rpool
 from reference.conv_float import conv2d_float, matmul_float
 from reference.conv_int import conv2d_int
+from reference.gating import TopKChannelGate, gate_macs
 from reference.matmul_int import matmul_int
 from reference.quantize import dequantize as ref_dequantize
 from reference.quantize import quantize as ref_quantize
 from reference.requantize import requantize
+from reference.zeroskip import zero_block_bitmap
 
 #: Zero-skip block over a conv input: (channels, rows, cols) = one channel of a 4x4 tile (C7).
 CONV_ZERO_BLOCK = (1, 4, 4)
@@ -146,24 +148,15 @@ def _tap_uses(size: int, kernel: int, stride: int, pad: int, dilation: int, out:
 
 def zero_blocks(real_zero: np.ndarray, block: tuple[int, ...]) -> np.ndarray:
     """Bitmap over the trailing ``len(block)`` dims: True where a whole block is zero (edge
-    blocks may be short). ``real_zero`` is a bool array, True where the element is 0."""
-    nd = len(block)
-    lead = real_zero.shape[:-nd]
-    dims = real_zero.shape[-nd:]
-    padded = [math.ceil(d / b) * b for d, b in zip(dims, block)]
-    if list(dims) != padded:
-        pad = [(0, 0)] * len(lead) + [(0, p - d) for d, p in zip(dims, padded)]
-        real_zero = np.pad(real_zero, pad, constant_values=True)
-    shape = list(lead)
-    for p, b in zip(padded, block):
-        shape += [p // b, b]
-    v = real_zero.reshape(shape)
-    axes = tuple(len(lead) + 2 * i + 1 for i in range(nd))
-    return v.all(axis=axes)
+    blocks may be short). ``real_zero`` is a bool array, True where the element is 0
+    (``reference.zeroskip.zero_block_bitmap``)."""
+    full = (1,) * (real_zero.ndim - len(block)) + tuple(block)
+    return zero_block_bitmap(real_zero, full, zero_point=True)
 
 
 def conv_activity(node: Node, x_is_zero: np.ndarray, mask: np.ndarray | None, w_shape,
-                  out_shape, zero_skip: bool) -> LayerActivity:
+                  out_shape, zero_skip: bool, x_hw: tuple[int, int] | None = None
+                  ) -> LayerActivity:
     """MACs of a conv split into done / skipped by the gate (masked input channels) / skipped
     by zero blocks (every MAC that reads an input element of an all-zero block, counted only on
     channels the gate kept). Padding taps count as done."""
@@ -171,10 +164,14 @@ def conv_activity(node: Node, x_is_zero: np.ndarray, mask: np.ndarray | None, w_
     _, cg, kh, kw = w_shape
     group = node.attrs.get("group", 1)
     dense = n * o * oh * ow * cg * kh * kw
-    per_in_channel = (o // group) * oh * ow * kh * kw  # MACs reading one input channel, dense
+    if x_hw is None:
+        x_hw = x_is_zero.shape[2:]
     gate_skip = 0
     if mask is not None:
-        gate_skip = int((~mask).sum()) * per_in_channel
+        _, gate_skip = gate_macs(mask, "channel", (n, mask.shape[1], *x_hw), w_shape,
+                                 strides=node.attrs["strides"], pads=_attr_pads(node),
+                                 dilations=node.attrs["dilations"], groups=group,
+                                 out_hw=(oh, ow))
     zero_skip_macs = 0
     bitmap = None
     if zero_skip:
@@ -211,22 +208,34 @@ def matmul_activity(node: Node, a_shape, a_is_zero: np.ndarray | None, out_shape
 
 
 # ---------------------------------------------------------------------- gate
-def gate_mask(scores: np.ndarray, attrs: dict) -> np.ndarray:
-    """(N, C) float scores -> (N, C) bool mask by the node's strategy."""
+def decide_gate(attrs: dict, x: np.ndarray, qp: QuantParams | None = None) -> np.ndarray:
+    """(N, C) bool channel mask of a gate node. Strategies: ``topk`` (``keep`` fraction of the
+    channels, at least one: ``reference.gating.TopKChannelGate``), ``threshold`` (mean
+    activation > ``threshold``, real units), ``none`` (all kept), ``unit`` (any channel
+    ``reference.gating.GatingUnit`` in ``attrs["unit"]``). Integer maps decide on exact
+    integer sums of ``q - zp`` (``decide_int``)."""
     strategy = attrs.get("strategy", "topk")
-    if strategy == "topk":
-        keep = attrs.get("keep", 0.5)
-        c = scores.shape[1]
-        k = max(1, min(c, int(round(keep * c))))
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        mask = np.zeros(scores.shape, dtype=bool)
-        np.put_along_axis(mask, order, True, axis=1)
-        return mask
+    n, c = x.shape[:2]
+    is_int = x.dtype.kind in "iu"
+    if strategy in ("topk", "unit"):
+        unit = attrs["unit"] if strategy == "unit" else TopKChannelGate(
+            max(1, min(c, int(round(attrs.get("keep", 0.5) * c)))))
+        if getattr(unit, "kind", "channel") != "channel":
+            raise ValueError(f"gate unit must be a channel GatingUnit, got kind {unit.kind!r}")
+        if is_int:
+            return unit.decide_int(x, scale=qp.scale, zero_point=qp.zero_point)
+        return unit.decide(x)
     if strategy == "threshold":
+        if is_int:
+            sums = (x.reshape(n, c, -1).astype(np.int64) - int(qp.zero_point)).sum(axis=2)
+            scores = sums.astype(np.float64) * float(qp.scale) / x[0, 0].size
+        else:
+            scores = x.reshape(n, c, -1).mean(axis=2, dtype=np.float32)
         return scores > attrs.get("threshold", 0.0)
     if strategy == "none":
-        return np.ones(scores.shape, dtype=bool)
-    raise ValueError(f"gate strategy must be 'topk', 'threshold' or 'none', got {strategy!r}")
+        return np.ones((n, c), dtype=bool)
+    raise ValueError(f"gate strategy must be 'topk', 'threshold', 'none' or 'unit', got "
+                     f"{strategy!r}")
 
 
 # ---------------------------------------------------------------------- float kernels
@@ -318,8 +327,7 @@ def run_float_node(graph: Graph, node: Node, ins: list, *, float_impl: str = "bl
                                 pads=_attr_pads(node),
                                 count_include_pad=bool(a.get("count_include_pad", 0)))
     if op == "gate":
-        scores = x.reshape(x.shape[0], x.shape[1], -1).mean(axis=2, dtype=np.float32)
-        return gate_mask(scores, a)
+        return decide_gate(a, x)
     return run_data_movement(graph, node, ins)
 
 
@@ -571,19 +579,14 @@ def run_graph(graph: Graph, inputs: dict, *, keep="all", zero_skip: bool | None 
         elif op == "qmax_pool":
             y = qmax_pool(graph, node, ins)
         elif op == "gate" and ins[0].dtype.kind in "iu":
-            qp = graph.tensors[node.inputs[0]].quant
-            x = ins[0]
-            sums = (x.reshape(x.shape[0], x.shape[1], -1).astype(np.int64)
-                    - int(qp.zero_point)).sum(axis=2)
-            scores = sums.astype(np.float64) * float(qp.scale) / (x[0, 0].size)
-            y = gate_mask(scores, node.attrs)
+            y = decide_gate(node.attrs, ins[0], graph.tensors[node.inputs[0]].quant)
         else:
             y = run_float_node(graph, node, ins, float_impl=float_impl)
         if op in ("conv", "qconv"):
             mask = ins[3] if len(ins) > 3 else None
             records.append(conv_activity(
                 node, _is_zero(graph, node.inputs[0], ins[0]) if zero_skip else None, mask,
-                ins[1].shape, y.shape, zero_skip))
+                ins[1].shape, y.shape, zero_skip, ins[0].shape[2:]))
         elif op in ("matmul", "qmatmul"):
             records.append(matmul_activity(
                 node, ins[0].shape, _is_zero(graph, node.inputs[0], ins[0]) if zero_skip

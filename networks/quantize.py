@@ -34,7 +34,7 @@ PRECISIONS = {"w8a8": 8, "w4a8": 4}
 LUT_OPS = frozenset({"relu", "clip", "hardsigmoid", "hardswish", "sigmoid", "silu", "gelu",
                      "erf"})
 MOVE_OPS = frozenset({"flatten", "reshape", "transpose", "identity"})
-GATE_STRATEGIES = ("topk", "threshold", "none")
+GATE_STRATEGIES = ("topk", "threshold", "none", "unit")
 
 
 def _is_placeholder(a: np.ndarray) -> bool:
@@ -200,12 +200,15 @@ def _parse_gating(gating):
         if arg:
             cfg["keep" if strategy == "topk" else "threshold"] = float(arg)
         return cfg
+    if hasattr(gating, "decide") and hasattr(gating, "decide_int"):  # a GatingUnit
+        return {"strategy": "unit", "unit": gating}
     if isinstance(gating, dict):
         if gating.get("strategy", "topk") not in GATE_STRATEGIES:
             raise ValueError(f"gating['strategy'] must be one of {GATE_STRATEGIES}, got "
                              f"{gating.get('strategy')!r}")
         return {"strategy": "topk", **gating}
-    raise TypeError(f"gating must be None, a str or a dict, got {type(gating).__name__}")
+    raise TypeError(f"gating must be None, a str, a dict or a reference.gating.GatingUnit, got "
+                    f"{type(gating).__name__}")
 
 
 def quantize_graph(graph: Graph, *, precision: str = "w4a8", calibration=None, gating=None,

@@ -234,3 +234,13 @@ def test_bert_quantized_runs_and_tracks_float():
     b = networks.golden_run(g, x, keep=()).outputs[g.outputs[0]]
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
     assert any(n.op == "qmatmul" and n.inputs[1] not in q.constants for n in q.nodes)
+
+
+def test_gating_unit_object(gated):
+    from reference.gating import TopKChannelGate
+    q = networks.quantize(gated, precision="w8a8", gating=TopKChannelGate(8))
+    run = networks.golden_run(q)
+    masks = [r.gate_mask for r in run.records if r.gate_mask is not None]
+    assert len(masks) == 4 and all(m.sum() == 8 for m in masks)
+    with pytest.raises(TypeError, match="gating must be"):
+        networks.quantize(gated, gating=3)
