@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels._scalar import FIXED_RUY, FIXED_SINGLE, FIXED_TFLITE
 from reference._validate import (
     check_array,
     check_axis,
@@ -106,7 +107,7 @@ class RequantizeParams:
     m: np.ndarray           # float32 (channels or 1,)
     multiplier: np.ndarray  # int64 (channels or 1,)
     shift: np.ndarray       # int64 (channels or 1,)
-    single: bool
+    variant: int            # kernels._scalar.FIXED_* (tflite modes)
     zp: int
     lo: int
     hi: int
@@ -149,8 +150,9 @@ def requantize_params(acc, input_scale, weight_scale, output_scale, output_zero_
                              f"= {acc.shape[ax]} entries, got shape {s_w.shape}")
     s_in32 = s_in.reshape(()).astype(np.float32)
     s_out32 = s_out.reshape(()).astype(np.float32)
-    fixed = mode in ("tflite", "tflite-single")
+    fixed = mode in ("tflite", "tflite-single", "tflite-ruy")
     single = mode == "tflite-single"
+    variant = {"tflite-single": FIXED_SINGLE, "tflite-ruy": FIXED_RUY}.get(mode, FIXED_TFLITE)
     # Scale folding as the runtime does at preparation time (see reference.requantize).
     m = np.divide(np.multiply(s_in32, s_w, dtype=np.float32), s_out32, dtype=np.float32)
     real = s_in32.astype(np.float64) * s_w.astype(np.float64) / s_out32.astype(np.float64)
@@ -159,5 +161,5 @@ def requantize_params(acc, input_scale, weight_scale, output_scale, output_zero_
         acc=np.ascontiguousarray(acc).reshape(as_3d(acc.shape, ax)), fixed_point=fixed,
         m=np.ascontiguousarray(m, np.float32).reshape(-1),
         multiplier=np.asarray(mult, np.int64).reshape(-1),
-        shift=np.asarray(shift, np.int64).reshape(-1), single=single, zp=zp, lo=lo, hi=hi,
+        shift=np.asarray(shift, np.int64).reshape(-1), variant=variant, zp=zp, lo=lo, hi=hi,
         storage=t.storage, shape=acc.shape)

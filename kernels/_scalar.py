@@ -13,7 +13,9 @@ from types import SimpleNamespace
 
 from numba import float32, int64
 
-_F32_INTEGRAL = 8388608.0  # 2**23: every float32 of at least this magnitude is an integer
+_F32_INTEGRAL = 8388608.0
+#: `variant` codes of requant_fixed_one.
+FIXED_TFLITE, FIXED_SINGLE, FIXED_RUY = 0, 1, 2  # 2**23: every float32 of at least this magnitude is an integer
 
 
 def build(jit):
@@ -100,16 +102,26 @@ def build(jit):
         return (x >> exponent) + (1 if remainder > threshold else 0)
 
     @jit
-    def requant_fixed_one(acc, multiplier, shift, single, zp, lo, hi):
-        """ "tflite" (double rounding) / "tflite-single": MultiplyByQuantizedMultiplier, + zp, clamp."""
+    def requant_fixed_one(acc, multiplier, shift, variant, zp, lo, hi):
+        """Q31 multiplier + shift, then + zp and clamp. `variant`: FIXED_TFLITE (double rounding,
+        MultiplyByQuantizedMultiplier), FIXED_SINGLE (TFLITE_SINGLE_ROUNDING), FIXED_RUY (ruy
+        AVX2: high-mul, then a rounding right shift half up)."""
         x = int64(acc)
-        if single:
+        left = shift if shift > 0 else 0
+        right = -shift if shift < 0 else 0
+        if variant == 1:
             total = 31 - shift
             out = (x * multiplier + (int64(1) << (total - 1))) >> total
+        elif variant == 2:
+            r = (wrap_int32(x << left) * int64(multiplier) + 1073741824) >> 31
+            nudge = (int64(1) << (right - 1)) if right > 0 else int64(0)
+            if r > 2147483647 - nudge:
+                out = int64(1) << (31 - right)
+            else:
+                out = (r + nudge) >> right
         else:
-            left = shift if shift > 0 else 0
-            right = -shift if shift < 0 else 0
-            out = _rounding_divide_by_pot(_srdhm(wrap_int32(x << left), int64(multiplier)), right)
+            out = _rounding_divide_by_pot(_srdhm(wrap_int32(x << left), int64(multiplier)),
+                                          right)
         out += zp
         if out < lo:
             out = lo

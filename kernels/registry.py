@@ -111,7 +111,7 @@ _TABLE = (
     ("dequantize", "quantize", "reference.quantize:dequantize",
      ("int8", "uint8", "int16", "uint16", "int32"), _QUANT_SHAPES, False),
     ("requantize", "requantize", "reference.requantize:requantize", ("int32",),
-     _REQUANT_SHAPES + "; modes onnxruntime, tflite, tflite-single, xnnpack", False),
+     _REQUANT_SHAPES + "; modes onnxruntime, tflite, tflite-single, tflite-ruy, xnnpack", False),
     ("matmul_int", "matmul_int", "reference.matmul_int:matmul_int", _I8, _GEMM_SHAPES, False),
     ("conv2d_int", "conv_int", "reference.conv_int:conv2d_int", _I8, _CONV_SHAPES, False),
     ("tiled_conv2d_int", "tiling", "reference.tiling:tiled_conv2d_int", _I8,

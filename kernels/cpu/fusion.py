@@ -30,7 +30,7 @@ _wrap_int32 = _ops.wrap_int32
 
 
 @njit(parallel=True, cache=True)
-def _requant_epilogue(acc, o0, bias, fixed_point, m, multiplier, shift, single, zp, lo, hi,
+def _requant_epilogue(acc, o0, bias, fixed_point, m, multiplier, shift, variant, zp, lo, hi,
                       oh, ow, y):
     """y[n, o0 + o, :, :] = requant(wrap32(acc[(n, p), o] + bias)), channel o0 + o's scale."""
     n_img = y.shape[0]
@@ -42,7 +42,7 @@ def _requant_epilogue(acc, o0, bias, fixed_point, m, multiplier, shift, single, 
         for p in range(oh * ow):
             v = _wrap_int32(np.int64(acc[n * oh * ow + p, o]) + bias[oc])
             if fixed_point:
-                r = _requant_fixed_one(v, multiplier[oc], shift[oc], single, zp, lo, hi)
+                r = _requant_fixed_one(v, multiplier[oc], shift[oc], variant, zp, lo, hi)
             else:
                 r = _requant_float_one(v, m[oc], zp, lo, hi)
             y[n, oc, p // ow, p % ow] = r
@@ -79,7 +79,7 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
                          dilations=dilations, groups=groups)
         out = np.empty(acc.shape, rq.storage)
         requantize_kernel(acc.reshape(n_img, o, oh * ow), rq.fixed_point, m, mult, shift,
-                          rq.single, rq.zp, rq.lo, rq.hi, out.reshape(n_img, o, oh * ow))
+                          rq.variant, rq.zp, rq.lo, rq.hi, out.reshape(n_img, o, oh * ow))
         return out
     xh, wmats, og, _ = lowered_gemm_operands(x, w, groups)
     y = np.empty((n_img, o, oh, ow), rq.storage)
@@ -88,6 +88,6 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
         _im2col(xh, g * cg, cg, kh, kwd, x.dtype.type(x_zp), strides, pads, dilations, oh, ow,
                 cols)
         acc = matmul_int(cols, wmats[g], a_zero_point=x_zp)
-        _requant_epilogue(acc, g * og, bias64, rq.fixed_point, m, mult, shift, rq.single, rq.zp,
+        _requant_epilogue(acc, g * og, bias64, rq.fixed_point, m, mult, shift, rq.variant, rq.zp,
                           rq.lo, rq.hi, oh, ow, y)
     return y

@@ -28,7 +28,7 @@ _requant_fixed_one = _ops.requant_fixed_one
 
 @cuda.jit(cache=True)
 def fused_conv_kernel(x, w, x_zp, bias, sh, sw, pt, pl, dh, dw, fixed_point, m, multiplier,
-                      shift, single, zp, lo, hi, y):
+                      shift, variant, zp, lo, hi, y):
     t = cuda.grid(1)
     n_img, c, h, wd = x.shape
     o_total, cg, kh, kw = w.shape
@@ -47,7 +47,7 @@ def fused_conv_kernel(x, w, x_zp, bias, sh, sw, pt, pl, dh, dw, fixed_point, m, 
                     acc = int32(acc + (int32(x[n, g * cg + cl, iy, ix]) - x_zp) *
                                 int32(w[o, cl, i, j]))
     if fixed_point:
-        y[n, o, oy, ox] = _requant_fixed_one(acc, multiplier[o], shift[o], single, zp, lo, hi)
+        y[n, o, oy, ox] = _requant_fixed_one(acc, multiplier[o], shift[o], variant, zp, lo, hi)
     else:
         y[n, o, oy, ox] = _requant_float_one(acc, m[o], zp, lo, hi)
 
@@ -66,5 +66,5 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
         cuda.to_device(np.ascontiguousarray(x)), cuda.to_device(np.ascontiguousarray(w)), x_zp,
         cuda.to_device(bias64.astype(np.int32)), strides[0], strides[1], pads[0], pads[1],
         _dil[0], _dil[1], rq.fixed_point, cuda.to_device(m), cuda.to_device(mult),
-        cuda.to_device(shift), rq.single, rq.zp, rq.lo, rq.hi, y)
+        cuda.to_device(shift), rq.variant, rq.zp, rq.lo, rq.hi, y)
     return y.copy_to_host()

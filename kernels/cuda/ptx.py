@@ -35,14 +35,14 @@ def signatures():
                                      t.int64[:, :, ::1], i, i, b, t.int8[:, :, ::1]),
         "quantize:dequantize_kernel": (t.int8[:, :, ::1], t.float32[:, :, ::1],
                                        t.int64[:, :, ::1], t.float32[:, :, ::1]),
-        "requantize:requantize_kernel": (t.int32[:, :, ::1], b, f32_1, i64_1, i64_1, b, i, i, i,
+        "requantize:requantize_kernel": (t.int32[:, :, ::1], b, f32_1, i64_1, i64_1, i, i, i, i,
                                          t.int8[:, :, ::1]),
         "zeroskip:zero_bitmap_kernel": (i16_2, i, i, i8_2),
         "zeroskip:skip_gemm_kernel": (i16_2, i16_2, i8_2, i8_2, i, i, i, i32_2, i64_1),
         "tiling:tiled_conv_kernel": (i8_4, i8_4, i, i32_1, i32_1) + geo + (i, i32_4, i64_1),
         "gating:gated_conv_kernel": (i8_4, i8_4, t.int8[:, :, ::1], i, i, i32_1, i32_1) + geo +
         (i32_4, i64_1),
-        "fusion:fused_conv_kernel": (i8_4, i8_4, i, i32_1) + geo + (b, f32_1, i64_1, i64_1, b, i,
+        "fusion:fused_conv_kernel": (i8_4, i8_4, i, i32_1) + geo + (b, f32_1, i64_1, i64_1, i, i,
                                                                     i, i, i8_4),
     }
 

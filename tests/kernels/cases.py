@@ -10,6 +10,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from reference.packing import pack_int4, unpack_int4
+from reference.requantize import REQUANTIZE_MODES
 
 INT8 = (np.int8, np.uint8)
 
@@ -149,8 +150,7 @@ def requantize(draw, small):
     per_channel = draw(st.booleans())
     w_scale = rng.uniform(1e-5, 0.5, size=c if per_channel else None)
     w_scale = np.asarray(w_scale, np.float32) if per_channel else np.float32(w_scale)
-    kwargs = {"mode": draw(st.sampled_from(("onnxruntime", "tflite", "tflite-single",
-                                            "xnnpack"))), "dtype": dtype}
+    kwargs = {"mode": draw(st.sampled_from(REQUANTIZE_MODES)), "dtype": dtype}
     if draw(st.booleans()):
         zp0 = int(rng.integers(lo, hi + 1))
         kwargs["clamp"] = (zp0, hi)
@@ -225,7 +225,7 @@ def conv_bn_relu_int(draw, small):
         "out_scale": np.float32(rng.uniform(0.01, 1.0)), "x_zero_point": kwargs["x_zero_point"],
         "out_zero_point": _QDTYPES[dtype](rng.integers(lo, hi + 1)),
         "activation": draw(st.sampled_from((None, "relu", "relu6"))),
-        "mode": draw(st.sampled_from(("onnxruntime", "tflite", "tflite-single", "xnnpack"))),
+        "mode": draw(st.sampled_from(REQUANTIZE_MODES)),
         "dtype": dtype, "strides": kwargs["strides"], "pads": kwargs["pads"],
         "dilations": kwargs["dilations"], "groups": kwargs["groups"]}
 
