@@ -73,7 +73,7 @@ def workload_for(name_or_path, *, batch: int = 1, precision: str = "w8a8",
             {"input_size": input_size}
         graph = build_model(name_or_path, batch=batch, seed=0, materialize=False, **kw)
     else:
-        graph = load(name_or_path)
+        graph = load(name_or_path, batch=batch)
         if graph.precision != "float32":
             return graph_workload(graph, source="shapes")
     if precision == "float32":

@@ -429,12 +429,15 @@ def _act_range(ty: QuantParams, attrs: dict) -> tuple[int, int]:
     (the zero point is already qmin), so ONNX export needs no extra operator."""
     lo, hi = ty.qrange
     act = attrs.get("activation")
-    zp, s = int(ty.zero_point), float(ty.scale)
+    zp, s = int(ty.zero_point), ty.scale
     if act == "relu":
         lo = max(lo, zp)
-    elif act == "clip":
-        lo = max(lo, zp + int(np.ceil(attrs["act_min"] / s)))
-        hi = min(hi, zp + int(np.floor(attrs["act_max"] / s)))
+    elif act == "clip":  # the clip bounds quantized like any value (clip commutes with it)
+        s32 = np.float32(s)
+        if np.isfinite(attrs["act_min"]):
+            lo = max(lo, zp + int(np.rint(np.float32(attrs["act_min"]) / s32)))
+        if np.isfinite(attrs["act_max"]):
+            hi = min(hi, zp + int(np.rint(np.float32(attrs["act_max"]) / s32)))
     return lo, hi
 
 
