@@ -32,7 +32,8 @@ def build(name: str, *, batch: int = 1, input_size: int | None = None,
 
 def load(name_or_onnx_path, **kw) -> Graph:
     """A built-in model by name (keywords as :func:`build`) or an ONNX file / ModelProto
-    (keywords as :func:`networks.onnx_import.import_onnx`)."""
+    (keywords as :func:`networks.onnx_import.import_onnx`: ``batch``, ``input_size``,
+    ``input_shapes``, ``name``; ``seed`` is accepted and ignored)."""
     if isinstance(name_or_onnx_path, str) and name_or_onnx_path in MODELS:
         return build(name_or_onnx_path, **kw)
     if isinstance(name_or_onnx_path, (str, os.PathLike)) or hasattr(name_or_onnx_path, "graph"):
@@ -42,6 +43,9 @@ def load(name_or_onnx_path, **kw) -> Graph:
                 not os.path.exists(name_or_onnx_path):
             raise ValueError(f"name_or_onnx_path must be one of {sorted(MODELS)} or an existing "
                              f".onnx file, got {name_or_onnx_path!r}")
+        kw.pop("seed", None)  # an ONNX file brings its own weights
+        if kw.get("input_size") is None:
+            kw.pop("input_size", None)
         return import_onnx(name_or_onnx_path, **kw)
     raise TypeError(f"name_or_onnx_path must be a model name, a path or an onnx ModelProto, "
                     f"got {type(name_or_onnx_path).__name__}")

@@ -110,9 +110,10 @@ def _check(onnx, model, consts: set[str]) -> list[str]:
 
 def import_onnx(model_or_path, *, batch: int | None = None,
                 input_shapes: dict[str, tuple[int, ...]] | None = None,
-                name: str | None = None) -> Graph:
+                input_size: int | None = None, name: str | None = None) -> Graph:
     """Import an ONNX ``ModelProto`` or file. ``input_shapes`` fixes input shapes (symbolic
-    dimensions otherwise take ``batch`` for the first and are an error elsewhere)."""
+    dimensions otherwise take ``batch`` for the first and are an error elsewhere);
+    ``input_size`` sets H = W of every 4-D (image) input."""
     try:
         import onnx
         from onnx import numpy_helper
@@ -136,7 +137,12 @@ def import_onnx(model_or_path, *, batch: int | None = None,
     if problems:
         raise ValueError(f"ONNX model {og.name or '<unnamed>'!r}: {len(problems)} unsupported "
                          f"node(s); nothing imported:\n  " + "\n  ".join(problems))
-    return _Importer(onnx, model, consts, batch, input_shapes or {}, name).run()
+    if input_size is not None and (isinstance(input_size, bool) or
+                                   not isinstance(input_size, int) or input_size < 1):
+        raise ValueError(f"input_size must be a positive int, got {input_size!r}")
+    imp = _Importer(onnx, model, consts, batch, input_shapes or {}, name)
+    imp.input_size = input_size
+    return imp.run()
 
 
 class _Importer:
@@ -150,6 +156,7 @@ class _Importer:
         self.batch = batch
         self.input_shapes = input_shapes
         self.quantized = False
+        self.input_size = None
 
     # ------------------------------------------------------------------ helpers
     def c(self, name: str) -> np.ndarray:
@@ -232,6 +239,8 @@ class _Importer:
                     else:
                         raise ValueError(f"input {vi.name!r} has a symbolic dimension {k}; pass "
                                          f"input_shapes={{{vi.name!r}: (...)}}")
+            if self.input_size and len(shape) == 4 and vi.name not in self.input_shapes:
+                shape = [shape[0], shape[1], self.input_size, self.input_size]
             et = vi.type.tensor_type.elem_type
             if et != self.onnx.TensorProto.FLOAT:
                 raise ValueError(f"input {vi.name!r} must be float32, got elem_type {et}")

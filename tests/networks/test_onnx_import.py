@@ -143,3 +143,13 @@ def test_load_bad_input():
         networks.load("no_such_model")
     with pytest.raises(TypeError, match="name_or_onnx_path must be"):
         networks.load(42)
+
+
+def test_load_onnx_with_build_keywords(mobilenet, tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(mobilenet, path)
+    g = networks.load(str(path), input_size=64, seed=3, batch=2)
+    assert g.tensors[g.inputs[0]].shape == (2, 3, 64, 64)
+    assert g.macs() == 2 * networks.build("mobilenetv3_large", input_size=64).macs()
+    with pytest.raises(ValueError, match="input_size must be a positive int"):
+        networks.load(str(path), input_size=0)
