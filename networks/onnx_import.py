@@ -9,8 +9,10 @@ listed (name and type) in one ValueError, and no graph is returned.
   Reshape, Transpose, Softmax, LayerNormalization, Gelu, Erf, Resize (nearest, asymmetric,
   floor), Identity, Dropout (inference), Constant.
 * QDQ: QuantizeLinear / DequantizeLinear around float operators. A DequantizeLinear of a
-  constant (quantized weights) is folded at import with ``reference.dequantize``; the others
-  become quantize / dequantize nodes, so the golden run executes the model as written.
+  constant (quantized weights) is folded at import with ``reference.dequantize``;
+  DequantizeLinear -> Conv / MatMul (int8 weights, int32 bias) -> QuantizeLinear then becomes
+  one qconv / qmatmul, as ONNX Runtime's QDQ optimizer makes a QLinearConv of it; other chains
+  stay quantize / dequantize nodes around float operators, executed as written.
 * QOperator: QLinearConv, QLinearMatMul, and com.microsoft QGemm, QLinearAdd, QLinearMul,
   QLinearGlobalAveragePool, QLinearSigmoid; MaxPool, Flatten, Reshape, Transpose on int8/uint8
   tensors keep their quantization. Weight zero points must be 0 (symmetric weights).
@@ -157,6 +159,7 @@ class _Importer:
         self.input_shapes = input_shapes
         self.quantized = False
         self.input_size = None
+        self.dq_origin: dict[str, tuple] = {}  # folded float weight -> (int values, scale, zp)
 
     # ------------------------------------------------------------------ helpers
     def c(self, name: str) -> np.ndarray:
@@ -250,6 +253,7 @@ class _Importer:
             self.node(node, node.name or f"{node.op_type}_{i}")
         g = self.g
         if self.quantized:
+            self.fuse_qdq()
             wbits = [g.tensors[n.inputs[1]].quant.bits for n in g.nodes
                      if n.op in ("qconv", "qmatmul") and n.inputs[1] in g.constants]
             g.meta["precision"] = "w4a8" if wbits and sum(b == 4 for b in wbits) * 2 > \
@@ -258,6 +262,54 @@ class _Importer:
             g.meta["precision"] = "float32"
         g.meta.update(source="onnx", model=g.name)
         return g.validate()
+
+    def fuse_qdq(self) -> None:
+        """DequantizeLinear(x) -> Conv / MatMul (int8 weights, int32 bias) -> QuantizeLinear
+        becomes one qconv / qmatmul, as ONNX Runtime's QDQ optimizer turns it into
+        QLinearConv / QLinearMatMul; the integers run exactly and the workload sees 8-bit
+        weights. Other DQ -> op -> Q chains stay as written."""
+        g = self.g
+        producer, consumers = g.producer(), g.consumers()
+        drop: set[str] = set()
+        for node in list(g.nodes):
+            if node.op not in ("conv", "matmul") or node.inputs[1] not in self.dq_origin:
+                continue
+            dq = producer.get(node.inputs[0])
+            users = consumers.get(node.outputs[0], [])
+            if dq is None or dq.op != "dequantize" or len(users) != 1 or \
+                    users[0].op != "quantize" or node.outputs[0] in g.outputs:
+                continue
+            q = users[0]
+            wq, ws, wzp = self.dq_origin[node.inputs[1]]
+            if wq.dtype != np.int8 or np.any(np.asarray(wzp)):
+                continue
+            bias = node.inputs[2] if len(node.inputs) > 2 else ""
+            if bias and (bias not in self.dq_origin or self.dq_origin[bias][0].dtype != np.int32):
+                continue
+            is_conv = node.op == "conv"
+            wname = node.inputs[1] + ":int"
+            self.consts[wname] = wq
+            self.weight(wname, QuantParams(ws.reshape(-1) if ws.size > 1 else ws.reshape(()), 0,
+                                           axis=(0 if is_conv else 1) if ws.size > 1 else None))
+            inputs = [dq.inputs[0], wname]
+            if bias:
+                bname = bias + ":int"
+                self.g.constants[bname] = self.dq_origin[bias][0].astype(np.int32)
+                self.g.tensors[bname] = TensorInfo(bname, self.g.constants[bname].shape, "int32")
+                inputs.append(bname)
+            node.op = "qconv" if is_conv else "qmatmul"
+            node.inputs = inputs
+            node.outputs = list(q.outputs)
+            node.meta["onnx_names"] = [node.name, q.name]
+            drop.add(q.name)
+            g.tensors.pop(q.inputs[0], None)
+        g.nodes = [n for n in g.nodes if n.name not in drop]
+        consumers = g.consumers()
+        g.nodes = [n for n in g.nodes if not (n.op == "dequantize" and not consumers.get(
+            n.outputs[0]) and n.outputs[0] not in g.outputs)]
+        used = {t for n in g.nodes for t in n.inputs}
+        for t in [t for t in g.constants if t not in used]:
+            del g.constants[t]
 
     def node(self, node, name):
         op, ins, out = node.op_type, list(node.input), node.output[0] if node.output else ""
@@ -352,6 +404,7 @@ class _Importer:
                 axis = a.get("axis", 1) if np.size(qp.scale) > 1 else None
                 zp = self.c(ins[2]) if len(ins) > 2 and ins[2] else 0
                 self.consts[out] = ref_dequantize(q, self.c(ins[1]), zp, axis=axis)
+                self.dq_origin[out] = (q, np.asarray(self.c(ins[1]), np.float32), zp)
                 return
             self.set_quant(ins[0], qp, name)
             self.emit("dequantize", ins[:1], out, name)

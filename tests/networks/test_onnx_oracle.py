@@ -84,9 +84,8 @@ def test_bert_quantized_close_to_onnxruntime(model):
     assert np.mean(ours == theirs) > 0.95
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet50", "mobilenetv3_large"])
-def test_qoperator_bit_exact_224(name):
+def test_qoperator_bit_exact_224(name):  # full size: about 1.5 s each
     g = networks.build(name)
     q = networks.quantize(g, precision="w4a8")
     x = sample_inputs(g, seed=7)
