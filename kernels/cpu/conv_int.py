@@ -22,7 +22,8 @@ import numpy as np
 from numba import njit, prange
 
 from kernels._args import conv_geometry
-from kernels.cpu.matmul_int import matmul_int
+from kernels.cpu._vnni import HAS_AVX512_VNNI
+from kernels.cpu.matmul_int import NR, PackedB, matmul_int, packed_offset
 
 __all__ = ["conv2d_int"]
 
@@ -50,15 +51,44 @@ def _im2col(xh, c0, cg, kh, kw, pad_value, strides, pads, dilations, oh, ow, out
                     out[row, col:col + cg] = pad_value
 
 
+@njit(parallel=True, cache=True)
+def _pack_conv_b(w, o0, og, flip, k_groups, n_blocks):
+    """VNNI-packed (KH*KW*Cg, Og) weight matrix of output channels o0..o0+og, straight from
+    OIHW `w` (XOR 0x80 when `flip`: uint8 weights), and its column sums."""
+    _, cg, kh, kw = w.shape
+    out = np.zeros(n_blocks * k_groups * NR * 4, dtype=np.int8)
+    colsum = np.zeros(og, dtype=np.int64)
+    x = np.uint8(0x80) if flip else np.uint8(0)
+    for j in prange(og):
+        s = np.int64(0)
+        for i in range(kh):
+            for jj in range(kw):
+                for c in range(cg):
+                    v = np.int8(np.uint8(w[o0 + j, c, i, jj]) ^ x)
+                    out[packed_offset((i * kw + jj) * cg + c, j, k_groups)] = v
+                    s += v
+        colsum[j] = s
+    return out, colsum
+
+
 def lowered_gemm_operands(x, w, groups):
-    """NHWC copy of x, patch buffer, and per-group (KH*KW*Cg, Og) weight matrices."""
-    n_img = x.shape[0]
+    """NHWC copy of x and per-group weight matrices (K = KH*KW*Cg ordered (i, j, c), Og):
+    VNNI-packed `PackedB`s when the host has AVX512-VNNI, else plain (K, Og) arrays."""
     o, cg, kh, kw = w.shape
     og = o // groups
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    wmats = [np.ascontiguousarray(w[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)
-             for g in range(groups)]
-    return xh, wmats, og, (n_img, cg, kh, kw)
+    k = kh * kw * cg
+    if HAS_AVX512_VNNI:
+        k_groups, n_blocks = -(-k // 4), -(-og // NR)
+        offset = 128 if w.dtype == np.uint8 else 0
+        mats = []
+        for g in range(groups):
+            data, colsum = _pack_conv_b(w, g * og, og, offset != 0, k_groups, n_blocks)
+            mats.append(PackedB(data=data.view(np.uint8), colsum=colsum, offset=offset, k=k,
+                                n=og, dtype=w.dtype))
+        return xh, mats, og
+    return xh, [np.ascontiguousarray(w[g * og:(g + 1) * og].transpose(0, 2, 3, 1)
+                                     .reshape(og, -1).T) for g in range(groups)], og
 
 
 @njit(parallel=True, cache=True)
@@ -66,12 +96,14 @@ def _gemm_to_nchw(acc, o0, bias, oh, ow, y):
     """y[n, o0 + o, :, :] = acc[(n, oh, ow), o] + bias[o0 + o], narrowed once (wrap)."""
     n_img = y.shape[0]
     og = acc.shape[1]
-    for t in prange(n_img * og):
-        n = t // og
-        o = t % og
-        b = bias[o0 + o]
+    n_ob = (og + 15) // 16  # 16 channels at a time: contiguous reads of acc, rows of y
+    for t in prange(n_img * n_ob):
+        n = t // n_ob
+        ob = (t % n_ob) * 16
         for p in range(oh * ow):
-            y[n, o0 + o, p // ow, p % ow] = np.int32(np.int64(acc[n * oh * ow + p, o]) + b)
+            for o in range(ob, min(ob + 16, og)):
+                y[n, o0 + o, p // ow, p % ow] = np.int32(np.int64(acc[n * oh * ow + p, o]) +
+                                                         bias[o0 + o])
 
 
 @njit(parallel=True, cache=True)
@@ -121,7 +153,7 @@ def conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=(1, 1
         _depthwise(np.ascontiguousarray(x), np.ascontiguousarray(w), x_zp, w_zp, bias, strides,
                    pads, dilations, y)
         return y
-    xh, wmats, og, _ = lowered_gemm_operands(x, w, groups)
+    xh, wmats, og = lowered_gemm_operands(x, w, groups)
     cols = np.empty((n_img * oh * ow, cg * kh * kw), x.dtype)
     for g in range(groups):
         _im2col(xh, g * cg, cg, kh, kw, x.dtype.type(x_zp), strides, pads, dilations, oh, ow,

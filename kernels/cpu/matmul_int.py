@@ -60,36 +60,43 @@ class PackedB:
     dtype: np.dtype        # dtype of the original B (int8 or uint8)
 
 
-@njit(cache=True)
-def _pack_b_kernel(b_s, k_groups, n_blocks):
-    k, n = b_s.shape
+@njit(inline="always")
+def packed_offset(kk, j, k_groups):
+    """Byte offset of B[kk, j] in the VNNI layout (see module docstring)."""
+    return (((j // NR) * k_groups + kk // _KGROUP) * 4 + (j % NR) // 16) * 64 + \
+        (j % 16) * 4 + kk % _KGROUP
+
+
+@njit(parallel=True, cache=True)
+def _pack_b_kernel(b, flip, k_groups, n_blocks):
+    """VNNI-packed bytes of b_s = b (XOR 0x80 when `flip`: uint8 b) and colsum(b_s)."""
+    k, n = b.shape
     out = np.zeros(n_blocks * k_groups * NR * _KGROUP, dtype=np.int8)
-    for kk in range(k):
-        g = kk // _KGROUP
-        t = kk % _KGROUP
-        for j in range(n):
-            jb = j // NR
-            v = (j % NR) // 16
-            lane = j % 16
-            out[((jb * k_groups + g) * 4 + v) * 64 + lane * 4 + t] = b_s[kk, j]
-    return out
+    colsum = np.zeros(n, dtype=np.int64)
+    x = np.uint8(0x80) if flip else np.uint8(0)
+    for j in prange(n):
+        s = np.int64(0)
+        for kk in range(k):
+            v = np.int8(np.uint8(b[kk, j]) ^ x)  # truncation: uint8 200 -> int8 -56
+            out[packed_offset(kk, j, k_groups)] = v
+            s += v
+        colsum[j] = s
+    return out, colsum
 
 
-def _pack_signed(b_s, dtype, offset):
-    k, n = b_s.shape
+def _pack_signed(b, dtype, offset):
+    k, n = b.shape
     k_groups = -(-k // _KGROUP)
     n_blocks = -(-n // NR)
-    data = _pack_b_kernel(np.ascontiguousarray(b_s), k_groups, n_blocks).view(np.uint8)
-    colsum = b_s.astype(np.int64).sum(axis=0)
-    return PackedB(data=data, colsum=colsum, offset=offset, k=k, n=n, dtype=np.dtype(dtype))
+    data, colsum = _pack_b_kernel(b, offset != 0, k_groups, n_blocks)
+    return PackedB(data=data.view(np.uint8), colsum=colsum, offset=offset, k=k, n=n,
+                   dtype=np.dtype(dtype))
 
 
 def pack_b(b):
     """Pack a (K, N) int8/uint8 matrix once for repeated `matmul_int` calls (VNNI layout)."""
     check_operand("b", b)
-    if b.dtype == np.uint8:
-        return _pack_signed((b ^ np.uint8(0x80)).view(np.int8), np.uint8, 128)
-    return _pack_signed(b, np.int8, 0)
+    return _pack_signed(b, b.dtype, 128 if b.dtype == np.uint8 else 0)
 
 
 # --------------------------------------------------------------------------- kernels
