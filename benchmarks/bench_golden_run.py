@@ -47,6 +47,10 @@ def main() -> int:
           f"process max RSS {rss / 2**20:.0f} MiB")
     print(f"  MACs {sum(r.macs_dense for r in run.records):,}")
 
+    for label, g in (("W8A8", networks.quantize(graph, precision="w8a8")), ("float32", graph)):
+        t_other, _ = _median_time(lambda g=g: networks.golden_run(g, x, keep=()), 3)
+        print(f"  for scale: {label} golden run {t_other:.2f} s (median of 3, outputs only)")
+
     status = 0
     try:
         import onnxruntime as ort
