@@ -244,3 +244,18 @@ def test_gating_unit_object(gated):
     assert len(masks) == 4 and all(m.sum() == 8 for m in masks)
     with pytest.raises(TypeError, match="gating must be"):
         networks.quantize(gated, gating=3)
+
+
+def test_float_impl_reference_close_to_blas():
+    g = networks.build("gated_net", input_size=16)
+    a = networks.golden_run(g, keep=(), float_impl="reference").outputs["fc"]
+    b = networks.golden_run(g, keep=()).outputs["fc"]
+    assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max()
+    with pytest.raises(ValueError, match="float_impl must be"):
+        networks.golden_run(g, float_impl="fast")
+
+
+def test_export_refuses_gated_graph(gated):
+    from networks.onnx_export import export_onnx
+    with pytest.raises(ValueError, match=r"block0.gate \(gate\)"):
+        export_onnx(gated)
