@@ -123,3 +123,17 @@ def test_bad_requantize_and_quantize_input_raise_like_the_reference():
         requantize(np.zeros(3, np.int64), 0.1, 0.1, 0.1)
     with pytest.raises(ValueError, match="NaN"):
         quantize(np.array([np.nan], np.float32), np.float32(0.1))
+
+
+def test_edge_tile_window_is_clipped_to_the_output_like_the_reference():
+    # Found by hypothesis: a tile wider than the output's last column must read only the
+    # window of the columns it has (the reference's input_elements_read).
+    from kernels.cpu.tiling import tiled_conv2d_int
+    from reference.tiling import tiled_conv2d_int as ref_tiled
+    x = np.array([[[[89, 35]]]], np.int8)
+    w = np.array([[[[-4]]]], np.int8)
+    kw = dict(x_zero_point=np.int8(-59), strides=(1, 2), min_map=(1, 1), tile=(1, 2))
+    out, rec = tiled_conv2d_int(x, w, **kw)
+    ref, ref_rec = ref_tiled(x, w, **kw)
+    assert np.array_equal(out, ref)
+    assert rec == ref_rec or (rec.input_elements_read == ref_rec.input_elements_read == 1)
