@@ -6,7 +6,9 @@ beforehand (`reference.fusion.fold_bn_quantize` / `fold_bn_into_quantized`); the
 becomes the requantize clamp (`reference.fusion.activation_clamp`). The fused kernel is the
 conv's GEMM (`kernels.cpu.conv_int`: patch packing + VNNI GEMM) whose epilogue adds the bias,
 wraps to int32, requantizes (any mode) and clamps straight into the int8/uint8 NCHW output:
-no int32 NCHW tensor is formed. Depthwise layers run the direct depthwise kernel and then
+no int32 NCHW tensor is formed. With one group on a VNNI host the patches are written
+directly as the GEMM's uint8 A panel (with row sums) and the epilogue works on the raw
+`vpdpbusd` sums, applying the zero-point correction itself. Depthwise layers run the direct depthwise kernel and then
 the requantize kernel.
 """
 
@@ -17,7 +19,7 @@ from kernels import _scalar
 from kernels._args import conv_geometry
 from kernels._quant_params import requantize_params
 from kernels.cpu.conv_int import _im2col, conv2d_int, lowered_gemm_operands
-from kernels.cpu.matmul_int import matmul_int
+from kernels.cpu.matmul_int import PackedB, gemm_vnni_raw, matmul_int, padded_a_shape
 from kernels.cpu.requantize import requantize_kernel
 from reference.fusion import activation_clamp
 
@@ -48,6 +50,55 @@ def _requant_epilogue(acc, o0, bias, fixed_point, m, multiplier, shift, variant,
                 else:
                     r = _requant_float_one(v, m[oc], zp, lo, hi)
                 y[n, oc, p // ow, p % ow] = r
+
+
+@njit(parallel=True, cache=True)
+def _im2col_u(xh, cg, kh, kw, pad_value, flip, strides, pads, dilations, oh, ow, out, rowsum):
+    """Patches of NHWC `xh` (groups=1) straight into the VNNI A panel: uint8 (XOR 0x80 when
+    `flip`: int8 x), columns (i, j, c), zero padding rows/columns pre-set; with row sums."""
+    n_img, h, wd, _ = xh.shape
+    x = np.uint8(0x80) if flip else np.uint8(0)
+    pad_u = np.uint8(pad_value) ^ x
+    for row in prange(n_img * oh * ow):
+        n = row // (oh * ow)
+        p = row % (oh * ow)
+        oy = p // ow
+        ox = p % ow
+        s = np.int64(0)
+        for i in range(kh):
+            iy = oy * strides[0] - pads[0] + i * dilations[0]
+            for j in range(kw):
+                ix = ox * strides[1] - pads[1] + j * dilations[1]
+                col = (i * kw + j) * cg
+                inside = 0 <= iy < h and 0 <= ix < wd
+                for c in range(cg):
+                    v = (np.uint8(xh[n, iy, ix, c]) ^ x) if inside else pad_u
+                    out[row, col + c] = v
+                    s += v
+        rowsum[row] = s
+
+
+@njit(parallel=True, cache=True)
+def _vnni_requant_epilogue(c, n_pad, rowsum, colsum, a0, b0, k, bias, fixed_point, m,
+                           multiplier, shift, variant, zp, lo, hi, oh, ow, y):
+    """y[n, o, :, :] = requant(wrap32(raw VNNI sum - zero-point correction + bias)): the
+    GEMM's int32 results go straight from the raw accumulators to the int8 output."""
+    n_img, o_total = y.shape[0], y.shape[1]
+    n_ob = (o_total + 15) // 16
+    for t in prange(n_img * n_ob):
+        n = t // n_ob
+        ob = (t % n_ob) * 16
+        for p in range(oh * ow):
+            i = n * oh * ow + p
+            for o in range(ob, min(ob + 16, o_total)):
+                v = (np.int64(c[i * n_pad + o]) - b0[o] * rowsum[i] - a0 * colsum[o]
+                     + k * a0 * b0[o] + bias[o])
+                v = _wrap_int32(v)
+                if fixed_point:
+                    r = _requant_fixed_one(v, multiplier[o], shift[o], variant, zp, lo, hi)
+                else:
+                    r = _requant_float_one(v, m[o], zp, lo, hi)
+                y[n, o, p // ow, p % ow] = r
 
 
 def fused_params(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point, out_zero_point,
@@ -85,6 +136,20 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
         return out
     xh, wmats, og = lowered_gemm_operands(x, w, groups)
     y = np.empty((n_img, o, oh, ow), rq.storage)
+    if groups == 1 and isinstance(wmats[0], PackedB):  # one VNNI GEMM, patches packed as A
+        packed = wmats[0]
+        rows = n_img * oh * ow
+        a_u = np.zeros(padded_a_shape(rows, packed.k), np.uint8)
+        rowsum = np.empty(rows, np.int64)
+        _im2col_u(xh, cg, kh, kwd, x.dtype.type(x_zp), x.dtype == np.int8, strides, pads,
+                  dilations, oh, ow, a_u, rowsum)
+        c = gemm_vnni_raw(a_u, packed)
+        a0 = np.int64(x_zp + (128 if x.dtype == np.int8 else 0))
+        b0 = np.full(o, -packed.offset, np.int64)  # weights are symmetric: w_zp = 0
+        _vnni_requant_epilogue(c, c.size // a_u.shape[0], rowsum, packed.colsum, a0, b0,
+                               np.int64(packed.k), bias64, rq.fixed_point, m, mult, shift,
+                               rq.variant, rq.zp, rq.lo, rq.hi, oh, ow, y)
+        return y
     cols = np.empty((n_img * oh * ow, cg * kh * kwd), x.dtype)
     for g in range(groups):
         _im2col(xh, g * cg, cg, kh, kwd, x.dtype.type(x_zp), strides, pads, dilations, oh, ow,

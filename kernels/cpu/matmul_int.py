@@ -191,18 +191,33 @@ def _pack_a_u(a, flip, m_pad, k_pad):
     return out, rowsum
 
 
-def _matmul_vnni(a, packed, a_zp, b_zp):
-    m, k = a.shape
-    k_groups = -(-k // _KGROUP)
+def padded_a_shape(m, k):
+    """(rows, columns) of the zero-padded uint8 A panel `gemm_vnni_raw` takes."""
+    return -(-m // MR) * MR, -(-k // _KGROUP) * _KGROUP
+
+
+def gemm_vnni_raw(a_u, packed):
+    """Raw `a_u @ b_s` (int32, wrapping) on the padded grid, as a flat (rows * n_pad) array.
+
+    a_u: C-contiguous uint8 (rows, k_pad) from `padded_a_shape` (zero padding); packed: PackedB
+    with k <= k_pad. Callers apply the zero-point correction (see module docstring).
+    """
+    rows, k_pad = a_u.shape
     n_blocks = -(-packed.n // NR)
-    m_blocks = -(-m // MR)
-    flip = a.dtype == np.int8
-    a_u, rowsum = _pack_a_u(a, flip, m_blocks * MR, k_groups * _KGROUP)
-    c = np.empty(m_blocks * MR * n_blocks * NR, dtype=np.int32)
-    if m and packed.n and k:
-        _gemm_vnni(a_u.view(np.int32), packed.data, k_groups, m_blocks, n_blocks, c)
+    c = np.empty(rows * n_blocks * NR, dtype=np.int32)
+    if rows and packed.n and packed.k:
+        _gemm_vnni(a_u.view(np.int32), packed.data, k_pad // _KGROUP, rows // MR, n_blocks, c)
     else:
         c[:] = 0
+    return c
+
+
+def _matmul_vnni(a, packed, a_zp, b_zp):
+    m, k = a.shape
+    n_blocks = -(-packed.n // NR)
+    flip = a.dtype == np.int8
+    a_u, rowsum = _pack_a_u(a, flip, *padded_a_shape(m, k))
+    c = gemm_vnni_raw(a_u, packed)
     a0 = a_zp + (128 if flip else 0)
     b0 = b_zp - packed.offset
     out = np.empty((m, packed.n), dtype=np.int32)
