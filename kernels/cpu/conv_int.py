@@ -102,7 +102,7 @@ def _gemm_to_nchw(acc, o0, bias, oh, ow, y):
         ob = (t % n_ob) * 16
         for p in range(oh * ow):
             for o in range(ob, min(ob + 16, og)):
-                y[n, o0 + o, p // ow, p % ow] = np.int32(np.int64(acc[n * oh * ow + p, o]) +
+                y[n, o0 + o, p] = np.int32(np.int64(acc[n * oh * ow + p, o]) +
                                                          bias[o0 + o])
 
 
@@ -160,6 +160,6 @@ def conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=(1, 1
                 cols)
         acc = matmul_int(cols, wmats[g], a_zero_point=x_zp,
                          b_zero_point=w_zp[g * og:(g + 1) * og])
-        _gemm_to_nchw(acc, g * og, bias, oh, ow, y)
+        _gemm_to_nchw(acc, g * og, bias, oh, ow, y.reshape(n_img, o, oh * ow))
     return y
 

@@ -34,7 +34,7 @@ _wrap_int32 = _ops.wrap_int32
 @njit(parallel=True, cache=True)
 def _requant_epilogue(acc, o0, bias, fixed_point, m, multiplier, shift, variant, zp, lo, hi,
                       oh, ow, y):
-    """y[n, o0 + o, :, :] = requant(wrap32(acc[(n, p), o] + bias)), channel o0 + o's scale."""
+    """y[n, o0 + o, p] = requant(wrap32(acc[(n, p), o] + bias)) (y: NCHW viewed as (N, O, OH*OW))."""
     n_img = y.shape[0]
     og = acc.shape[1]
     n_ob = (og + 15) // 16  # 16 channels at a time: contiguous reads of acc, rows of y
@@ -49,7 +49,7 @@ def _requant_epilogue(acc, o0, bias, fixed_point, m, multiplier, shift, variant,
                     r = _requant_fixed_one(v, multiplier[oc], shift[oc], variant, zp, lo, hi)
                 else:
                     r = _requant_float_one(v, m[oc], zp, lo, hi)
-                y[n, oc, p // ow, p % ow] = r
+                y[n, oc, p] = r
 
 
 @njit(parallel=True, cache=True)
@@ -98,7 +98,7 @@ def _vnni_requant_epilogue(c, n_pad, rowsum, colsum, a0, b0, k, bias, fixed_poin
                     r = _requant_fixed_one(v, multiplier[o], shift[o], variant, zp, lo, hi)
                 else:
                     r = _requant_float_one(v, m[o], zp, lo, hi)
-                y[n, o, p // ow, p % ow] = r
+                y[n, o, p] = r
 
 
 def fused_params(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point, out_zero_point,
@@ -148,7 +148,8 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
         b0 = np.full(o, -packed.offset, np.int64)  # weights are symmetric: w_zp = 0
         _vnni_requant_epilogue(c, c.size // a_u.shape[0], rowsum, packed.colsum, a0, b0,
                                np.int64(packed.k), bias64, rq.fixed_point, m, mult, shift,
-                               rq.variant, rq.zp, rq.lo, rq.hi, oh, ow, y)
+                               rq.variant, rq.zp, rq.lo, rq.hi, oh, ow,
+                               y.reshape(n_img, o, oh * ow))
         return y
     cols = np.empty((n_img * oh * ow, cg * kh * kwd), x.dtype)
     for g in range(groups):
@@ -156,5 +157,5 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
                 cols)
         acc = matmul_int(cols, wmats[g], a_zero_point=x_zp)
         _requant_epilogue(acc, g * og, bias64, rq.fixed_point, m, mult, shift, rq.variant, rq.zp,
-                          rq.lo, rq.hi, oh, ow, y)
+                          rq.lo, rq.hi, oh, ow, y.reshape(n_img, o, oh * ow))
     return y
