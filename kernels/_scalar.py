@@ -11,6 +11,7 @@ written as arithmetic (the simulator would raise on a plain out-of-range int32 c
 import math
 from types import SimpleNamespace
 
+import numpy as np
 from numba import float32, int64
 
 _F32_INTEGRAL = 8388608.0
@@ -18,8 +19,12 @@ _F32_INTEGRAL = 8388608.0
 FIXED_TFLITE, FIXED_SINGLE, FIXED_RUY = 0, 1, 2  # 2**23: every float32 of at least this magnitude is an integer
 
 
-def build(jit):
+def build(jit, *, native_rint=False):
     """Compile the per-element functions with `jit` (njit or cuda.jit(device=True)).
+
+    `native_rint=True` (CPU only) rounds half to even with `np.rint` (the IEEE instruction,
+    `vroundss`), the same value as the portable floor-based version, which the CUDA kernels
+    and the simulator use.
 
     Returns a namespace of the compiled functions; helpers call each other through the
     closure, so each backend gets one consistent set.
@@ -32,6 +37,8 @@ def build(jit):
     @jit
     def round_half_even_f32(v):
         """Nearest integer to float32 `v`, ties to even (IEEE rint); `v` finite, |v| < 2**62."""
+        if native_rint:
+            return int64(np.rint(v))
         if abs(v) >= _F32_INTEGRAL:
             return int64(v)
         f = math.floor(v)

@@ -25,7 +25,7 @@ from reference.fusion import activation_clamp
 
 __all__ = ["conv_bn_relu_int", "fused_params"]
 
-_ops = _scalar.build(njit(inline="always"))
+_ops = _scalar.build(njit(inline="always"), native_rint=True)
 _requant_float_one = _ops.requant_float_one
 _requant_fixed_one = _ops.requant_fixed_one
 _wrap_int32 = _ops.wrap_int32

@@ -15,7 +15,7 @@ from kernels._quant_params import dequantize_params, quantize_params
 
 __all__ = ["dequantize", "quantize"]
 
-_ops = _scalar.build(njit(inline="always"))
+_ops = _scalar.build(njit(inline="always"), native_rint=True)
 _quantize_one = _ops.quantize_one
 _dequantize_one = _ops.dequantize_one
 

@@ -17,7 +17,7 @@ from kernels._quant_params import requantize_params
 
 __all__ = ["requantize", "requantize_kernel"]
 
-_ops = _scalar.build(njit(inline="always"))
+_ops = _scalar.build(njit(inline="always"), native_rint=True)
 _requant_float_one = _ops.requant_float_one
 _requant_fixed_one = _ops.requant_fixed_one
 
