@@ -22,14 +22,15 @@ so the table does not depend on where or in which order points ran: rows are sor
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from gilt.files import write_text_atomic
 from gilt.progress import Progress
 
 COLUMNS = ("network", "precision", "batch", "target", "hardware", "overrides", "time_s",
@@ -165,21 +166,12 @@ def run_sweep(points: Sequence[SweepPoint], *, evaluate: Callable[[SweepPoint], 
 
 def write_table(rows: list[dict], path: str | os.PathLike) -> Path:
     """CSV with :data:`COLUMNS`, written atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: row.get(k, "") for k in COLUMNS})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in COLUMNS})
+    return write_text_atomic(path, buf.getvalue())
 
 
 def plot_sweep(rows: list[dict], path: str | os.PathLike) -> Path:
