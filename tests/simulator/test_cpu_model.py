@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator.cpu.model import (
     KernelChoice,
@@ -198,3 +200,19 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="vector_bits=256"):
         simulate_layer(LayerWork.matmul("m", m=8, n=8, k=8), "avx2-desktop",
                        KernelChoice(isa="avx512"))
+
+
+@given(m=st.integers(1, 300), n=st.integers(1, 300), k=st.integers(1, 300),
+       preset=st.sampled_from(["avx2-desktop", "skylake-sp", "zen4-epyc", "zen5-epyc"]),
+       fp32=st.booleans(), threads=st.integers(1, 4))
+def test_never_faster_than_peak_and_lanes_bounded(m, n, k, preset, fp32, threads):
+    bits = 32 if fp32 else 8
+    layer = LayerWork.matmul("mm", m=m, n=n, k=k, act_bits=bits, weight_bits=bits)
+    spec = load_cpu_spec(preset)
+    r = simulate_layer(layer, spec, KernelChoice(threads=threads, warm=True))
+    d = r.details
+    assert 0 < d["lane_utilization"] <= 1 + 1e-12
+    assert 0 <= r.utilization <= 1
+    # dense MACs can never finish faster than the path's peak on the threads used
+    assert r.cycles >= layer.macs_dense / d["peak_macs_per_cycle"] - 1e-9
+    assert r.time_s == pytest.approx(r.cycles / d["clock_hz"])
