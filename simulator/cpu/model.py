@@ -304,7 +304,8 @@ def _effective_k_per_sample(layer: LayerWork, kernel: KernelChoice, k_step: int,
                 k_eff = int(per_group.sum()) * taps
             counts[k_eff] = counts.get(k_eff, 0) + 1
         return sorted(counts.items())
-    if layer.macs_skipped_gate and layer.macs_dense:
+    spatial = mask is not None and mask.ndim == 3  # gating shrinks M instead (_rows_per_sample)
+    if layer.macs_skipped_gate and layer.macs_dense and not spatial:
         keep = 1.0 - layer.macs_skipped_gate / layer.macs_dense
         return [(max(1, math.ceil(k_dense * keep)), layer.batch)]
     if kernel.conv_method == "direct" and layer.op == "conv":

@@ -216,3 +216,29 @@ def test_never_faster_than_peak_and_lanes_bounded(m, n, k, preset, fp32, threads
     # dense MACs can never finish faster than the path's peak on the threads used
     assert r.cycles >= layer.macs_dense / d["peak_macs_per_cycle"] - 1e-9
     assert r.time_s == pytest.approx(r.cycles / d["clock_hz"])
+
+
+def test_spatial_gate_mask_shrinks_rows_not_k():
+    mask = np.zeros((1, 8, 8), dtype=bool)
+    mask[0, :4] = True                      # half of the output pixels active
+    layer = LayerWork.conv("c", batch=1, in_channels=64, in_h=8, in_w=8, out_channels=64,
+                           kernel=(3, 3), pads=(1, 1, 1, 1), macs_skipped_gate=64 * 64 * 9 * 32,
+                           gate_mask=mask)
+    r = simulate_layer(layer, "icelake-sp", KernelChoice(threads=1, warm=True))
+    assert r.details["gemm"]["m_effective"] == 32
+    assert r.details["gemm"]["k_effective"] == 64 * 9
+
+
+def test_depthwise_gated_channels_free_lanes_only_when_compacted():
+    mask = np.zeros((1, 32), dtype=bool)
+    mask[0, ::2] = True                     # every other channel gated: 16 of 32 active
+    layer = LayerWork.conv("d", batch=1, in_channels=32, in_h=16, in_w=16, out_channels=32,
+                           kernel=(3, 3), pads=(1, 1, 1, 1), groups=32,
+                           macs_skipped_gate=16 * 256 * 9, gate_mask=mask)
+    kw = dict(threads=1, warm=True)
+    packed = simulate_layer(layer, "icelake-sp", KernelChoice(conv_method="im2col", **kw))
+    strided = simulate_layer(layer, "icelake-sp", KernelChoice(conv_method="direct", **kw))
+    # 16 active channels fit one 16-lane vector once gathered; in place they still span two
+    assert packed.details["vectors_per_pixel"] == 1
+    assert strided.details["vectors_per_pixel"] == 2
+    assert strided.details["compute_cycles"] == 2 * packed.details["compute_cycles"]
