@@ -9,3 +9,8 @@ requantize, conv_int, matmul_int, ...).
 
 from reference.onnx_ops import *  # noqa: F403
 from reference.onnx_ops import __all__  # noqa: F401
+
+#: Version of the numeric contracts written in this package's docstrings. Golden-vector
+#: manifests record it; bump it whenever any operator's contract (rounding, saturation,
+#: accumulation, layout) changes, so stale vectors are recognised.
+CONTRACT_VERSION = "1"
