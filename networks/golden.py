@@ -170,6 +170,7 @@ def graph_workload(graph: Graph, records: dict[str, LayerActivity] | None = None
                     node.name, shape=shape, inputs=max(1, n_inputs),
                     act_bits=_bits(graph, src), out_bits=_bits(graph, out)))
     meta = {"source": source, "model": graph.meta.get("model", graph.name),
+            "batch": int(graph.shape(graph.inputs[0])[0]) if graph.inputs else 1,
             "params": graph.param_count(), "model_bytes": graph.model_bytes()}
     if "size_ratio" in graph.meta:
         meta["size_ratio"] = graph.meta["size_ratio"]

@@ -224,6 +224,15 @@ class Workload:
             raise ValueError(f"workload {self.name!r}: duplicate layer names {dup}")
 
     @property
+    def batch(self) -> int:
+        """Inputs (images, sequences) per run: ``meta["batch"]`` when the producer recorded it,
+        else the first layer's batch. Not the largest layer batch: attention matmuls carry
+        batch x heads."""
+        if self.meta.get("batch"):
+            return int(self.meta["batch"])
+        return self.layers[0].batch if self.layers else 1
+
+    @property
     def compute_layers(self) -> tuple[LayerWork, ...]:
         return tuple(layer for layer in self.layers if layer.is_compute)
 

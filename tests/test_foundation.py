@@ -69,3 +69,11 @@ def test_spec_loader_names_unknown_missing_and_mistyped_keys(tmp_path):
     assert load_spec(Toy, "a", presets_dir=tmp_path).rows == 8
     with pytest.raises(ValueError, match="preset 'b' not found"):
         load_spec(Toy, "b", presets_dir=tmp_path)
+
+
+def test_workload_batch_is_the_input_batch_not_the_largest_layer_batch():
+    # an attention matmul carries batch x heads; throughput must count inputs, not heads
+    stem = LayerWork.matmul("qkv", m=128, n=768, k=768, batch=2)
+    scores = LayerWork.matmul("scores", m=128, n=128, k=64, batch=2 * 12)
+    assert Workload("enc", (stem, scores)).batch == 2
+    assert Workload("enc", (scores,), meta={"batch": 2}).batch == 2

@@ -593,7 +593,7 @@ def simulate_network(workload: Workload, spec, kernel: KernelChoice | None = Non
     spec = load_cpu_spec(spec)
     kernel = kernel or KernelChoice()
     layers = tuple(simulate_layer(layer, spec, kernel) for layer in workload.layers)
-    batch = workload.layers[0].batch if workload.layers else 1
+    batch = workload.batch
     bounds: dict[str, float] = {}
     for result in layers:
         bounds[result.bound] = bounds.get(result.bound, 0.0) + result.time_s

@@ -70,8 +70,7 @@ def simulate_network(workload: Workload, spec: GpuSpec | str, *, batch: int | No
         workload = rebatch(workload, batch)
     results = tuple(simulate_layer(layer, spec, mma_dtype=mma_dtype, epilogue=epilogue)
                     for layer in workload.layers)
-    net_batch = int(workload.meta.get("batch") or
-                    max((layer.batch for layer in workload.layers), default=1))
+    net_batch = workload.batch
     total = sum(r.cycles for r in results)
     sm_busy = sum(r.details.get("sm_utilization", 0.0) * r.cycles for r in results)
     tc_busy = sum(r.details.get("tc_pipe_utilization", 0.0) * r.cycles for r in results)

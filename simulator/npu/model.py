@@ -379,7 +379,7 @@ def simulate_network(workload: Workload, spec: NpuSpec | str, *, mode: str = "gi
     per = choices or {}
     results = tuple(simulate_layer(layer, spec, per.get(layer.name, choice), mode=mode)
                     for layer in layers)
-    batch = max((layer.batch for layer in workload.layers), default=1)
+    batch = workload.batch
     return NetworkResult(network=workload.name, target="npu", hardware=spec.name,
                          layers=results, batch=batch,
                          details={"mode": mode, "dataflow": spec.dataflow,

@@ -112,7 +112,7 @@ def search_network(workload: Workload, spec: NpuSpec | str, **kwargs) -> SearchR
     """:func:`search_layer` on every layer; NetworkResults of the fixed and best mappings."""
     spec = load_npu_spec(spec)
     found = tuple(search_layer(layer, spec, **kwargs) for layer in workload.layers)
-    batch = max((layer.batch for layer in workload.layers), default=1)
+    batch = workload.batch
 
     def net(which: str) -> NetworkResult:
         return NetworkResult(network=workload.name, target="npu", hardware=spec.name,
