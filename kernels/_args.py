@@ -93,14 +93,8 @@ def _int_tuple(name, value, length, minimum):
     return tuple(int(v) for v in items)
 
 
-def conv_geometry(x, w, *, x_zero_point, w_zero_point, bias, strides, pads, dilations, groups,
-                  w_int4_shape):
-    """Check conv arguments (as the reference does) and return the unpacked weights + geometry.
-
-    Returns (w, x_zp: int, w_zp: int64 (O,), bias: int64 (O,), strides, pads, dilations,
-    groups, (OH, OW)).
-    """
-    check_operand("x", x, ndim=4)
+def conv_weights(w, w_int4_shape):
+    """Checked 4-D int8/uint8 OIHW weights; packed int4 bytes decoded when `w_int4_shape`."""
     if w_int4_shape is not None:
         shape = _int_tuple("w_int4_shape", w_int4_shape, 4, 1)
         if not isinstance(w, np.ndarray) or w.dtype != np.uint8:
@@ -112,8 +106,24 @@ def conv_geometry(x, w, *, x_zero_point, w_zero_point, bias, strides, pads, dila
                              f"w_int4_shape={shape}, got {w.size}")
         w = unpack_int4_values(w, count).reshape(shape)
     check_operand("w", w, ndim=4)
+    return w
+
+
+def check_groups(groups):
     if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
         raise ValueError(f"groups must be an int >= 1, got {groups!r}")
+
+
+def conv_geometry(x, w, *, x_zero_point, w_zero_point, bias, strides, pads, dilations, groups,
+                  w_int4_shape):
+    """Check conv arguments (as the reference does) and return the unpacked weights + geometry.
+
+    Returns (w, x_zp: int, w_zp: int64 (O,), bias: int64 (O,), strides, pads, dilations,
+    groups, (OH, OW)).
+    """
+    check_operand("x", x, ndim=4)
+    w = conv_weights(w, w_int4_shape)
+    check_groups(groups)
     strides = _int_tuple("strides", strides, 2, 1)
     dilations = _int_tuple("dilations", dilations, 2, 1)
     pads = _int_tuple("pads", pads, 4, 0)

@@ -16,16 +16,24 @@ Two paths:
   accumulation, narrowed once.
 
 The bias is added to the int32 GEMM result in int64 and narrowed once (wrap).
+
+Weights are constants in inference: `pack_conv_weights(w, groups=...)` does the weight side of
+the lowering once (per-group VNNI-packed B with column sums, as onnxruntime packs initializers
+at session creation) and returns a frozen `PackedConvWeights` that `conv2d_int` and
+`kernels.cpu.fusion.conv_bn_relu_int` accept in place of `w`. Raw arrays keep working (packed
+on every call); both give the same bits.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
 
-from kernels._args import conv_geometry
+from kernels._args import check_groups, conv_geometry, conv_weights
 from kernels.cpu._vnni import HAS_AVX512_VNNI
 from kernels.cpu.matmul_int import NR, PackedB, matmul_int, packed_offset
 
-__all__ = ["conv2d_int"]
+__all__ = ["PackedConvWeights", "conv2d_int", "pack_conv_weights"]
 
 
 @njit(parallel=True, cache=True)
@@ -71,12 +79,21 @@ def _pack_conv_b(w, o0, og, flip, k_groups, n_blocks):
     return out, colsum
 
 
-def lowered_gemm_operands(x, w, groups):
+def lowered_gemm_operands(x, w, groups, packed=None):
     """NHWC copy of x and per-group weight matrices (K = KH*KW*Cg ordered (i, j, c), Og):
-    VNNI-packed `PackedB`s when the host has AVX512-VNNI, else plain (K, Og) arrays."""
+    VNNI-packed `PackedB`s when the host has AVX512-VNNI, else plain (K, Og) arrays.
+    `packed`: a `PackedConvWeights` of `w` whose matrices are reused (no packing)."""
     o, cg, kh, kw = w.shape
     og = o // groups
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if packed is not None:
+        return xh, list(packed.mats), og
+    return xh, _weight_matrices(w, groups), og
+
+
+def _weight_matrices(w, groups):
+    o, cg, kh, kw = w.shape
+    og = o // groups
     k = kh * kw * cg
     if HAS_AVX512_VNNI:
         k_groups, n_blocks = -(-k // 4), -(-og // NR)
@@ -86,9 +103,69 @@ def lowered_gemm_operands(x, w, groups):
             data, colsum = _pack_conv_b(w, g * og, og, offset != 0, k_groups, n_blocks)
             mats.append(PackedB(data=data.view(np.uint8), colsum=colsum, offset=offset, k=k,
                                 n=og, dtype=w.dtype))
-        return xh, mats, og
-    return xh, [np.ascontiguousarray(w[g * og:(g + 1) * og].transpose(0, 2, 3, 1)
-                                     .reshape(og, -1).T) for g in range(groups)], og
+        return mats
+    return [np.ascontiguousarray(w[g * og:(g + 1) * og].transpose(0, 2, 3, 1)
+                                 .reshape(og, -1).T) for g in range(groups)]
+
+
+@dataclass(frozen=True, eq=False)
+class PackedConvWeights:
+    """Conv weights prepared once for repeated calls (see `pack_conv_weights`).
+
+    weights: read-only copy of the (O, C/groups, KH, KW) int8/uint8 weights (int4 decoded to
+    -8..7), used for argument checks and the depthwise kernel; groups: the grouping they were
+    packed for; mats: per group the GEMM's B (a VNNI `PackedB` with column sums on an
+    AVX512-VNNI host, else a (KH*KW*C/groups, O/groups) array); empty for depthwise weights.
+    """
+
+    weights: np.ndarray
+    groups: int
+    mats: tuple
+
+    @property
+    def shape(self):
+        return self.weights.shape
+
+    @property
+    def dtype(self):
+        return self.weights.dtype
+
+
+def pack_conv_weights(w, *, groups=1, w_int4_shape=None):
+    """Pack OIHW conv weights once (what onnxruntime does to initializers at session creation).
+
+    Numeric contract: packing changes layout only: `conv2d_int(x, pack_conv_weights(w,
+    groups=g), groups=g, ...)` equals `conv2d_int(x, w, groups=g, ...)` bit for bit. `w`:
+    int8/uint8 (O, C/groups, KH, KW), or uint8 packed int4 bytes with `w_int4_shape` (as
+    `conv2d_int`). Zero points, bias and geometry stay per-call arguments. The result copies
+    `w` (later edits of `w` do not leak in). Errors: TypeError for a non-array or wrong dtype,
+    ValueError naming `groups` / `w_int4_shape` when they do not fit `w`.
+    """
+    w = conv_weights(w, w_int4_shape)
+    check_groups(groups)
+    if w.shape[0] % groups:
+        raise ValueError(f"groups={groups} must divide the {w.shape[0]} output channels of w")
+    weights = np.array(w, copy=True, order="C")
+    weights.flags.writeable = False
+    mats = () if w.shape[1] == 1 else tuple(_weight_matrices(weights, int(groups)))
+    return PackedConvWeights(weights=weights, groups=int(groups), mats=mats)
+
+
+def unwrap_packed(x, w, groups, w_int4_shape):
+    """(weights array, PackedConvWeights or None) for a conv's `w` argument, checking that
+    packed weights fit this call (ValueError naming `groups`, `x` or `w_int4_shape`)."""
+    if not isinstance(w, PackedConvWeights):
+        return w, None
+    if w_int4_shape is not None:
+        raise ValueError("w_int4_shape must be None when w is a PackedConvWeights (int4 weights "
+                         f"are decoded by pack_conv_weights), got {w_int4_shape!r}")
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups != w.groups:
+        raise ValueError(f"groups={groups!r} does not match the groups={w.groups} that w was "
+                         "packed for (pack_conv_weights(w, groups=...))")
+    if isinstance(x, np.ndarray) and x.ndim == 4 and x.shape[1] != w.shape[1] * w.groups:
+        raise ValueError(f"x has {x.shape[1]} channels but the packed w expects "
+                         f"{w.shape[1] * w.groups} (C/groups={w.shape[1]}, groups={w.groups})")
+    return w.weights, w
 
 
 @njit(parallel=True, cache=True)
@@ -142,7 +219,10 @@ def conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=(1, 1
     w_zero_point scalar or per output channel; optional int32 bias (O,); pads ONNX order
     (top, left, bottom, right) filled with x_zero_point; exact accumulation wrapped modulo
     2**32 to int32 (N, O, OH, OW). Errors: TypeError/ValueError naming the argument.
+    `w` may be a `PackedConvWeights` from `pack_conv_weights` (same result, no per-call weight
+    packing); its groups must equal `groups` (else ValueError).
     """
+    w, packed = unwrap_packed(x, w, groups, w_int4_shape)
     w, x_zp, w_zp, bias, strides, pads, dilations, groups, (oh, ow) = conv_geometry(
         x, w, x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=bias, strides=strides,
         pads=pads, dilations=dilations, groups=groups, w_int4_shape=w_int4_shape)
@@ -153,7 +233,7 @@ def conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=(1, 1
         _depthwise(np.ascontiguousarray(x), np.ascontiguousarray(w), x_zp, w_zp, bias, strides,
                    pads, dilations, y)
         return y
-    xh, wmats, og = lowered_gemm_operands(x, w, groups)
+    xh, wmats, og = lowered_gemm_operands(x, w, groups, packed)
     cols = np.empty((n_img * oh * ow, cg * kh * kw), x.dtype)
     for g in range(groups):
         _im2col(xh, g * cg, cg, kh, kw, x.dtype.type(x_zp), strides, pads, dilations, oh, ow,

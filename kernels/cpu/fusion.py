@@ -18,7 +18,7 @@ from numba import njit, prange
 from kernels import _scalar
 from kernels._args import conv_geometry
 from kernels._quant_params import requantize_params
-from kernels.cpu.conv_int import _im2col, conv2d_int, lowered_gemm_operands
+from kernels.cpu.conv_int import _im2col, conv2d_int, lowered_gemm_operands, unwrap_packed
 from kernels.cpu.matmul_int import PackedB, gemm_vnni_raw, matmul_int, padded_a_shape
 from kernels.cpu.requantize import requantize_kernel
 from reference.fusion import activation_clamp
@@ -119,7 +119,13 @@ def fused_params(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point, out
 def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=0,
                      out_zero_point=0, activation="relu", mode="onnxruntime", dtype="int8",
                      strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1):
-    """Bit-exact CPU twin of `reference.fusion.conv_bn_relu_int` (same contract and errors)."""
+    """Bit-exact CPU twin of `reference.fusion.conv_bn_relu_int` (same contract and errors).
+
+    `w_q` may be a `kernels.cpu.conv_int.PackedConvWeights` (`pack_conv_weights(w_q,
+    groups=groups)`): same result, no per-call weight packing; mismatched groups or input
+    channels raise ValueError.
+    """
+    w_q, packed = unwrap_packed(x, w_q, groups, None)
     kw = dict(x_scale=x_scale, w_scale=w_scale, out_scale=out_scale, x_zero_point=x_zero_point,
               out_zero_point=out_zero_point, activation=activation, mode=mode, dtype=dtype,
               strides=strides, pads=pads, dilations=dilations, groups=groups)
@@ -134,7 +140,7 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
         requantize_kernel(acc.reshape(n_img, o, oh * ow), rq.fixed_point, m, mult, shift,
                           rq.variant, rq.zp, rq.lo, rq.hi, out.reshape(n_img, o, oh * ow))
         return out
-    xh, wmats, og = lowered_gemm_operands(x, w, groups)
+    xh, wmats, og = lowered_gemm_operands(x, w, groups, packed)
     y = np.empty((n_img, o, oh, ow), rq.storage)
     if groups == 1 and isinstance(wmats[0], PackedB):  # one VNNI GEMM, patches packed as A
         packed = wmats[0]
