@@ -78,27 +78,52 @@ def _im2col_u(xh, cg, kh, kw, pad_value, flip, strides, pads, dilations, oh, ow,
         rowsum[row] = s
 
 
+#: Output pixels per epilogue task. A task stages a 16-channel x 256-pixel tile of the GEMM
+#: result (contiguous 64-byte reads per pixel) transposed into a local buffer, then writes
+#: each channel's contiguous NCHW row in a loop LLVM vectorizes (float requantize path).
+_EPI_PIXELS = 256
+
+
 @njit(parallel=True, cache=True)
-def _vnni_requant_epilogue(c, n_pad, rowsum, colsum, a0, b0, k, bias, fixed_point, m,
-                           multiplier, shift, variant, zp, lo, hi, oh, ow, y):
-    """y[n, o, :, :] = requant(wrap32(raw VNNI sum - zero-point correction + bias)): the
-    GEMM's int32 results go straight from the raw accumulators to the int8 output."""
+def _vnni_requant_epilogue(c, n_pad, rowsum, corr, b0, fixed_point, m, multiplier, shift,
+                           variant, zp, lo, hi, hw, y):
+    """y[n, o, p] = requant(wrap32(raw VNNI sum - b0[o] * rowsum[i] + corr[o])), i = n*hw + p:
+    the GEMM's int32 results go straight from the raw accumulators to the int8/uint8 output.
+    `corr[o]` = bias[o] - A0 * colsum[o] + K * A0 * b0[o] (exact int64, folded per call);
+    `c` has n_pad >= 16 * ceil(O / 16) columns, so a 16-channel block never reads past it."""
     n_img, o_total = y.shape[0], y.shape[1]
     n_ob = (o_total + 15) // 16
-    for t in prange(n_img * n_ob):
-        n = t // n_ob
-        ob = (t % n_ob) * 16
-        for p in range(oh * ow):
-            i = n * oh * ow + p
-            for o in range(ob, min(ob + 16, o_total)):
-                v = (np.int64(c[i * n_pad + o]) - b0[o] * rowsum[i] - a0 * colsum[o]
-                     + k * a0 * b0[o] + bias[o])
-                v = _wrap_int32(v)
-                if fixed_point:
-                    r = _requant_fixed_one(v, multiplier[o], shift[o], variant, zp, lo, hi)
-                else:
-                    r = _requant_float_one(v, m[o], zp, lo, hi)
-                y[n, o, p] = r
+    n_pb = (hw + _EPI_PIXELS - 1) // _EPI_PIXELS
+    for t in prange(n_img * n_ob * n_pb):
+        n = t // (n_ob * n_pb)
+        r = t % (n_ob * n_pb)
+        ob = (r // n_pb) * 16
+        p0 = (r % n_pb) * _EPI_PIXELS
+        npx = min(_EPI_PIXELS, hw - p0)
+        i0 = n * hw + p0
+        tile = np.empty((16, _EPI_PIXELS), np.int32)
+        for pl in range(npx):
+            row = (i0 + pl) * n_pad + ob
+            for ol in range(16):
+                tile[ol, pl] = c[row + ol]
+        rs = rowsum[i0:i0 + npx]
+        for ol in range(min(16, o_total - ob)):
+            o = ob + ol
+            base = corr[o]
+            bo = b0[o]
+            src = tile[ol]
+            dst = y[n, o, p0:p0 + npx]
+            if fixed_point:
+                mul = multiplier[o]
+                sh = shift[o]
+                for pl in range(npx):
+                    v = _wrap_int32(np.int64(src[pl]) - bo * rs[pl] + base)
+                    dst[pl] = _requant_fixed_one(v, mul, sh, variant, zp, lo, hi)
+            else:
+                mo = m[o]
+                for pl in range(npx):
+                    v = _wrap_int32(np.int64(src[pl]) - bo * rs[pl] + base)
+                    dst[pl] = _requant_float_one(v, mo, zp, lo, hi)
 
 
 def fused_params(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point, out_zero_point,
@@ -145,16 +170,18 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
     if groups == 1 and isinstance(wmats[0], PackedB):  # one VNNI GEMM, patches packed as A
         packed = wmats[0]
         rows = n_img * oh * ow
-        a_u = np.zeros(padded_a_shape(rows, packed.k), np.uint8)
+        a_u = np.empty(padded_a_shape(rows, packed.k), np.uint8)
+        a_u[rows:] = 0  # only the padding is zeroed: the patch kernel writes every real byte
+        a_u[:rows, packed.k:] = 0
         rowsum = np.empty(rows, np.int64)
         _im2col_u(xh, cg, kh, kwd, x.dtype.type(x_zp), x.dtype == np.int8, strides, pads,
                   dilations, oh, ow, a_u, rowsum)
         c = gemm_vnni_raw(a_u, packed)
         a0 = np.int64(x_zp + (128 if x.dtype == np.int8 else 0))
         b0 = np.full(o, -packed.offset, np.int64)  # weights are symmetric: w_zp = 0
-        _vnni_requant_epilogue(c, c.size // a_u.shape[0], rowsum, packed.colsum, a0, b0,
-                               np.int64(packed.k), bias64, rq.fixed_point, m, mult, shift,
-                               rq.variant, rq.zp, rq.lo, rq.hi, oh, ow,
+        corr = bias64 - a0 * packed.colsum + np.int64(packed.k) * a0 * b0
+        _vnni_requant_epilogue(c, c.size // a_u.shape[0], rowsum, corr, b0, rq.fixed_point, m,
+                               mult, shift, rq.variant, rq.zp, rq.lo, rq.hi, oh * ow,
                                y.reshape(n_img, o, oh * ow))
         return y
     cols = np.empty((n_img * oh * ow, cg * kh * kwd), x.dtype)

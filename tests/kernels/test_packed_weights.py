@@ -59,29 +59,27 @@ def _grouped():
     return x, w
 
 
+def _run(kernel, x, packed, groups):
+    if kernel == "conv2d_int":
+        return conv2d_int(x, packed, groups=groups)
+    return conv_bn_relu_int(x, packed, None, x_scale=0.1, w_scale=0.01, out_scale=0.2,
+                            groups=groups)
+
+
 @pytest.mark.parametrize("kernel", ["conv2d_int", "conv_bn_relu_int"])
 def test_packed_weights_with_other_groups_raise(kernel):
     x, w = _grouped()
     packed = pack_conv_weights(w, groups=2)
     with pytest.raises(ValueError, match=r"groups=1 does not match the groups=2"):
-        if kernel == "conv2d_int":
-            conv2d_int(x, packed, groups=1)
-        else:
-            conv_bn_relu_int(x, packed, None, x_scale=0.1, w_scale=0.01, out_scale=0.2,
-                             groups=1)
+        _run(kernel, x, packed, 1)
 
 
 @pytest.mark.parametrize("kernel", ["conv2d_int", "conv_bn_relu_int"])
 def test_packed_weights_with_other_input_channels_raise(kernel):
     x, w = _grouped()
     packed = pack_conv_weights(w, groups=2)
-    x6 = np.zeros((1, 6, 6, 6), x.dtype)
     with pytest.raises(ValueError, match=r"x has 6 channels but the packed w expects 4"):
-        if kernel == "conv2d_int":
-            conv2d_int(x6, packed, groups=2)
-        else:
-            conv_bn_relu_int(x6, packed, None, x_scale=0.1, w_scale=0.01, out_scale=0.2,
-                             groups=2)
+        _run(kernel, np.zeros((1, 6, 6, 6), x.dtype), packed, 2)
 
 
 def test_packed_weights_reject_int4_shape_at_call():
