@@ -2,7 +2,9 @@
 
 Every public operator checks its arguments with these helpers so that bad input always raises a
 ``TypeError`` (wrong kind or dtype) or ``ValueError`` (wrong value) whose message names the
-parameter, the value given and what was expected. The issue-3 operators may import them too.
+parameter, the value given and what was expected. It is the one checking module of
+``reference/``: the quantized operators, the issue-3 families (gating, tiling, zero-skip, fusion,
+float and training-time operators) and the conv geometry all use it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,29 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 __all__ = [
+    "FLOAT_PRECISIONS",
+    "as_float",
     "check_array",
     "check_axis",
     "check_choice",
     "check_int",
     "check_int_tuple",
+    "check_positive_float",
     "check_scale",
     "check_zero_point",
+    "conv_geometry",
+    "conv_output_size",
     "describe",
+    "float_dtype",
+    "int_array",
 ]
+
+FLOAT_PRECISIONS = {"float32": np.float32, "float64": np.float64}
+
+
+class _LengthError(ValueError, TypeError):
+    """A sequence of the wrong length: a ``ValueError`` and, as callers of the former
+    ``_argcheck.int_tuple`` expect, a ``TypeError`` too."""
 
 
 def describe(value: object) -> str:
@@ -69,18 +85,25 @@ def check_int(name: str, value: object, *, minimum: int | None = None,
     return value
 
 
-def check_int_tuple(name: str, value: object, length: int, *, minimum: int | None = None
-                    ) -> tuple[int, ...]:
-    """Return ``value`` as a tuple of ``length`` ints, each ``>= minimum``."""
+def check_int_tuple(name: str, value: object, length: int, *, minimum: int | None = None,
+                    broadcast: bool = False) -> tuple[int, ...]:
+    """Return ``value`` as a tuple of ``length`` ints, each ``>= minimum``.
+
+    With ``broadcast=True`` a single int stands for ``length`` copies of itself (``tile=4``);
+    otherwise a single int is a ``TypeError``. A sequence of the wrong length raises an error
+    that is both a ``ValueError`` and a ``TypeError``.
+    """
     if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        raise TypeError(f"{name} must be a sequence of {length} ints, got {describe(value)}")
+        if not broadcast:
+            raise TypeError(f"{name} must be a sequence of {length} ints, got {describe(value)}")
+        value = (int(value),) * length
     try:
         items = tuple(value)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{name} must be a sequence of {length} ints, got "
                         f"{type(value).__name__} ({describe(value)})") from None
     if len(items) != length:
-        raise ValueError(f"{name} must have {length} entries, got {len(items)}: {items!r}")
+        raise _LengthError(f"{name} must have {length} entries, got {len(items)}: {items!r}")
     out = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int | np.integer):
@@ -91,10 +114,10 @@ def check_int_tuple(name: str, value: object, length: int, *, minimum: int | Non
     return tuple(out)
 
 
-def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
-    """Check that ``value`` is one of the strings ``choices``."""
+def check_choice(name: str, value: object, choices: Iterable[str | None]) -> str | None:
+    """Check that ``value`` is one of ``choices`` (strings, and ``None`` where it is an option)."""
     options = tuple(choices)
-    if not isinstance(value, str) or value not in options:
+    if not (value is None or isinstance(value, str)) or value not in options:
         raise ValueError(f"{name} must be one of {list(options)}, got {describe(value)}")
     return value
 
@@ -155,6 +178,99 @@ def check_zero_point(name: str, zero_point: object, qmin: int, qmax: int,
     return arr
 
 
+def check_positive_float(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a Python float after checking it is finite and > 0 (>= 0 with
+    ``allow_zero``)."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}={value!r}: expected a real number") from None
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}={value!r}: expected a finite number {bound}")
+    return v
+
+
+def float_dtype(precision: str) -> type:
+    """Map the ``precision=`` keyword ("float32" or "float64") to a NumPy dtype."""
+    if precision not in FLOAT_PRECISIONS:
+        raise ValueError(f"precision={precision!r}: expected one of {sorted(FLOAT_PRECISIONS)}")
+    return FLOAT_PRECISIONS[precision]
+
+
+def as_float(name: str, x: object, precision: str, *, ndim: int | None = None) -> np.ndarray:
+    """Return ``x`` as an array of the precision's dtype, after checking it is real numeric."""
+    dt = float_dtype(precision)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {arr.dtype}: expected a real numeric array")
+    _check_ndim(name, arr, ndim)
+    return arr.astype(dt, copy=False)
+
+
+def int_array(name: str, x: object, *, ndim: int | None = None,
+              dtypes: Iterable[str] = ("int8", "uint8")) -> np.ndarray:
+    """Check an integer tensor's dtype (one of ``dtypes``) and rank; return it as an array.
+
+    Unlike :func:`check_array` it accepts anything ``np.asarray`` takes (lists too).
+    """
+    arr = np.asarray(x)
+    allowed = tuple(dtypes)
+    if arr.dtype.name not in allowed:
+        raise TypeError(f"{name} has dtype {arr.dtype}: expected one of {list(allowed)}")
+    _check_ndim(name, arr, ndim)
+    return arr
+
+
+def _check_ndim(name: str, arr: np.ndarray, ndim: int | None) -> None:
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} has shape {arr.shape} ({arr.ndim}-D): expected {ndim}-D")
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
+                     dilation: int) -> int:
+    """``floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1`` (ONNX, no ceil mode)."""
+    return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_geometry(x_shape: Sequence[int], w_shape: Sequence[int], strides: object,
+                  pads: object, dilations: object, groups: object, *, broadcast: bool = True
+                  ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int, int, int]:
+    """Validate NCHW/OIHW conv geometry; return (strides, pads, dilations, groups, OH, OW).
+
+    pads are ONNX order (top, left, bottom, right). With ``broadcast=True`` a single int for
+    strides, pads or dilations stands for all of them. ``ValueError`` naming the argument for
+    wrong ranks, ``groups`` not dividing the channels, ``w.shape[1] != C / groups``, bad
+    strides/pads/dilations or an empty output; ``TypeError`` for non-int values.
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x has shape {tuple(x_shape)}: expected 4-D NCHW")
+    if len(w_shape) != 4:
+        raise ValueError(f"w has shape {tuple(w_shape)}: expected 4-D OIHW")
+    groups = check_int("groups", groups, minimum=1)
+    strides = check_int_tuple("strides", strides, 2, minimum=1, broadcast=broadcast)
+    dilations = check_int_tuple("dilations", dilations, 2, minimum=1, broadcast=broadcast)
+    pads = check_int_tuple("pads", pads, 4, minimum=0, broadcast=broadcast)
+    n, c, h, wd = x_shape
+    o, cg, kh, kw = w_shape
+    if c % groups:
+        raise ValueError(f"groups={groups} must divide the input channels x.shape[1]={c}")
+    if o % groups:
+        raise ValueError(f"groups={groups} must divide the output channels w.shape[0]={o}")
+    if cg != c // groups:
+        raise ValueError(f"w.shape[1] must be x.shape[1] / groups = {c // groups}, got {cg} "
+                         f"(x shape {tuple(x_shape)}, w shape {tuple(w_shape)}, "
+                         f"groups={groups})")
+    oh = conv_output_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = conv_output_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
+    if oh < 1 or ow < 1:
+        span = (dilations[0] * (kh - 1) + 1, dilations[1] * (kw - 1) + 1)
+        padded = (h + pads[0] + pads[2], wd + pads[1] + pads[3])
+        raise ValueError(f"output would be empty ({oh}x{ow}) for input {h}x{wd}, kernel "
+                         f"{kh}x{kw}, pads {pads}, dilations {dilations}: the dilated kernel "
+                         f"{span[0]}x{span[1]} must fit the padded input "
+                         f"{padded[0]}x{padded[1]}")
+    return strides, pads, dilations, groups, oh, ow
 
 
 def _first(arr: np.ndarray, bad: np.ndarray) -> object:

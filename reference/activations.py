@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import as_float, choice, float_dtype
+from reference._validate import as_float, check_choice, float_dtype
 
 
 def relu(x, *, precision="float32") -> np.ndarray:
@@ -80,7 +80,7 @@ def gelu(x, *, approximate="none", precision="float32") -> np.ndarray:
     """
     from scipy.special import erf
 
-    choice("approximate", approximate, ("none", "tanh"))
+    check_choice("approximate", approximate, ("none", "tanh"))
     x = as_float("x", x, precision)
     t = x.dtype.type
     if approximate == "none":

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from reference._argcheck import positive_int
+from reference._validate import check_int
 
 
 @dataclass(frozen=True)
@@ -186,13 +186,13 @@ def bert_base_layers(*, batch=32, seq_len=128, hidden=768, heads=12, n_layers=12
     hidden state a checkpoint keeps); forward FLOPs = 24bsh^2 + 4bs^2h (same paper).
     Numeric contract: exact ints. Errors: ValueError for non-positive sizes.
     """
-    b = positive_int("batch", batch)
-    s = positive_int("seq_len", seq_len)
-    h = positive_int("hidden", hidden)
-    a = positive_int("heads", heads)
-    n = positive_int("n_layers", n_layers)
-    e = positive_int("bytes_per_element", bytes_per_element)
-    m = positive_int("mask_bytes", mask_bytes)
+    b = check_int("batch", batch, minimum=1)
+    s = check_int("seq_len", seq_len, minimum=1)
+    h = check_int("hidden", hidden, minimum=1)
+    a = check_int("heads", heads, minimum=1)
+    n = check_int("n_layers", n_layers, minimum=1)
+    e = check_int("bytes_per_element", bytes_per_element, minimum=1)
+    m = check_int("mask_bytes", mask_bytes, minimum=1)
     sbh, as2b = s * b * h, a * s * s * b
     saved = e * (16 * sbh + 2 * as2b) + m * (2 * sbh + as2b)
     flops = 24 * b * s * h * h + 4 * b * s * s * h
@@ -205,4 +205,5 @@ def bert_base_static_bytes(*, params=110_000_000, bytes_per_param=16) -> int:
 
     Numeric contract: exact int params * bytes_per_param; ValueError for values < 1.
     """
-    return positive_int("params", params) * positive_int("bytes_per_param", bytes_per_param)
+    return (check_int("params", params, minimum=1)
+            * check_int("bytes_per_param", bytes_per_param, minimum=1))

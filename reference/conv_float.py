@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import as_float, conv_geometry, float_dtype
+from reference._validate import as_float, conv_geometry, float_dtype
 
 
 def conv2d_macs(x_shape, w_shape, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._validate import check_array, check_int, check_int_tuple
+from reference._validate import check_array, conv_geometry, conv_output_size
 from reference.matmul_int import (
     INT_DTYPES,
     exact_dot_dtype,
@@ -31,12 +31,6 @@ from reference.matmul_int import (
 )
 
 __all__ = ["conv2d_int", "conv_output_size"]
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
-                     dilation: int) -> int:
-    """``floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1`` (ONNX, no ceil mode)."""
-    return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def _tap(xp: np.ndarray, i: int, j: int, dil: tuple[int, int], strides: tuple[int, int],
@@ -75,24 +69,10 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, *, x_zero_point: object = 0,
     x = check_array("x", x, INT_DTYPES, ndim=4)
     w = unpack_weight(w, w_int4_shape, "w")
     w = check_array("w", w, INT_DTYPES, ndim=4)
-    groups = check_int("groups", groups, minimum=1)
-    strides = check_int_tuple("strides", strides, 2, minimum=1)
-    dilations = check_int_tuple("dilations", dilations, 2, minimum=1)
-    pads = check_int_tuple("pads", pads, 4, minimum=0)
+    strides, pads, dilations, groups, oh, ow = conv_geometry(
+        x.shape, w.shape, strides, pads, dilations, groups, broadcast=False)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    if c % groups:
-        raise ValueError(f"groups={groups} must divide the input channels x.shape[1]={c}")
-    if o % groups:
-        raise ValueError(f"groups={groups} must divide the output channels w.shape[0]={o}")
-    if cg != c // groups:
-        raise ValueError(f"w.shape[1] must be x.shape[1] / groups = {c // groups}, got {cg} "
-                         f"(x shape {x.shape}, w shape {w.shape}, groups={groups})")
-    oh = conv_output_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
-    ow = conv_output_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
-    if oh < 1 or ow < 1:
-        raise ValueError(f"output would be empty ({oh}x{ow}) for input {h}x{wd}, kernel "
-                         f"{kh}x{kw}, pads {pads}, dilations {dilations}")
     xzp = zero_point_vector("x_zero_point", x_zero_point, x.dtype, 1, "tensor")
     wzp = zero_point_vector("w_zero_point", w_zero_point, w.dtype, o, "output channel")
     if bias is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference._argcheck import as_float, positive_float
+from reference._validate import as_float, check_positive_float
 from reference.activations import log_softmax, softmax
 
 DEFAULT_TAU = 3.0
@@ -49,7 +49,7 @@ def soft_label_kl(student_logits, teacher_logits, *, tau=DEFAULT_TAU,
     Result >= 0 (up to rounding), 0 when the logits are equal. Errors: ValueError for a shape
     mismatch, non-2-D logits or tau <= 0.
     """
-    tau = positive_float("tau", tau)
+    tau = check_positive_float("tau", tau)
     s = as_float("student_logits", student_logits, precision, ndim=2)
     t = as_float("teacher_logits", teacher_logits, precision, ndim=2)
     _same_shape("student_logits", s, "teacher_logits", t)
@@ -64,7 +64,7 @@ def soft_label_kl_grad(student_logits, teacher_logits, *, tau=DEFAULT_TAU,
 
     Numeric contract: same dtypes and errors as ``soft_label_kl``; result (N, classes).
     """
-    tau = positive_float("tau", tau)
+    tau = check_positive_float("tau", tau)
     s = as_float("student_logits", student_logits, precision, ndim=2)
     t = as_float("teacher_logits", teacher_logits, precision, ndim=2)
     _same_shape("student_logits", s, "teacher_logits", t)
@@ -151,9 +151,9 @@ def distillation_loss(student_logits, teacher_logits, student_features=(), teach
     if len(student_features) != len(teacher_features):
         raise ValueError(f"student_features has {len(student_features)} entries, "
                          f"teacher_features {len(teacher_features)}: expected equal")
-    lam = positive_float("lam", lam, allow_zero=True)
-    gamma = positive_float("gamma", gamma, allow_zero=True)
-    hard_weight = positive_float("hard_weight", hard_weight, allow_zero=True)
+    lam = check_positive_float("lam", lam, allow_zero=True)
+    gamma = check_positive_float("gamma", gamma, allow_zero=True)
+    hard_weight = check_positive_float("hard_weight", hard_weight, allow_zero=True)
     soft = soft_label_kl(student_logits, teacher_logits, tau=tau)
     feat = sum(feature_l2(s, t) for s, t in zip(student_features, teacher_features))
     att = sum(attention_kl(s, t, p=attention_p)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import as_float, positive_int
+from reference._validate import as_float, check_int
 
 
 def add(a, b, *, precision="float32") -> np.ndarray:
@@ -63,5 +63,5 @@ def upsample_nearest(x, *, scale=2) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"x has shape {x.shape}: expected 4-D NCHW")
-    s = positive_int("scale", scale)
+    s = check_int("scale", scale, minimum=1)
     return np.repeat(np.repeat(x, s, axis=2), s, axis=3)

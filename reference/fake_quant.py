@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import as_float
+from reference._validate import as_float
 from reference.dtypes import qrange
 from reference.quantize import dequantize, quantize, round_float
 

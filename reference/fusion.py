@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import as_float, choice, positive_float
+from reference._validate import as_float, check_choice, check_positive_float
 from reference.conv_float import conv2d_float
 from reference.conv_int import conv2d_int
 from reference.dtypes import qrange
@@ -38,7 +38,7 @@ def _bn_factor(gamma, var, epsilon, o):
             raise ValueError(f"{name} has shape {p.shape}: expected ({o},) (output channels)")
     if np.any(var < 0):
         raise ValueError("var has negative entries: expected variances >= 0")
-    positive_float("epsilon", epsilon)
+    check_positive_float("epsilon", epsilon)
     return gamma / np.sqrt(var + epsilon)
 
 
@@ -84,8 +84,8 @@ def fold_bn_quantize(w, b, gamma, beta, mean, var, *, x_scale, epsilon=1e-5, dty
     (symmetric, stored int8); bias = round_half_even(b_folded / (x_scale * w_scale)) in float64,
     int32 (ValueError if it does not fit). Errors: ValueError for dtype not int8/int4.
     """
-    choice("dtype", dtype, ("int8", "int4"))
-    x_scale = positive_float("x_scale", x_scale)
+    check_choice("dtype", dtype, ("int8", "int4"))
+    x_scale = check_positive_float("x_scale", x_scale)
     w = as_float("w", w, "float64", ndim=4)
     o = w.shape[0]
     s = _bn_factor(gamma, var, epsilon, o)
@@ -114,7 +114,7 @@ def fold_bn_into_quantized(w_q, w_scale, bias, gamma, beta, mean, var, *, x_scal
     w_q = np.asarray(w_q)
     if w_q.dtype != np.int8 or w_q.ndim != 4:
         raise TypeError(f"w_q has dtype {w_q.dtype} shape {w_q.shape}: expected 4-D int8")
-    x_scale = positive_float("x_scale", x_scale)
+    x_scale = check_positive_float("x_scale", x_scale)
     o = w_q.shape[0]
     s = _bn_factor(gamma, var, epsilon, o)
     ws = np.broadcast_to(as_float("w_scale", w_scale, "float64"), (o,))
@@ -142,7 +142,7 @@ def activation_clamp(activation, out_scale, out_zero_point, *, dtype="int8"):
     Numeric contract: None -> qrange(dtype); "relu" -> (zp, qmax); "relu6" ->
     (zp, min(qmax, zp + round_half_even(6 / out_scale))) in float64. Integers, exact.
     """
-    choice("activation", activation, ACTIVATIONS)
+    check_choice("activation", activation, ACTIVATIONS)
     qmin, qmax = qrange(dtype)
     if activation is None:
         return qmin, qmax
@@ -184,7 +184,7 @@ def conv_bn_relu_float(x, w, b, gamma, beta, mean, var, *, epsilon=1e-5, activat
         |fused - unfused| <= (2K + 12) * u * (|s| * conv(|x|, |w|) + |s| * |b - mean| + |beta|)
     (each path is within (K + 6) u of that magnitude of the exact value). ReLU only shrinks it.
     """
-    choice("activation", activation, ACTIVATIONS)
+    check_choice("activation", activation, ACTIVATIONS)
     if precision == "float64":
         w64 = as_float("w", w, "float64", ndim=4)
         s = _bn_factor(gamma, var, epsilon, w64.shape[0])

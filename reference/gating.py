@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference._argcheck import as_float, conv_geometry, int_array, positive_int
+from reference._validate import as_float, check_int, conv_geometry, int_array
 from reference.conv_float import conv2d_float, conv2d_macs
 from reference.conv_int import conv2d_int
 from reference.requantize import requantize
@@ -68,6 +68,12 @@ class GatingUnit(abc.ABC):
     @abc.abstractmethod
     def decide_int(self, q, *, scale, zero_point=0) -> np.ndarray:
         """Exact integer decision on an int8/uint8 NCHW map of real value scale * (q - zp)."""
+
+
+def _check_channels(weight, c):
+    """ValueError unless the input's channel count ``c`` is the gate weight's first axis."""
+    if c != weight.shape[0]:
+        raise ValueError(f"x has {c} channels: this gate expects {weight.shape[0]}")
 
 
 def _int_sums(q, zero_point):
@@ -112,13 +118,9 @@ class ChannelGate(GatingUnit):
             raise ValueError(f"bias has shape {self.bias.shape}: expected ({c},)")
         self.threshold = float(threshold)
 
-    def _check_channels(self, c):
-        if c != self.weight.shape[0]:
-            raise ValueError(f"x has {c} channels: this gate expects {self.weight.shape[0]}")
-
     def decide(self, x):
         x = as_float("x", x, "float32", ndim=4)
-        self._check_channels(x.shape[1])
+        _check_channels(self.weight, x.shape[1])
         m = x.reshape(x.shape[0], x.shape[1], -1).sum(axis=2) / np.float32(x.shape[2] * x.shape[3])
         g = np.zeros((x.shape[0], self.weight.shape[0]), np.float32)
         for k in range(m.shape[1]):
@@ -127,7 +129,7 @@ class ChannelGate(GatingUnit):
 
     def decide_int(self, q, *, scale, zero_point=0):
         xc = _int_sums(q, zero_point)
-        self._check_channels(xc.shape[1])
+        _check_channels(self.weight, xc.shape[1])
         hw = xc.shape[2] * xc.shape[3]
         s = xc.reshape(xc.shape[0], xc.shape[1], -1).sum(axis=2)           # (N, C) exact
         wq, bq, tq = _quantize_params(self.weight, self.bias, self.threshold, float(scale))
@@ -147,7 +149,7 @@ class TopKChannelGate(GatingUnit):
     kind = "channel"
 
     def __init__(self, k):
-        self.k = positive_int("k", k)
+        self.k = check_int("k", k, minimum=1)
 
     def _top(self, score):
         if self.k > score.shape[1]:
@@ -181,13 +183,9 @@ class SpatialGate(GatingUnit):
         self.bias = float(bias)
         self.threshold = float(threshold)
 
-    def _check_channels(self, c):
-        if c != self.weight.shape[0]:
-            raise ValueError(f"x has {c} channels: this gate expects {self.weight.shape[0]}")
-
     def decide(self, x):
         x = as_float("x", x, "float32", ndim=4)
-        self._check_channels(x.shape[1])
+        _check_channels(self.weight, x.shape[1])
         s = np.zeros((x.shape[0],) + x.shape[2:], np.float32)
         for c in range(x.shape[1]):
             s += self.weight[c] * x[:, c]
@@ -195,7 +193,7 @@ class SpatialGate(GatingUnit):
 
     def decide_int(self, q, *, scale, zero_point=0):
         xc = _int_sums(q, zero_point)
-        self._check_channels(xc.shape[1])
+        _check_channels(self.weight, xc.shape[1])
         wq, bq, tq = _quantize_params(self.weight, self.bias, self.threshold, float(scale))
         s = np.einsum("nchw,c->nhw", xc, wq)                                 # exact int64
         return s + int(bq) > tq

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import as_float, positive_float
+from reference._validate import as_float, check_positive_float
 
 
 def _channel_params(names_values, c, precision):
@@ -32,7 +32,7 @@ def batch_norm(x, scale, bias, mean, var, *, epsilon=1e-5, precision="float32") 
     x = as_float("x", x, precision)
     if x.ndim < 2:
         raise ValueError(f"x has shape {x.shape}: expected at least 2-D (N, C, ...)")
-    positive_float("epsilon", epsilon)
+    check_positive_float("epsilon", epsilon)
     c = x.shape[1]
     scale, bias, mean, var = _channel_params(
         [("scale", scale), ("bias", bias), ("mean", mean), ("var", var)], c, precision)
@@ -58,7 +58,7 @@ def layer_norm(x, scale, bias=None, *, axis=-1, epsilon=1e-5, precision="float32
     x = as_float("x", x, precision)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis={axis}: expected in [{-x.ndim}, {x.ndim - 1}] for shape {x.shape}")
-    positive_float("epsilon", epsilon)
+    check_positive_float("epsilon", epsilon)
     first = axis % x.ndim
     norm_shape = x.shape[first:]
     axes = tuple(range(first, x.ndim))

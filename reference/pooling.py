@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import as_float, int_tuple
+from reference._validate import as_float, check_int_tuple
 
 
 def pool_windows(x, kernel_shape, strides, pads, dilations, fill):
@@ -18,10 +18,11 @@ def pool_windows(x, kernel_shape, strides, pads, dilations, fill):
     """
     if x.ndim != 4:
         raise ValueError(f"x has shape {x.shape}: expected 4-D NCHW")
-    kh, kw = int_tuple("kernel_shape", kernel_shape, 2, minimum=1)
-    sh, sw = int_tuple("strides", strides if strides is not None else (kh, kw), 2, minimum=1)
-    pt, pl, pb, pr = int_tuple("pads", pads, 4, minimum=0)
-    dh, dw = int_tuple("dilations", dilations, 2, minimum=1)
+    kh, kw = check_int_tuple("kernel_shape", kernel_shape, 2, minimum=1, broadcast=True)
+    sh, sw = check_int_tuple("strides", strides if strides is not None else (kh, kw), 2,
+                             minimum=1, broadcast=True)
+    pt, pl, pb, pr = check_int_tuple("pads", pads, 4, minimum=0, broadcast=True)
+    dh, dw = check_int_tuple("dilations", dilations, 2, minimum=1, broadcast=True)
     if max(pt, pb) >= kh or max(pl, pr) >= kw:
         raise ValueError(f"pads={pads}: each pad must be smaller than the kernel ({kh}, {kw})")
     n, c, h, w = x.shape

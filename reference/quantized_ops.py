@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._argcheck import choice, int_array, positive_float
+from reference._validate import check_choice, check_positive_float, int_array
 from reference.activations import hard_swish, sigmoid
 from reference.dtypes import qrange
 from reference.pooling import pool_windows
@@ -69,9 +69,9 @@ def quantized_add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
       - saturation to qrange(dtype) intersected with ``clamp`` (a fused activation).
       - errors: TypeError for dtypes, ValueError for shapes, scales, zero points, mode.
     """
-    choice("mode", mode, ADD_MODES)
+    check_choice("mode", mode, ADD_MODES)
     ac, bc = _operands(a, b, a_zero_point, b_zero_point)
-    sa, sb, so = (np.float32(positive_float(n, v)) for n, v in
+    sa, sb, so = (np.float32(check_positive_float(n, v)) for n, v in
                   (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
     lo, hi = _clamp_range(dtype, clamp)
     if mode in ("tflite", "tflite-single"):
@@ -96,7 +96,7 @@ def qrange_storage(dtype):
     Numeric contract: "int8" -> np.int8, "uint8" -> np.uint8; ValueError naming ``dtype``
     otherwise.
     """
-    return {"int8": np.int8, "uint8": np.uint8}[choice("dtype", dtype, ("int8", "uint8"))]
+    return {"int8": np.int8, "uint8": np.uint8}[check_choice("dtype", dtype, ("int8", "uint8"))]
 
 
 def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_scale,
@@ -113,12 +113,12 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
         Runtime's com.microsoft QLinearMul (tested against it: within 1 LSB, >= 99% exact).
     Errors as ``quantized_add``.
     """
-    choice("mode", mode, REQUANTIZE_MODES)
+    check_choice("mode", mode, REQUANTIZE_MODES)
     ac, bc = _operands(a, b, a_zero_point, b_zero_point)
     lo, hi = _clamp_range(dtype, clamp)
     acc = (ac * bc).astype(np.int32)
     if mode == "onnxruntime":
-        sa, sb, so = (np.float32(positive_float(n, v)) for n, v in
+        sa, sb, so = (np.float32(check_positive_float(n, v)) for n, v in
                       (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
         ratio = np.float32(np.float32(sa * sb) / so)
         v = np.rint(acc.astype(np.float32) * ratio + np.float32(out_zero_point))
@@ -139,11 +139,11 @@ def build_lut(function, *, in_scale, in_zero_point, out_scale, out_zero_point,
     r = round_half_away(fl32(y * fl32(1 / out_scale))) + out_zp, saturated to qrange(dtype).
     ``function`` is "sigmoid" or "hard_swish". Result: (256,) array of ``dtype``.
     """
-    fn = LUT_FUNCTIONS[choice("function", function, tuple(LUT_FUNCTIONS))]
+    fn = LUT_FUNCTIONS[check_choice("function", function, tuple(LUT_FUNCTIONS))]
     store = qrange_storage(dtype)
     qmin, qmax = qrange(dtype)
-    si = np.float32(positive_float("in_scale", in_scale))
-    inv = np.float32(1.0) / np.float32(positive_float("out_scale", out_scale))
+    si = np.float32(check_positive_float("in_scale", in_scale))
+    inv = np.float32(1.0) / np.float32(check_positive_float("out_scale", out_scale))
     codes = np.arange(qmin, qmax + 1, dtype=np.int64)
     x = si * (codes - int(in_zero_point)).astype(np.float32)
     y = fn(x) * inv
@@ -205,7 +205,7 @@ def quantized_avg_pool2d(q, *, kernel_shape, strides=None, pads=(0, 0, 0, 0),
     code). Errors: ValueError for geometry or rounding.
     """
     q = int_array("q", q, ndim=4)
-    choice("rounding", rounding, ("half_away", "half_even"))
+    check_choice("rounding", rounding, ("half_away", "half_even"))
     win = pool_windows(q.astype(np.int64), kernel_shape, strides, pads, (1, 1), 0)
     acc = win.sum(axis=(4, 5))
     ones = np.ones((1, 1) + q.shape[2:], np.int64)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference._argcheck import conv_geometry, int_tuple, positive_int
+from reference._validate import check_int, check_int_tuple, conv_geometry
 from reference.conv_float import conv2d_float, conv2d_macs
 from reference.conv_int import conv2d_int
 
@@ -74,8 +74,8 @@ def _clip_window(lo, hi, size):
 def _tiled(conv, x, w, strides, pads, dilations, groups, tile, min_map, out_dtype, **conv_kw):
     strides, pads, dilations, groups, oh, ow = conv_geometry(
         np.shape(x), np.shape(w), strides, pads, dilations, groups)
-    tile = int_tuple("tile", tile, 2, minimum=1)
-    min_map = int_tuple("min_map", min_map, 2, minimum=1)
+    tile = check_int_tuple("tile", tile, 2, minimum=1, broadcast=True)
+    min_map = check_int_tuple("min_map", min_map, 2, minimum=1, broadcast=True)
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     geometry = dict(strides=strides, pads=pads, dilations=dilations, groups=groups)
@@ -161,7 +161,7 @@ class BufferSizes:
 
     def __post_init__(self):
         for f in ("input_elems", "weight_elems", "psum_elems"):
-            positive_int(f, getattr(self, f))
+            check_int(f, getattr(self, f), minimum=1)
 
 
 @dataclass(frozen=True)
@@ -219,14 +219,14 @@ def conv_access_counts(layer: ConvShape, buffers: BufferSizes = BufferSizes(), *
     """
     if not isinstance(layer, ConvShape):
         raise TypeError(f"layer is {type(layer).__name__}: expected ConvShape")
-    min_map = int_tuple("min_map", min_map, 2, minimum=1)
+    min_map = check_int_tuple("min_map", min_map, 2, minimum=1, broadcast=True)
     oh, ow = layer.out_hw
     if oh < 1 or ow < 1:
         raise ValueError(f"layer {layer.name!r} has an empty output {oh}x{ow}")
     if tile is None or layer.h < min_map[0] or layer.w < min_map[1]:
         th, tw = oh, ow
     else:
-        th, tw = int_tuple("tile", tile, 2, minimum=1)
+        th, tw = check_int_tuple("tile", tile, 2, minimum=1, broadcast=True)
         th, tw = min(th, oh), min(tw, ow)
     k, s, p = layer.k, layer.stride, layer.pad
     all_weights = layer.c_out * layer.c_in * k * k
@@ -276,7 +276,7 @@ def resnet50_conv_shapes(*, image=224) -> list[ConvShape]:
     Numeric contract: integer shapes from the torchvision definition (conv1 7x7/2 pad 3, max
     pool 3x3/2 pad 1); ValueError for a non-positive ``image``.
     """
-    positive_int("image", image)
+    check_int("image", image, minimum=1)
     h = (image + 6 - 7) // 2 + 1          # conv1 output
     layers = [ConvShape("conv1", 3, image, image, 64, 7, 2, 3)]
     h = (h + 2 - 3) // 2 + 1              # max pool 3x3/2 pad 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference._argcheck import conv_geometry, int_array, int_tuple
+from reference._validate import check_int_tuple, conv_geometry, int_array
 from reference.conv_float import conv2d_macs
 from reference.matmul_int import exact_matmul, wrap_int32, zero_point_vector
 
@@ -57,7 +57,7 @@ def zero_block_bitmap(x, block, *, zero_point=0) -> np.ndarray:
     blocks are judged on the elements they have. Errors: ValueError naming ``block``.
     """
     x = np.asarray(x)
-    block = int_tuple("block", block, x.ndim, minimum=1)
+    block = check_int_tuple("block", block, x.ndim, minimum=1, broadcast=True)
     is_zero = np.broadcast_to(x == np.asarray(zero_point), x.shape)
     pad = [(0, -s % b) for s, b in zip(x.shape, block)]
     is_zero = np.pad(is_zero, pad, constant_values=True)
@@ -88,8 +88,8 @@ def skip_matmul_operands(a, b, a_zero_point, b_zero_point, a_block, b_block):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
                          f"a.shape[1] == b.shape[0]")
-    a_block = int_tuple("a_block", a_block, 2, minimum=1)
-    b_block = int_tuple("b_block", b_block, 2, minimum=1)
+    a_block = check_int_tuple("a_block", a_block, 2, minimum=1, broadcast=True)
+    b_block = check_int_tuple("b_block", b_block, 2, minimum=1, broadcast=True)
     if a_block[1] != b_block[0]:
         raise ValueError(f"a_block={a_block}, b_block={b_block}: expected a_block[1] == "
                          f"b_block[0] (the K blocks must line up)")
@@ -247,8 +247,8 @@ def skip_conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=
     xc, wc, b = centred_conv_operands(x, w, x_zero_point, w_zero_point, bias)
     strides, pads, dilations, groups, oh, ow = conv_geometry(
         xc.shape, wc.shape, strides, pads, dilations, groups)
-    x_block = int_tuple("x_block", x_block, 3, minimum=1)
-    w_block = int_tuple("w_block", w_block, 2, minimum=1)
+    x_block = check_int_tuple("x_block", x_block, 3, minimum=1, broadcast=True)
+    w_block = check_int_tuple("w_block", w_block, 2, minimum=1, broadcast=True)
     cg = wc.shape[1]
     if x_block[0] != w_block[1] or cg % x_block[0]:
         raise ValueError(f"x_block={x_block}, w_block={w_block}: the channel blocks "
