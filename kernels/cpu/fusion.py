@@ -69,12 +69,17 @@ def _im2col_u(xh, cg, kh, kw, pad_value, flip, strides, pads, dilations, oh, ow,
             iy = oy * strides[0] - pads[0] + i * dilations[0]
             for j in range(kw):
                 ix = ox * strides[1] - pads[1] + j * dilations[1]
-                col = (i * kw + j) * cg
-                inside = 0 <= iy < h and 0 <= ix < wd
-                for c in range(cg):
-                    v = (np.uint8(xh[n, iy, ix, c]) ^ x) if inside else pad_u
-                    out[row, col + c] = v
-                    s += v
+                dst = out[row, (i * kw + j) * cg:(i * kw + j + 1) * cg]
+                if 0 <= iy < h and 0 <= ix < wd:  # branch outside the channel loop: it vectorizes
+                    src = xh[n, iy, ix]
+                    for c in range(cg):
+                        v = np.uint8(src[c]) ^ x
+                        dst[c] = v
+                        s += np.int64(v)
+                else:
+                    for c in range(cg):
+                        dst[c] = pad_u
+                    s += np.int64(pad_u) * cg
         rowsum[row] = s
 
 
