@@ -155,8 +155,11 @@ def requantize_params(acc, input_scale, weight_scale, output_scale, output_zero_
     variant = {"tflite-single": FIXED_SINGLE, "tflite-ruy": FIXED_RUY}.get(mode, FIXED_TFLITE)
     # Scale folding as the runtime does at preparation time (see reference.requantize).
     m = np.divide(np.multiply(s_in32, s_w, dtype=np.float32), s_out32, dtype=np.float32)
-    real = s_in32.astype(np.float64) * s_w.astype(np.float64) / s_out32.astype(np.float64)
-    mult, shift = quantize_multiplier(real, single_rounding=single)
+    if fixed:
+        real = s_in32.astype(np.float64) * s_w.astype(np.float64) / s_out32.astype(np.float64)
+        mult, shift = quantize_multiplier(real, single_rounding=single)
+    else:  # float modes never read them (same shape as m; per-call host time matters)
+        mult = shift = np.zeros(m.shape, np.int64)
     return RequantizeParams(
         acc=np.ascontiguousarray(acc).reshape(as_3d(acc.shape, ax)), fixed_point=fixed,
         m=np.ascontiguousarray(m, np.float32).reshape(-1),
