@@ -12,10 +12,16 @@ Two paths:
   (N*OH*OW, KH*KW*Cg) matrix (padding = x_zero_point; NHWC copy of x so each tap copies Cg
   contiguous bytes) by a Numba kernel, then multiplied by the (KH*KW*Cg, Og) weight matrix with `kernels.cpu.matmul_int.matmul_int` (vpdpbusd when
   the CPU has AVX512-VNNI). The patch matrix is the A panel of the GEMM, built once.
+  With one group on an AVX512-VNNI host the patches are written straight into the GEMM's
+  uint8 A panel (with row sums), and the epilogue (`vnni_epilogue_nchw`, shared with `kernels.cpu.fusion`) takes the raw `vpdpbusd`
+  sums, applies the zero-point correction and bias (folded per channel, exact int64) and
+  writes NCHW int32 rows through a staged 16-channel x 256-pixel tile (`stage_tile`, shared
+  with `kernels.cpu.fusion`; Numba's cache keys on each function's own file, so clear
+  `__pycache__` after changing these shared helpers).
 * Depthwise (one input channel per group): a direct Numba loop over the KH*KW taps, int64
   accumulation, narrowed once.
 
-The bias is added to the int32 GEMM result in int64 and narrowed once (wrap).
+Otherwise the bias is added to the int32 GEMM result in int64 and narrowed once (wrap).
 
 Weights are constants in inference: `pack_conv_weights(w, groups=...)` does the weight side of
 the lowering once (per-group VNNI-packed B with column sums, as onnxruntime packs initializers
@@ -29,11 +35,24 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from kernels import _scalar
 from kernels._args import check_groups, conv_geometry, conv_weights
 from kernels.cpu._vnni import HAS_AVX512_VNNI
-from kernels.cpu.matmul_int import NR, PackedB, matmul_int, packed_offset
+from kernels.cpu.matmul_int import (
+    NR,
+    PackedB,
+    gemm_vnni_raw,
+    matmul_int,
+    packed_offset,
+    padded_a_shape,
+)
 
 __all__ = ["PackedConvWeights", "conv2d_int", "pack_conv_weights"]
+
+_ops = _scalar.build(njit(inline="always"), native_rint=True)
+_requant_float_one = _ops.requant_float_one
+_requant_fixed_one = _ops.requant_fixed_one
+_wrap_int32 = _ops.wrap_int32
 
 
 @njit(parallel=True, cache=True)
@@ -169,6 +188,118 @@ def unwrap_packed(x, w, groups, w_int4_shape):
 
 
 @njit(parallel=True, cache=True)
+def _im2col_u(xh, cg, kh, kw, pad_value, flip, strides, pads, dilations, oh, ow, out, rowsum):
+    """Patches of NHWC `xh` (groups=1) straight into the VNNI A panel: uint8 (XOR 0x80 when
+    `flip`: int8 x), columns (i, j, c), zero padding rows/columns pre-set; with row sums."""
+    n_img, h, wd, _ = xh.shape
+    x = np.uint8(0x80) if flip else np.uint8(0)
+    pad_u = np.uint8(pad_value) ^ x
+    for row in prange(n_img * oh * ow):
+        n = row // (oh * ow)
+        p = row % (oh * ow)
+        oy = p // ow
+        ox = p % ow
+        s = np.int64(0)
+        for i in range(kh):
+            iy = oy * strides[0] - pads[0] + i * dilations[0]
+            for j in range(kw):
+                ix = ox * strides[1] - pads[1] + j * dilations[1]
+                dst = out[row, (i * kw + j) * cg:(i * kw + j + 1) * cg]
+                if 0 <= iy < h and 0 <= ix < wd:  # branch outside the channel loop: it vectorizes
+                    src = xh[n, iy, ix]
+                    for c in range(cg):
+                        v = np.uint8(src[c]) ^ x
+                        dst[c] = v
+                        s += np.int64(v)
+                else:
+                    for c in range(cg):
+                        dst[c] = pad_u
+                    s += np.int64(pad_u) * cg
+        rowsum[row] = s
+
+
+#: Output pixels per epilogue task. A task stages a 16-channel x 256-pixel tile of the GEMM
+#: result (contiguous 64-byte reads per pixel) transposed into a local buffer, then writes
+#: each channel's contiguous NCHW row in a loop LLVM vectorizes.
+EPI_PIXELS = 256
+
+
+@njit(inline="always")
+def epi_tasks(y, hw):
+    """Epilogue task count over y (N, O, OH*OW): (image, 16-channel block, pixel block)."""
+    return y.shape[0] * ((y.shape[1] + 15) // 16) * ((hw + EPI_PIXELS - 1) // EPI_PIXELS)
+
+
+@njit(inline="always")
+def stage_tile(c, n_pad, t, o_total, hw):
+    """Task t's (n, first channel ob, channels, first pixel p0, pixels npx, first GEMM row i0)
+    and its (16, EPI_PIXELS) int32 tile[ol, pl] = c[(i0 + pl) * n_pad + ob + ol], pl < npx
+    (`c` has n_pad >= 16 * ceil(O / 16) columns, so the block never reads past it)."""
+    n_ob = (o_total + 15) // 16
+    n_pb = (hw + EPI_PIXELS - 1) // EPI_PIXELS
+    n = t // (n_ob * n_pb)
+    r = t % (n_ob * n_pb)
+    ob = (r // n_pb) * 16
+    p0 = (r % n_pb) * EPI_PIXELS
+    npx = min(EPI_PIXELS, hw - p0)
+    i0 = n * hw + p0
+    tile = np.empty((16, EPI_PIXELS), np.int32)
+    for pl in range(npx):
+        row = (i0 + pl) * n_pad + ob
+        for ol in range(16):
+            tile[ol, pl] = c[row + ol]
+    return n, ob, min(16, o_total - ob), p0, npx, i0, tile
+
+
+@njit(parallel=True, cache=True)
+def vnni_epilogue_nchw(c, n_pad, rowsum, corr, b0, requant, fixed_point, m, multiplier, shift,
+                       variant, zp, lo, hi, hw, y):
+    """y[n, o, p] from the raw VNNI sums, i = n*hw + p:
+    v = wrap32(c[i, o] - b0[o] * rowsum[i] + corr[o]), with corr[o] = bias[o] - A0 * colsum[o]
+    + K * A0 * b0[o] (exact int64, folded per call); y = v (int32) or, when `requant`,
+    the requantized and clamped int8/uint8 value (`kernels._scalar`, as the requantize kernel)."""
+    for t in prange(epi_tasks(y, hw)):
+        n, ob, nch, p0, npx, i0, tile = stage_tile(c, n_pad, t, y.shape[1], hw)
+        rs = rowsum[i0:i0 + npx]
+        for ol in range(nch):
+            o = ob + ol
+            base, bo, src, dst = corr[o], b0[o], tile[ol], y[n, o, p0:p0 + npx]
+            if not requant:
+                for pl in range(npx):
+                    dst[pl] = _wrap_int32(np.int64(src[pl]) - bo * rs[pl] + base)
+            elif fixed_point:
+                mul = multiplier[o]
+                sh = shift[o]
+                for pl in range(npx):
+                    v = _wrap_int32(np.int64(src[pl]) - bo * rs[pl] + base)
+                    dst[pl] = _requant_fixed_one(v, mul, sh, variant, zp, lo, hi)
+            else:
+                mo = m[o]
+                for pl in range(npx):
+                    v = _wrap_int32(np.int64(src[pl]) - bo * rs[pl] + base)
+                    dst[pl] = _requant_float_one(v, mo, zp, lo, hi)
+
+
+def gemm_nchw_vnni(x, xh, packed, x_zp, w_zp, bias64, kh, kw, strides, pads, dilations, oh,
+                   ow):
+    """groups=1 on a VNNI host: patches packed straight into the uint8 A panel, raw GEMM, and
+    (raw sums, n_pad, rowsum, per-channel correction, b0) for an NCHW epilogue."""
+    n_img, cg = x.shape[0], xh.shape[3]
+    rows = n_img * oh * ow
+    a_u = np.empty(padded_a_shape(rows, packed.k), np.uint8)
+    a_u[rows:] = 0  # only the padding is zeroed: the patch kernel writes every real byte
+    a_u[:rows, packed.k:] = 0
+    rowsum = np.empty(rows, np.int64)
+    _im2col_u(xh, cg, kh, kw, x.dtype.type(x_zp), x.dtype == np.int8, strides, pads, dilations,
+              oh, ow, a_u, rowsum)
+    c = gemm_vnni_raw(a_u, packed)
+    a0 = np.int64(x_zp + (128 if x.dtype == np.int8 else 0))
+    b0 = w_zp.astype(np.int64) - packed.offset
+    corr = bias64 - a0 * packed.colsum + np.int64(packed.k) * a0 * b0
+    return c, c.size // a_u.shape[0], rowsum, corr, b0
+
+
+@njit(parallel=True, cache=True)
 def _gemm_to_nchw(acc, o0, bias, oh, ow, y):
     """y[n, o0 + o, :, :] = acc[(n, oh, ow), o] + bias[o0 + o], narrowed once (wrap)."""
     n_img = y.shape[0]
@@ -234,6 +365,13 @@ def conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=(1, 1
                    pads, dilations, y)
         return y
     xh, wmats, og = lowered_gemm_operands(x, w, groups, packed)
+    if groups == 1 and isinstance(wmats[0], PackedB):  # one VNNI GEMM, patches packed as A
+        raw, n_pad, rowsum, corr, b0 = gemm_nchw_vnni(x, xh, wmats[0], x_zp, w_zp, bias, kh, kw,
+                                                      strides, pads, dilations, oh, ow)
+        unused = np.zeros(1, np.int64)  # requantize parameters, not read for int32 output
+        vnni_epilogue_nchw(raw, n_pad, rowsum, corr, b0, False, False, unused.astype(np.float32),
+                           unused, unused, 0, 0, 0, 0, oh * ow, y.reshape(n_img, o, oh * ow))
+        return y
     cols = np.empty((n_img * oh * ow, cg * kh * kw), x.dtype)
     for g in range(groups):
         _im2col(xh, g * cg, cg, kh, kw, x.dtype.type(x_zp), strides, pads, dilations, oh, ow,

@@ -18,8 +18,15 @@ from numba import njit, prange
 from kernels import _scalar
 from kernels._args import conv_geometry
 from kernels._quant_params import requantize_params
-from kernels.cpu.conv_int import _im2col, conv2d_int, lowered_gemm_operands, unwrap_packed
-from kernels.cpu.matmul_int import PackedB, gemm_vnni_raw, matmul_int, padded_a_shape
+from kernels.cpu.conv_int import (
+    _im2col,
+    conv2d_int,
+    gemm_nchw_vnni,
+    lowered_gemm_operands,
+    unwrap_packed,
+    vnni_epilogue_nchw,
+)
+from kernels.cpu.matmul_int import PackedB, matmul_int
 from kernels.cpu.requantize import requantize_kernel
 from reference.fusion import activation_clamp
 
@@ -50,85 +57,6 @@ def _requant_epilogue(acc, o0, bias, fixed_point, m, multiplier, shift, variant,
                 else:
                     r = _requant_float_one(v, m[oc], zp, lo, hi)
                 y[n, oc, p] = r
-
-
-@njit(parallel=True, cache=True)
-def _im2col_u(xh, cg, kh, kw, pad_value, flip, strides, pads, dilations, oh, ow, out, rowsum):
-    """Patches of NHWC `xh` (groups=1) straight into the VNNI A panel: uint8 (XOR 0x80 when
-    `flip`: int8 x), columns (i, j, c), zero padding rows/columns pre-set; with row sums."""
-    n_img, h, wd, _ = xh.shape
-    x = np.uint8(0x80) if flip else np.uint8(0)
-    pad_u = np.uint8(pad_value) ^ x
-    for row in prange(n_img * oh * ow):
-        n = row // (oh * ow)
-        p = row % (oh * ow)
-        oy = p // ow
-        ox = p % ow
-        s = np.int64(0)
-        for i in range(kh):
-            iy = oy * strides[0] - pads[0] + i * dilations[0]
-            for j in range(kw):
-                ix = ox * strides[1] - pads[1] + j * dilations[1]
-                dst = out[row, (i * kw + j) * cg:(i * kw + j + 1) * cg]
-                if 0 <= iy < h and 0 <= ix < wd:  # branch outside the channel loop: it vectorizes
-                    src = xh[n, iy, ix]
-                    for c in range(cg):
-                        v = np.uint8(src[c]) ^ x
-                        dst[c] = v
-                        s += np.int64(v)
-                else:
-                    for c in range(cg):
-                        dst[c] = pad_u
-                    s += np.int64(pad_u) * cg
-        rowsum[row] = s
-
-
-#: Output pixels per epilogue task. A task stages a 16-channel x 256-pixel tile of the GEMM
-#: result (contiguous 64-byte reads per pixel) transposed into a local buffer, then writes
-#: each channel's contiguous NCHW row in a loop LLVM vectorizes (float requantize path).
-_EPI_PIXELS = 256
-
-
-@njit(parallel=True, cache=True)
-def _vnni_requant_epilogue(c, n_pad, rowsum, corr, b0, fixed_point, m, multiplier, shift,
-                           variant, zp, lo, hi, hw, y):
-    """y[n, o, p] = requant(wrap32(raw VNNI sum - b0[o] * rowsum[i] + corr[o])), i = n*hw + p:
-    the GEMM's int32 results go straight from the raw accumulators to the int8/uint8 output.
-    `corr[o]` = bias[o] - A0 * colsum[o] + K * A0 * b0[o] (exact int64, folded per call);
-    `c` has n_pad >= 16 * ceil(O / 16) columns, so a 16-channel block never reads past it."""
-    n_img, o_total = y.shape[0], y.shape[1]
-    n_ob = (o_total + 15) // 16
-    n_pb = (hw + _EPI_PIXELS - 1) // _EPI_PIXELS
-    for t in prange(n_img * n_ob * n_pb):
-        n = t // (n_ob * n_pb)
-        r = t % (n_ob * n_pb)
-        ob = (r // n_pb) * 16
-        p0 = (r % n_pb) * _EPI_PIXELS
-        npx = min(_EPI_PIXELS, hw - p0)
-        i0 = n * hw + p0
-        tile = np.empty((16, _EPI_PIXELS), np.int32)
-        for pl in range(npx):
-            row = (i0 + pl) * n_pad + ob
-            for ol in range(16):
-                tile[ol, pl] = c[row + ol]
-        rs = rowsum[i0:i0 + npx]
-        for ol in range(min(16, o_total - ob)):
-            o = ob + ol
-            base = corr[o]
-            bo = b0[o]
-            src = tile[ol]
-            dst = y[n, o, p0:p0 + npx]
-            if fixed_point:
-                mul = multiplier[o]
-                sh = shift[o]
-                for pl in range(npx):
-                    v = _wrap_int32(np.int64(src[pl]) - bo * rs[pl] + base)
-                    dst[pl] = _requant_fixed_one(v, mul, sh, variant, zp, lo, hi)
-            else:
-                mo = m[o]
-                for pl in range(npx):
-                    v = _wrap_int32(np.int64(src[pl]) - bo * rs[pl] + base)
-                    dst[pl] = _requant_float_one(v, mo, zp, lo, hi)
 
 
 def fused_params(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point, out_zero_point,
@@ -173,21 +101,11 @@ def conv_bn_relu_int(x, w_q, bias, *, x_scale, w_scale, out_scale, x_zero_point=
     xh, wmats, og = lowered_gemm_operands(x, w, groups, packed)
     y = np.empty((n_img, o, oh, ow), rq.storage)
     if groups == 1 and isinstance(wmats[0], PackedB):  # one VNNI GEMM, patches packed as A
-        packed = wmats[0]
-        rows = n_img * oh * ow
-        a_u = np.empty(padded_a_shape(rows, packed.k), np.uint8)
-        a_u[rows:] = 0  # only the padding is zeroed: the patch kernel writes every real byte
-        a_u[:rows, packed.k:] = 0
-        rowsum = np.empty(rows, np.int64)
-        _im2col_u(xh, cg, kh, kwd, x.dtype.type(x_zp), x.dtype == np.int8, strides, pads,
-                  dilations, oh, ow, a_u, rowsum)
-        c = gemm_vnni_raw(a_u, packed)
-        a0 = np.int64(x_zp + (128 if x.dtype == np.int8 else 0))
-        b0 = np.full(o, -packed.offset, np.int64)  # weights are symmetric: w_zp = 0
-        corr = bias64 - a0 * packed.colsum + np.int64(packed.k) * a0 * b0
-        _vnni_requant_epilogue(c, c.size // a_u.shape[0], rowsum, corr, b0, rq.fixed_point, m,
-                               mult, shift, rq.variant, rq.zp, rq.lo, rq.hi, oh * ow,
-                               y.reshape(n_img, o, oh * ow))
+        raw, n_pad, rowsum, corr, b0 = gemm_nchw_vnni(  # weights symmetric: w_zp = 0
+            x, xh, wmats[0], x_zp, np.zeros(o, np.int64), bias64, kh, kwd, strides, pads,
+            dilations, oh, ow)
+        vnni_epilogue_nchw(raw, n_pad, rowsum, corr, b0, True, rq.fixed_point, m, mult, shift,
+                           rq.variant, rq.zp, rq.lo, rq.hi, oh * ow, y.reshape(n_img, o, oh * ow))
         return y
     cols = np.empty((n_img * oh * ow, cg * kh * kwd), x.dtype)
     for g in range(groups):
