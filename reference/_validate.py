@@ -34,11 +34,6 @@ __all__ = [
 FLOAT_PRECISIONS = {"float32": np.float32, "float64": np.float64}
 
 
-class _LengthError(ValueError, TypeError):
-    """A sequence of the wrong length: a ``ValueError`` and, as callers of the former
-    ``_argcheck.int_tuple`` expect, a ``TypeError`` too."""
-
-
 def describe(value: object) -> str:
     """Short description of ``value`` for an error message (arrays by dtype and shape)."""
     if isinstance(value, np.ndarray):
@@ -90,20 +85,22 @@ def check_int_tuple(name: str, value: object, length: int, *, minimum: int | Non
     """Return ``value`` as a tuple of ``length`` ints, each ``>= minimum``.
 
     With ``broadcast=True`` a single int stands for ``length`` copies of itself (``tile=4``);
-    otherwise a single int is a ``TypeError``. A sequence of the wrong length raises an error
-    that is both a ``ValueError`` and a ``TypeError``.
+    otherwise a single int is a ``TypeError``, as is a string or any non-sequence. A sequence
+    of the wrong length is a ``ValueError``.
     """
     if isinstance(value, int | np.integer) and not isinstance(value, bool):
         if not broadcast:
             raise TypeError(f"{name} must be a sequence of {length} ints, got {describe(value)}")
         value = (int(value),) * length
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a sequence of {length} ints, got {value!r}")
     try:
         items = tuple(value)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{name} must be a sequence of {length} ints, got "
                         f"{type(value).__name__} ({describe(value)})") from None
     if len(items) != length:
-        raise _LengthError(f"{name} must have {length} entries, got {len(items)}: {items!r}")
+        raise ValueError(f"{name} must have {length} entries, got {len(items)}: {items!r}")
     out = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int | np.integer):

@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from kernels._args import conv_geometry
 from kernels.cpu.conv_int import conv2d_int
-from reference._argcheck import int_tuple
+from reference._validate import check_int_tuple
 from reference.tiling import TilingRecord
 
 __all__ = ["tiled_conv2d_int", "tiling_params"]
@@ -76,8 +76,8 @@ def _tiled_conv(x, w, x_zp, w_zp, bias, groups, strides, pads, dilations, tile, 
 def tiling_params(x, w, kwargs, tile, min_map):
     """Checked conv geometry plus tile/min_map and the dense MAC count."""
     geo = conv_geometry(x, w, w_int4_shape=None, **kwargs)
-    tile = int_tuple("tile", tile, 2, minimum=1)
-    min_map = int_tuple("min_map", min_map, 2, minimum=1)
+    tile = check_int_tuple("tile", tile, 2, minimum=1, broadcast=True)
+    min_map = check_int_tuple("min_map", min_map, 2, minimum=1, broadcast=True)
     w_unpacked, (oh, ow) = geo[0], geo[-1]
     o, cg, kh, kw = w_unpacked.shape
     macs = x.shape[0] * o * oh * ow * cg * kh * kw

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels._args import check_operand, zero_point_vector
-from reference._argcheck import int_tuple
+from reference._validate import check_int_tuple
 from reference.zeroskip import ZeroSkipRecord
 
 __all__ = ["skip_matmul_int", "zero_bitmap_2d"]
@@ -77,8 +77,8 @@ def skip_matmul_params(a, b, a_zero_point, b_zero_point, a_block, b_block):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
                          f"a.shape[1] == b.shape[0]")
-    a_block = int_tuple("a_block", a_block, 2, minimum=1)
-    b_block = int_tuple("b_block", b_block, 2, minimum=1)
+    a_block = check_int_tuple("a_block", a_block, 2, minimum=1, broadcast=True)
+    b_block = check_int_tuple("b_block", b_block, 2, minimum=1, broadcast=True)
     if a_block[1] != b_block[0]:
         raise ValueError(f"a_block={a_block}, b_block={b_block}: expected a_block[1] == "
                          f"b_block[0] (the K blocks must line up)")

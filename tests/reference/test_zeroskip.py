@@ -51,7 +51,7 @@ def test_bitmap_matches_loop_definition():
     assert bm[0, 0]
     with pytest.raises(ValueError, match="block"):
         zero_block_bitmap(x, (2, 0))
-    with pytest.raises(TypeError, match="block"):
+    with pytest.raises(ValueError, match="block must have 2 entries"):
         zero_block_bitmap(x, (2,))
 
 
