@@ -12,9 +12,7 @@ reference's.
 import numpy as np
 from numba import njit, prange
 
-from kernels._args import check_operand, zero_point_vector
-from reference._validate import check_int_tuple
-from reference.zeroskip import ZeroSkipRecord
+from reference.zeroskip import ZeroSkipRecord, skip_matmul_operands
 
 __all__ = ["skip_matmul_int", "zero_bitmap_2d"]
 
@@ -70,28 +68,6 @@ def _skip_gemm(ac, bc, a_zero, b_zero, bm, bk, bn, out, done_rows):
         done_rows[ib] = done
 
 
-def skip_matmul_params(a, b, a_zero_point, b_zero_point, a_block, b_block):
-    """Check arguments as the reference does; return centred int16 operands and blocks."""
-    check_operand("a", a)
-    check_operand("b", b)
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
-                         f"a.shape[1] == b.shape[0]")
-    a_block = check_int_tuple("a_block", a_block, 2, minimum=1, broadcast=True)
-    b_block = check_int_tuple("b_block", b_block, 2, minimum=1, broadcast=True)
-    if a_block[1] != b_block[0]:
-        raise ValueError(f"a_block={a_block}, b_block={b_block}: expected a_block[1] == "
-                         f"b_block[0] (the K blocks must line up)")
-    if np.size(a_zero_point) != 1:
-        raise ValueError(f"a_zero_point must be a single value, got shape "
-                         f"{np.shape(a_zero_point)}")
-    azp = zero_point_vector("a_zero_point", np.asarray(a_zero_point).reshape(()), 1, a.dtype)
-    bzp = zero_point_vector("b_zero_point", b_zero_point, b.shape[1], b.dtype)
-    ac = (a.astype(np.int16) - np.int16(azp[0]))
-    bc = (b.astype(np.int16) - bzp.astype(np.int16)[None, :])
-    return ac, bc, a_block, b_block
-
-
 def make_record(a_bitmap, b_bitmap, a_block, b_block, dense, done):
     return ZeroSkipRecord(a_bitmap, b_bitmap, a_block, b_block, int(a_bitmap.sum()),
                           int(b_bitmap.sum()), dense, done, dense - done)
@@ -103,7 +79,7 @@ def skip_matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, a_block=(4, 4), b_b
     Numeric contract: as the reference (exact int64 block sums, one int32 wrap; identical
     to the dense GEMM). Errors: TypeError/ValueError naming the argument.
     """
-    ac, bc, a_block, b_block = skip_matmul_params(a, b, a_zero_point, b_zero_point, a_block,
+    ac, bc, a_block, b_block = skip_matmul_operands(a, b, a_zero_point, b_zero_point, a_block,
                                                   b_block)
     a_zero = zero_bitmap_2d(ac, a_block[0], a_block[1])
     b_zero = zero_bitmap_2d(bc, b_block[0], b_block[1])

@@ -12,7 +12,8 @@ import math
 import numpy as np
 from numba import cuda, int32, int64
 
-from kernels.cpu.zeroskip import make_record, skip_matmul_params
+from kernels.cpu.zeroskip import make_record
+from reference.zeroskip import skip_matmul_operands
 
 __all__ = ["skip_matmul_int"]
 
@@ -63,7 +64,7 @@ def skip_gemm_kernel(ac, bc, a_zero, b_zero, bm, bk, bn, out, done):
 
 def skip_matmul_int(a, b, *, a_zero_point=0, b_zero_point=0, a_block=(4, 4), b_block=(4, 4)):
     """Bit-exact CUDA twin of `reference.zeroskip.skip_matmul_int`: `(int32, ZeroSkipRecord)`."""
-    ac, bc, a_block, b_block = skip_matmul_params(a, b, a_zero_point, b_zero_point, a_block,
+    ac, bc, a_block, b_block = skip_matmul_operands(a, b, a_zero_point, b_zero_point, a_block,
                                                   b_block)
     m, k = ac.shape
     n = bc.shape[1]
