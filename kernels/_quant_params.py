@@ -17,15 +17,13 @@ import numpy as np
 from kernels._scalar import FIXED_RUY, FIXED_SINGLE, FIXED_TFLITE
 from reference._validate import (
     check_array,
-    check_axis,
     check_choice,
-    check_int_tuple,
     check_scale,
     check_zero_point,
 )
 from reference.dtypes import QTYPES, qtype
 from reference.quantize import ROUNDING_MODES, broadcast_quant_param
-from reference.requantize import REQUANTIZE_MODES, quantize_multiplier
+from reference.requantize import check_requantize_args, quantize_multiplier
 
 
 def as_3d(shape, axis):
@@ -118,36 +116,12 @@ class RequantizeParams:
 def requantize_params(acc, input_scale, weight_scale, output_scale, output_zero_point, *,
                       mode, dtype, axis, clamp):
     """Check `reference.requantize.requantize` arguments and fold the scales per channel."""
-    acc = check_array("acc", acc, ("int32",))
-    check_choice("mode", mode, REQUANTIZE_MODES)
-    t = qtype(dtype)
-    s_in = check_scale("input_scale", input_scale)
-    s_out = check_scale("output_scale", output_scale)
-    for name, s in (("input_scale", s_in), ("output_scale", s_out)):
-        if s.size != 1:
-            raise ValueError(f"{name} must be a single value, got shape {s.shape}")
-    s_w = check_scale("weight_scale", weight_scale).reshape(-1)
-    if np.size(output_zero_point) != 1:
-        raise ValueError(f"output_zero_point must be a single value, got shape "
-                         f"{np.shape(output_zero_point)}")
-    zp = int(_zero_point(output_zero_point, "output_zero_point", t).reshape(-1)[0])
-    lo, hi = t.qmin, t.qmax
-    if clamp is not None:
-        qlo, qhi = check_int_tuple("clamp", clamp, 2)
-        if qlo > qhi:
-            raise ValueError(f"clamp must be (low, high) with low <= high, got {clamp!r}")
-        lo, hi = max(lo, qlo), min(hi, qhi)
-        if lo > hi:
-            raise ValueError(f"clamp {clamp!r} does not intersect the {t.name} range "
-                             f"[{t.qmin}, {t.qmax}]")
-    ax = None
-    if s_w.size != 1:
-        if acc.ndim == 0:
-            raise ValueError("weight_scale must be a single value for a 0-d acc")
-        ax = check_axis("axis", axis, acc.ndim)
-        if s_w.shape[0] != acc.shape[ax]:
-            raise ValueError(f"weight_scale must be a single value or 1-D with acc.shape[{ax}] "
-                             f"= {acc.shape[ax]} entries, got shape {s_w.shape}")
+    args = check_requantize_args(acc, input_scale, weight_scale, output_scale,
+                                 output_zero_point, mode=mode, dtype=dtype, axis=axis,
+                                 clamp=clamp)
+    acc, t, zp, lo, hi, ax = (args.acc, args.qtype, args.zero_point, args.lo, args.hi,
+                              args.axis)
+    s_in, s_w, s_out = args.input_scale, args.weight_scale, args.output_scale
     s_in32 = s_in.reshape(()).astype(np.float32)
     s_out32 = s_out.reshape(()).astype(np.float32)
     fixed = mode in ("tflite", "tflite-single", "tflite-ruy")

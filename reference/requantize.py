@@ -46,6 +46,8 @@ golden model must say which one it reproduces. ``mode`` names it:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from reference._validate import check_array, check_axis, check_choice, check_int_tuple, check_scale
@@ -151,6 +153,64 @@ def ruy_multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray,
     return np.where(overflow, np.int64(1) << (31 - right), (r + nudge) >> right)
 
 
+@dataclass(frozen=True)
+class RequantizeArgs:
+    """:func:`requantize`'s arguments, checked: scales as float32 (``weight_scale`` 1-D, one per
+    channel along ``axis``, or a single value with ``axis`` None), the output zero point as an
+    int, and the saturation range ``[lo, hi]`` (``dtype``'s range intersected with ``clamp``)."""
+
+    acc: np.ndarray
+    qtype: object
+    input_scale: np.ndarray
+    weight_scale: np.ndarray
+    output_scale: np.ndarray
+    zero_point: int
+    lo: int
+    hi: int
+    axis: int | None
+
+
+def check_requantize_args(acc, input_scale, weight_scale, output_scale, output_zero_point=0, *,
+                          mode="onnxruntime", dtype="int8", axis=1, clamp=None) -> RequantizeArgs:
+    """Check :func:`requantize`'s arguments exactly as it does (kernels mirroring it call this
+    so that both raise the same errors). Errors: as :func:`requantize`."""
+    acc = check_array("acc", acc, ("int32",))
+    check_choice("mode", mode, REQUANTIZE_MODES)
+    t = qtype(dtype)
+    if t.name not in OUTPUT_DTYPES:  # pragma: no cover - every QTYPE is an output type
+        raise ValueError(f"dtype must be one of {list(OUTPUT_DTYPES)}, got {dtype!r}")
+    s_in = check_scale("input_scale", input_scale)
+    s_out = check_scale("output_scale", output_scale)
+    for name, s in (("input_scale", s_in), ("output_scale", s_out)):
+        if s.size != 1:
+            raise ValueError(f"{name} must be a single value, got shape {s.shape}")
+    s_w = check_scale("weight_scale", weight_scale)
+    if np.size(output_zero_point) != 1:
+        raise ValueError(f"output_zero_point must be a single value, got shape "
+                         f"{np.shape(output_zero_point)}")
+    zp = int(_zero_point_for(output_zero_point, "output_zero_point", t).reshape(-1)[0])
+    lo, hi = t.qmin, t.qmax
+    if clamp is not None:
+        qlo, qhi = check_int_tuple("clamp", clamp, 2)
+        if qlo > qhi:
+            raise ValueError(f"clamp must be (low, high) with low <= high, got {clamp!r}")
+        lo, hi = max(lo, qlo), min(hi, qhi)
+        if lo > hi:
+            raise ValueError(f"clamp {clamp!r} does not intersect the {t.name} range "
+                             f"[{t.qmin}, {t.qmax}]")
+    ax = None
+    if s_w.size != 1:
+        if acc.ndim == 0:
+            raise ValueError("weight_scale must be a single value for a 0-d acc")
+        ax = check_axis("axis", axis, acc.ndim)
+        if s_w.ndim != 1 or s_w.shape[0] != acc.shape[ax]:
+            raise ValueError(f"weight_scale must be a single value or 1-D with acc.shape[{ax}] "
+                             f"= {acc.shape[ax]} entries, got shape {s_w.shape}")
+    return RequantizeArgs(acc=acc, qtype=t, input_scale=s_in.reshape(()),
+                          weight_scale=s_w.reshape(-1), output_scale=s_out.reshape(()),
+                          zero_point=zp, lo=lo, hi=hi, axis=ax)
+
+
 def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, output_scale: object,
                output_zero_point: object = 0, *, mode: str = "onnxruntime", dtype: str = "int8",
                axis: int = 1, clamp: tuple[int, int] | None = None) -> np.ndarray:
@@ -171,45 +231,17 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
     - Errors: ``TypeError`` for a non-int32 ``acc``; ``ValueError`` for bad scales, zero point,
       mode, dtype, axis, clamp (naming the argument and the value).
     """
-    acc = check_array("acc", acc, ("int32",))
-    check_choice("mode", mode, REQUANTIZE_MODES)
-    t = qtype(dtype)
-    if t.name not in OUTPUT_DTYPES:  # pragma: no cover - every QTYPE is an output type
-        raise ValueError(f"dtype must be one of {list(OUTPUT_DTYPES)}, got {dtype!r}")
-    s_in = check_scale("input_scale", input_scale)
-    s_out = check_scale("output_scale", output_scale)
-    for name, s in (("input_scale", s_in), ("output_scale", s_out)):
-        if s.size != 1:
-            raise ValueError(f"{name} must be a single value, got shape {s.shape}")
-    s_w = check_scale("weight_scale", weight_scale)
-    zp = int(_zero_point_for(output_zero_point, "output_zero_point", t).reshape(-1)[0]) \
-        if np.size(output_zero_point) == 1 else None
-    if zp is None:
-        raise ValueError(f"output_zero_point must be a single value, got shape "
-                         f"{np.shape(output_zero_point)}")
-    lo, hi = t.qmin, t.qmax
-    if clamp is not None:
-        qlo, qhi = check_int_tuple("clamp", clamp, 2)
-        if qlo > qhi:
-            raise ValueError(f"clamp must be (low, high) with low <= high, got {clamp!r}")
-        lo, hi = max(lo, qlo), min(hi, qhi)
-        if lo > hi:
-            raise ValueError(f"clamp {clamp!r} does not intersect the {t.name} range "
-                             f"[{t.qmin}, {t.qmax}]")
-    if s_w.size == 1:
-        s_w = s_w.reshape(())
-    else:
-        if acc.ndim == 0:
-            raise ValueError("weight_scale must be a single value for a 0-d acc")
-        ax = check_axis("axis", axis, acc.ndim)
-        if s_w.ndim != 1 or s_w.shape[0] != acc.shape[ax]:
-            raise ValueError(f"weight_scale must be a single value or 1-D with acc.shape[{ax}] "
-                             f"= {acc.shape[ax]} entries, got shape {s_w.shape}")
+    args = check_requantize_args(acc, input_scale, weight_scale, output_scale,
+                                 output_zero_point, mode=mode, dtype=dtype, axis=axis,
+                                 clamp=clamp)
+    acc, t, zp, lo, hi = args.acc, args.qtype, args.zero_point, args.lo, args.hi
+    s_in, s_out = args.input_scale, args.output_scale
+    if args.axis is None:
+        s_w = args.weight_scale.reshape(())
+    else:  # broadcast the per-channel scales along their axis
         shape = [1] * acc.ndim
-        shape[ax] = acc.shape[ax]
-        s_w = s_w.reshape(shape)
-    s_in = s_in.reshape(())
-    s_out = s_out.reshape(())
+        shape[args.axis] = acc.shape[args.axis]
+        s_w = args.weight_scale.reshape(shape)
 
     if mode in ("onnxruntime", "xnnpack"):
         m = np.divide(np.multiply(s_in, s_w, dtype=np.float32), s_out, dtype=np.float32)
