@@ -15,4 +15,9 @@ settings.register_profile(
     "gilt", deadline=None, max_examples=40,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("gilt-thorough", parent=settings.get_profile("gilt"), max_examples=400)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gilt"))
+# CI (CI=true) runs the same examples every time, so a landing never depends on luck; local runs
+# keep exploring, and whatever they find becomes a plain regression test.
+settings.register_profile("gilt-ci", parent=settings.get_profile("gilt"), derandomize=True,
+                          print_blob=True)
+_default = "gilt-ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "gilt"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
