@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from gilt.files import write_text_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -227,12 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_rows(rows))
     print(f"measured in {time.monotonic() - t0:.0f} s")
     if args.out:
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"device": name, "spec": spec.name, "rows": rows}, fh, indent=1)
-        os.replace(tmp, path)
+        path = write_text_atomic(args.out, json.dumps(
+            {"device": name, "spec": spec.name, "rows": rows}, indent=1))
         print(f"written: {path}")
     return 0
 

@@ -1,4 +1,6 @@
-"""Atomic file output: a reader never sees half a file, and a failed write leaves the old file."""
+"""Atomic file output, the one implementation every package uses: a reader never sees half a
+file, a failed write leaves the old file (and no temporary) behind, and the result has the
+permissions of a normally created file (``mkstemp`` alone would leave it 0600)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,19 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -46,3 +55,18 @@ def replace_dir_atomic(staging: Path, target: Path) -> Path:
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
     return target
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (rendered in memory first); closes it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return write_bytes_atomic(path, buf.getvalue())

@@ -10,13 +10,12 @@ and targets and writes its report; ``gilt demo`` is the same with built-in defau
 from __future__ import annotations
 
 import html
-import io
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gilt.files import replace_dir_atomic, write_bytes_atomic, write_text_atomic
+from gilt.files import replace_dir_atomic, save_figure, write_text_atomic  # noqa: F401
 
 
 @dataclass
@@ -97,17 +96,6 @@ def render_html(title: str, sections: list[Section]) -> str:
                          f"<figcaption>{esc(caption)}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def save_figure(fig, path: str | os.PathLike) -> Path:
-    """PNG at 110 dpi, written atomically; closes the figure."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return write_bytes_atomic(path, buf.getvalue())
 
 
 def write_report(out_dir: str | os.PathLike, title: str, sections: list[Section],

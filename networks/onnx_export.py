@@ -18,11 +18,9 @@ blocked-weight convs.
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
+from gilt.files import write_bytes_atomic
 from networks.graph import Graph, Node
 
 OPSET = 20
@@ -244,19 +242,7 @@ def export_onnx(graph: Graph, path=None):
     model = helper.make_model(g, opset_imports=opsets, producer_name="gilt.networks")
     model.ir_version = 9
     if path is not None:
-        write_atomic(path, model.SerializeToString())
+        write_bytes_atomic(path, model.SerializeToString())
     return model
 
 
-def write_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

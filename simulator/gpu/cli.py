@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 
+from gilt.files import write_text_atomic
 from simulator.gpu.spec import gpu_presets
 
 
@@ -71,11 +69,6 @@ def run(args: argparse.Namespace) -> int:
                    "batch": result.batch, "time_s": result.time_s,
                    "images_per_s": result.throughput_per_s, "utilization": result.utilization,
                    "details": result.details, "layers": result.rows()}
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, default=str)
-        os.replace(tmp, path)
+        path = write_text_atomic(args.json, json.dumps(payload, indent=1, default=str))
         print(f"json: {path}")
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from gilt.files import save_figure
 from simulator.gpu.model import simulate_layer
 from simulator.gpu.spec import GpuSpec, load_gpu_spec
 from simulator.results import NetworkResult
@@ -140,18 +140,7 @@ def roofline_plot(result: NetworkResult, spec: GpuSpec | str, path: str | os.Pat
     ax.set_title(f"{result.network} on {result.hardware}, batch {result.batch}")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(True, which="both", lw=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return save_figure(fig, path)
 
 
 __all__ = ["format_table", "rebatch", "roofline_plot", "simulate_network"]

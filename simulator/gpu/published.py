@@ -174,20 +174,16 @@ def seed_claims() -> dict:
 def write_comparison(path) -> None:
     """Store :func:`compare_published` and :func:`seed_claims` as JSON (atomically)."""
     import json
-    import os
-    import tempfile
     from pathlib import Path
+
+    from gilt.files import write_text_atomic
 
     path = Path(path)
     payload = {"description": "simulator.gpu model vs published GPU figures; error = "
                               "model / published - 1. Regenerate: python -m "
                               "simulator.gpu.published benchmarks/data/gpu_published.json",
                "rows": compare_published(), "seed_claims": seed_claims()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=1)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=1))
 
 
 def format_comparison(rows: list[dict]) -> str:

@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from gilt.files import save_figure, write_text_atomic
 from simulator.npu import scalesim_compat as sc
 from simulator.npu.model import MODES, MappingChoice, network_timeline, simulate_network
 from simulator.npu.search import search_network
@@ -168,7 +169,7 @@ def run(args) -> int:
     if args.csv:
         sc.write_rows_csv(result.rows(), args.csv)
     if args.json:
-        sc._write_atomic(Path(args.json), json.dumps(out, indent=1, default=str) + "\n")
+        write_text_atomic(Path(args.json), json.dumps(out, indent=1, default=str) + "\n")
     if args.timeline:
         rows = network_timeline(result)
         if not rows:
@@ -183,15 +184,13 @@ def run(args) -> int:
         if mode != "scalesim":
             print("gilt npu: --compute-report needs scalesim mode", file=sys.stderr)
             return 2
-        sc._write_atomic(Path(args.compute_report),
+        write_text_atomic(Path(args.compute_report),
                          sc.compute_report_csv([lr.details for lr in result.layers]))
     return 0
 
 
 def _plot_timeline(rows: list[dict], path: str, title: str) -> None:
     """Step plot of per-fold PE utilization over compute cycles (written atomically)."""
-    import os
-    import tempfile
 
     import matplotlib
 
@@ -211,15 +210,4 @@ def _plot_timeline(rows: list[dict], path: str, title: str) -> None:
     ax.set_ylabel("PE utilization %")
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    fig.tight_layout()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, target)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path, dpi=120)

@@ -36,6 +36,7 @@ import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from gilt.files import write_text_atomic
 from simulator.workload import LayerWork, Workload
 
 DATAFLOWS = ("ws", "os", "is")
@@ -160,24 +161,7 @@ def write_cfg(config: ScaleSimConfig, path: str | os.PathLike) -> Path:
               "BlockSize : 8", "RandomNumberGeneratorSeed : 40", "", "[run_presets]",
               f"InterfaceBandwidth : {config.interface_bandwidth}", "UseRamulatorTrace : False",
               ""]
-    return _write_atomic(Path(path), "\n".join(lines))
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report should read like any file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomic(Path(path), "\n".join(lines))
 
 
 # ---------------------------------------------------------------------------------- topology
@@ -462,7 +446,7 @@ def write_rows_csv(rows: list[dict], path: str | os.PathLike) -> Path:
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    return _write_atomic(Path(path), out.getvalue())
+    return write_text_atomic(Path(path), out.getvalue())
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience
