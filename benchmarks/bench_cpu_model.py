@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.workload import LayerWork
 from simulator.cpu.host import host_preset_name, host_spec
 from simulator.cpu.model import KernelChoice, simulate_layer
-from simulator.workload import LayerWork
 
 THREADS = 2
 DATA = Path(__file__).with_name("data") / "cpu_validation.csv"
@@ -412,7 +412,7 @@ def main() -> int:
 def _write_rows(path, rows, summary, seed, arch, clock):
     """The table as CSV (atomically); a run started under load goes to a separate file so it
     never replaces the stored quiet-machine table."""
-    from gilt.files import write_text_atomic
+    from common.files import write_text_atomic
 
     buf = io.StringIO()
     buf.write(f"# measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this machine;"

@@ -22,8 +22,8 @@ def _best_of(fn, repeat=5):
 
 
 def main() -> int:
+    from gilt.experiments.published import compare_published, format_comparison, resnet50_workload
     from simulator.gpu import load_gpu_spec, simulate_network
-    from simulator.gpu.published import compare_published, format_comparison, resnet50_workload
 
     spec = load_gpu_spec("a100_sxm4_80gb")
     status = 0

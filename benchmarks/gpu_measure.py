@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from gilt.files import write_text_atomic
+from common.files import write_text_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -107,8 +107,8 @@ def time_cuda(fn, torch, min_ms=20.0, rounds=5) -> float:
 def measure(torch, spec, quick: bool, deadline: float) -> list[dict]:
     import torch.nn.functional as F
 
+    from common.workload import LayerWork
     from simulator.gpu.model import GemmProblem, simulate_gemm, simulate_layer
-    from simulator.workload import LayerWork
 
     rows = []
     dev = torch.device("cuda")

@@ -1,3 +1,5 @@
 """gilt: golden model, kernels and hardware simulators for a W4A8 inference stack."""
 
-__version__ = "0.1.0"
+from common.version import __version__
+
+__all__ = ["__version__"]

@@ -15,12 +15,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gilt.demo", "the main job: W4A8 ResNet-50 + gated net, golden run, GPU/CPU/NPU report"),
     "report": ("gilt.report", "report for any network and hardware choice"),
     "sweep": ("gilt.sweep", "sweep hardware x networks x quantization choices"),
-    "net": ("networks.cli", "summarize a built-in or ONNX network (layer table)"),
-    "npu": ("simulator.npu.cli", "simulate a network on a systolic NPU (SCALE-Sim compatible)"),
-    "gpu": ("simulator.gpu.cli", "simulate a network on a GPU (SMs, Tensor Cores)"),
-    "cpu": ("simulator.cpu.cli", "simulate a network on a CPU (SIMD, VNNI, caches)"),
-    "golden": ("validation.cli_golden", "write golden vectors for an operator or a network"),
-    "check": ("validation.cli_check", "check outputs or registered kernels against golden vectors"),
+    "net": ("gilt.commands.net", "summarize a built-in or ONNX network (layer table)"),
+    "npu": ("gilt.commands.npu", "simulate a network on a systolic NPU (SCALE-Sim compatible)"),
+    "gpu": ("gilt.commands.gpu", "simulate a network on a GPU (SMs, Tensor Cores)"),
+    "cpu": ("gilt.commands.cpu", "simulate a network on a CPU (SIMD, VNNI, caches)"),
+    "golden": ("gilt.commands.golden", "write golden vectors for an operator or a network"),
+    "check": ("gilt.commands.check", "check outputs or registered kernels against golden vectors"),
 }
 
 

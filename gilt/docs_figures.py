@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gilt.report import _plt, save_figure
+from gilt.plots import save_figure
+from gilt.report import _plt
 
 DOCS_FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 
@@ -183,7 +184,8 @@ def npu_dataflows(path):
 
 def gpu_roofline(path):
     import networks
-    from simulator.gpu.network import roofline_plot, simulate_network
+    from gilt.plots import roofline_plot
+    from simulator.gpu.network import simulate_network
 
     wl = networks.workload_for("resnet50", precision="w8a8", batch=8)
     return roofline_plot(simulate_network(wl, "a100_sxm4_40gb"), "a100_sxm4_40gb", path)
@@ -192,8 +194,8 @@ def gpu_roofline(path):
 def cpu_lanes(path):
     """SIMD lane utilization of a 1x1 int8 conv (28x28 map) against its channel count: AVX2
     (32 int8 lanes) vs AVX-512 (64): tails that do not fill a register waste lanes."""
+    from common.workload import LayerWork
     from simulator.cpu.model import simulate_layer
-    from simulator.workload import LayerWork
 
     plt = _plt()
     channels = list(range(8, 201, 4))

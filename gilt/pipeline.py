@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from common.workload import Workload
 from gilt import targets
 from simulator.results import NetworkResult
-from simulator.workload import Workload
 
 
 @dataclass

@@ -15,7 +15,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gilt.files import replace_dir_atomic, save_figure, write_text_atomic  # noqa: F401
+from common.files import replace_dir_atomic, write_text_atomic  # noqa: F401
+from gilt.plots import save_figure
 
 
 @dataclass
@@ -261,7 +262,7 @@ def network_sections(run) -> tuple[list[Section], dict]:
         figures[f"npu_timeline_{net}.png"] = lambda p: figure_npu_timeline(run, p)
         sec_figs.append((f"npu_timeline_{net}.png", f"{net}: NPU utilization timeline"))
     if "gpu" in run.results:
-        from simulator.gpu.network import roofline_plot
+        from gilt.plots import roofline_plot
 
         figures[f"roofline_{net}.png"] = lambda p: roofline_plot(
             run.results["gpu"], run.hardware["gpu"], p)

@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from gilt.files import write_text_atomic
+from common.files import write_text_atomic
 from gilt.progress import Progress
 
 COLUMNS = ("network", "precision", "batch", "target", "hardware", "overrides", "time_s",
@@ -181,7 +181,7 @@ def plot_sweep(rows: list[dict], path: str | os.PathLike) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gilt.report import save_figure
+    from gilt.plots import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ok = [r for r in rows if not r.get("error")]

@@ -12,8 +12,8 @@ import dataclasses
 import importlib
 from functools import lru_cache
 
+from common.workload import Workload
 from simulator.results import NetworkResult
-from simulator.workload import Workload
 
 TARGETS = ("gpu", "cpu", "npu")
 
@@ -25,8 +25,8 @@ DEFAULT_PRESETS = {"gpu": "a100_sxm4_40gb", "cpu": "zen5-epyc", "npu": "npu-32x3
 _ENTRY_POINTS = {
     "gpu": (("simulator.gpu.spec", "load_gpu_spec"), ("simulator.gpu.network", "simulate_network"),
             ("simulator.gpu.spec", "gpu_presets")),
-    "cpu": (("simulator.cpu.spec", "load_cpu_spec"), ("simulator.cpu.model", "simulate_network"),
-            ("simulator.cpu.spec", "cpu_presets")),
+    "cpu": (("simulator.cpu.presets", "load_cpu_spec"), ("simulator.cpu.model", "simulate_network"),
+            ("simulator.cpu.presets", "cpu_presets")),
     "npu": (("simulator.npu.spec", "load_npu_spec"), ("simulator.npu.model", "simulate_network"),
             ("simulator.npu.spec", "npu_presets")),
 }
@@ -57,7 +57,7 @@ def presets(target: str) -> list[str]:
 
 def simulate(target: str, workload: Workload, spec) -> NetworkResult:
     if not isinstance(workload, Workload):
-        raise TypeError(f"workload must be a simulator.workload.Workload, got "
+        raise TypeError(f"workload must be a common.workload.Workload, got "
                         f"{type(workload).__name__}")
     return _entry(target, 1)(workload, spec)
 

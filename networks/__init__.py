@@ -7,7 +7,7 @@ A few lines take a network from a name or an ONNX file to the per-layer table::
     q = networks.quantize(g, precision="w4a8")            # PTQ: W4 weights, A8 activations
     run = networks.golden_run(q)                           # every tensor + activity records
     print(run.table())
-    workload = run.workload()                              # simulator.workload.Workload
+    workload = run.workload()                              # common.workload.Workload
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def workload_for(name_or_path, *, batch: int = 1, precision: str = "w8a8",
         b = 8 if node in (weighted[0], weighted[-1]) else bits
         node.meta["weight_bits"] = b
     g.meta["precision"] = precision
-    from simulator.workload import Workload
+    from common.workload import Workload
 
     wl = graph_workload(g, source="shapes")
     # bit widths of the quantized deployment: int8 activations, weights per the policy

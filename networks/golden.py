@@ -1,5 +1,5 @@
 """The golden run: execute a float, W8A8 or W4A8 graph keeping tensors and activity records,
-and turn it into the workload the simulators cost (``simulator.workload``)."""
+and turn it into the workload the simulators cost (``common.workload``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.workload import LayerWork, Workload
 from networks.execute import LayerActivity, run_graph
 from networks.graph import Graph, Node, format_table
 from networks.models import sample_inputs
-from simulator.workload import LayerWork, Workload
 
 #: Graph operators that only relabel memory: no workload layer.
 _NO_LAYER = frozenset({"flatten", "reshape", "identity"})

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from simulator.workload import conv_output_size
+from common.geometry import conv_output_size
 
 FLOAT_OPS = frozenset({
     "conv", "matmul", "batchnorm", "relu", "clip", "hardsigmoid", "hardswish", "sigmoid", "silu",
@@ -239,7 +239,7 @@ class Graph:
 
     def node_macs(self, node: Node) -> int:
         """Dense multiply-accumulates of a compute node; elementwise ops count one op per
-        output element (see ``simulator.workload``)."""
+        output element (see ``common.workload``)."""
         if node.op in ("conv", "qconv"):
             w = self.shape(node.inputs[1])
             y = self.shape(node.outputs[0])

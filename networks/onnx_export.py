@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gilt.files import write_bytes_atomic
+from common.files import write_bytes_atomic
 from networks.graph import Graph, Node
 
 OPSET = 20

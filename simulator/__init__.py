@@ -1,1 +1,1 @@
-"""Simulators: GPU SMs, CPU SIMD and NPU PE arrays, fed by a Workload (simulator.workload)."""
+"""Simulators: GPU SMs, CPU SIMD and NPU PE arrays, fed by a Workload (common.workload)."""

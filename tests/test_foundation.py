@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import gilt
-from simulator.workload import LayerWork, Workload
+from common.workload import LayerWork, Workload
 
 
 def test_cli_version_and_help():

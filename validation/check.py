@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gilt.files import write_text_atomic
+from common.files import write_text_atomic
 
 #: float dtype -> (rtol, atol) used when the caller gives none
 FLOAT_TOLERANCES: dict[str, tuple[float, float]] = {

@@ -99,7 +99,7 @@ def c7_tiling() -> list[str]:
 
 
 def c4_c11_gpu() -> list[str]:
-    from simulator.gpu.published import seed_claims
+    from gilt.experiments.published import seed_claims
 
     claims = seed_claims()
     c11 = ", ".join(f"batch {r['batch']}: SM {r['sm_utilization']:.0%} / TC pipe "

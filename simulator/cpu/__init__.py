@@ -6,7 +6,8 @@
 """
 
 from simulator.cpu.model import KernelChoice, simulate_layer, simulate_network
-from simulator.cpu.spec import CpuSpec, cpu_presets, load_cpu_spec
+from simulator.cpu.presets import cpu_presets, load_cpu_spec
+from simulator.cpu.spec import CpuSpec
 
 __all__ = ["CpuSpec", "KernelChoice", "cpu_presets", "load_cpu_spec", "simulate_layer",
            "simulate_network"]

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.cpu.spec import CpuSpec, load_spec
+from simulator.cpu.spec import PRESETS_DIR, CpuSpec
+from simulator.spec import load_spec
 
 CPUINFO = Path("/proc/cpuinfo")
 SYSFS_CPU0 = Path("/sys/devices/system/cpu/cpu0")
@@ -92,7 +93,7 @@ def _cache_sizes(sysfs_cpu: Path) -> dict[str, float]:
 def host_spec(*, clock_mhz: float | None = None, cpuinfo_text: str | None = None,
               sysfs_cpu: Path = SYSFS_CPU0) -> CpuSpec:
     """A :class:`CpuSpec` named ``host`` for this machine (see module docstring)."""
-    from simulator.cpu.spec import PRESETS_DIR
+
     text = cpuinfo_text if cpuinfo_text is not None else CPUINFO.read_text()
     vendor, flags, count = parse_cpuinfo(text)
     preset = load_spec(CpuSpec, preset_for_flags(vendor, flags), presets_dir=PRESETS_DIR)

@@ -57,9 +57,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.cpu.spec import ISA_BITS, CpuSpec, load_cpu_spec
+from common.workload import LayerWork, Workload
+from simulator.cpu.presets import load_cpu_spec
+from simulator.cpu.spec import ISA_BITS, CpuSpec
 from simulator.results import LayerResult, NetworkResult
-from simulator.workload import LayerWork, Workload
 
 PATHS = ("fp32", "vnni", "madd")
 CONV_METHODS = ("im2col", "direct")

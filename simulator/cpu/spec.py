@@ -3,7 +3,7 @@
 Presets ship in ``simulator/cpu/presets/*.yaml`` (``avx2-desktop``, ``skylake-sp``,
 ``icelake-sp``, ``sapphire-rapids``, ``zen4-epyc``, ``zen5-epyc``), each with a ``sources:``
 mapping that cites every figure; ``host`` is detected from this machine
-(:mod:`simulator.cpu.host`). Unknown or missing keys are errors naming the key
+(:mod:`simulator.cpu.host`; both resolved by :func:`simulator.cpu.presets.load_cpu_spec`). Unknown or missing keys are errors naming the key
 (:func:`simulator.spec.load_spec`); bad values raise ValueError naming key, value and expectation.
 
 Execution resources are given as *units* and *datapath bits per cycle* per instruction class, so
@@ -29,8 +29,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-
-from simulator.spec import list_presets, load_spec
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 
@@ -198,17 +196,3 @@ class CpuSpec:
 
     def replace(self, **changes) -> CpuSpec:
         return dataclasses.replace(self, **changes)
-
-
-def load_cpu_spec(source) -> CpuSpec:
-    """A :class:`CpuSpec` from a preset name, ``"host"``, a YAML path or a dict."""
-    if isinstance(source, CpuSpec):
-        return source
-    if source == "host":
-        from simulator.cpu.host import host_spec
-        return host_spec()
-    return load_spec(CpuSpec, source, presets_dir=PRESETS_DIR)
-
-
-def cpu_presets() -> list[str]:
-    return list_presets(PRESETS_DIR)

@@ -8,8 +8,8 @@ See docs/sim-gpu.md for the equations and the published-data validation.
 """
 
 from simulator.gpu.model import TILE_SHAPES, GemmProblem, simulate_gemm, simulate_layer
-from simulator.gpu.network import rebatch, roofline_plot, simulate_network
+from simulator.gpu.network import rebatch, simulate_network
 from simulator.gpu.spec import GpuSpec, gpu_presets, load_gpu_spec
 
 __all__ = ["GpuSpec", "GemmProblem", "TILE_SHAPES", "gpu_presets", "load_gpu_spec", "rebatch",
-           "roofline_plot", "simulate_gemm", "simulate_layer", "simulate_network"]
+           "simulate_gemm", "simulate_layer", "simulate_network"]

@@ -2,7 +2,7 @@
 
 A compute layer is ``G`` independent GEMMs ``O[M x N] = I[M x K] . F[K x N]`` (implicit GEMM for a
 convolution: M = batch*out_h*out_w, N = out_channels/G, K = (in_channels/G)*kh*kw; see
-:meth:`simulator.workload.LayerWork.gemm_shape`). For each candidate threadblock tile
+:meth:`common.workload.LayerWork.gemm_shape`). For each candidate threadblock tile
 ``BM x BN x BK`` (``BK`` = 64 bytes of the MMA operand type) and split-K factor ``s``:
 
 Occupancy (blocks per SM, ``b``)::
@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.workload import LayerWork
 from simulator.gpu.spec import MMA_DTYPE_BITS, GpuSpec
 from simulator.results import LayerResult
-from simulator.workload import LayerWork
 
 #: Threadblock tiles (BM, BN, warps) in the spirit of CUTLASS/cuBLAS tile sets (the guide's
 #: "Typical Tile Dimensions In cuBLAS": 256x128 and 128x256 most efficient, 64x64 least).

@@ -1,19 +1,16 @@
 """Network level: every layer through :func:`simulator.gpu.model.simulate_layer`, totals,
-images/s, a per-layer table and a roofline plot."""
+images/s (tables and plots are the application's: ``gilt.commands.gpu``, ``gilt.plots``)."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 
 import numpy as np
 
-from gilt.files import save_figure
+from common.workload import Workload
 from simulator.gpu.model import simulate_layer
 from simulator.gpu.spec import GpuSpec, load_gpu_spec
 from simulator.results import NetworkResult
-from simulator.workload import Workload
 
 
 def rebatch(workload: Workload, batch: int) -> Workload:
@@ -64,7 +61,7 @@ def simulate_network(workload: Workload, spec: GpuSpec | str, *, batch: int | No
     (images/s); ``details`` holds SM and Tensor Core utilization over the whole run."""
     spec = load_gpu_spec(spec)
     if not isinstance(workload, Workload):
-        raise TypeError(f"workload must be a simulator.workload.Workload, got "
+        raise TypeError(f"workload must be a common.workload.Workload, got "
                         f"{type(workload).__name__}")
     if batch is not None:
         workload = rebatch(workload, batch)
@@ -88,59 +85,4 @@ def simulate_network(workload: Workload, spec: GpuSpec | str, *, batch: int | No
                          layers=results, batch=net_batch, details=details)
 
 
-def format_table(result: NetworkResult) -> str:
-    """Plain-text per-layer table with totals."""
-    head = (f"{'layer':<28}{'op':<11}{'mma':<6}{'tile':<11}{'waves':>6}{'SM%':>6}{'TC%':>6}"
-            f"{'util%':>7}{'us':>9}{'TFLOP/s':>9}{'GB/s':>8}  bound")
-    lines = [head, "-" * len(head)]
-    for r in result.layers:
-        d = r.details
-        lines.append(
-            f"{r.name[:27]:<28}{d.get('op', '')[:10]:<11}{str(d.get('mma_dtype', ''))[:5]:<6}"
-            f"{str(d.get('tile', '-')):<11}{d.get('waves', 0):>6}"
-            f"{100 * d.get('sm_utilization', 0):>6.1f}{100 * d.get('tc_pipe_utilization', 0):>6.1f}"
-            f"{100 * r.utilization:>7.1f}{r.time_s * 1e6:>9.1f}{d.get('achieved_tflops', 0):>9.1f}"
-            f"{d.get('achieved_gbps', 0):>8.0f}  {r.bound}")
-    d = result.details
-    lines.append("-" * len(head))
-    lines.append(
-        f"total {result.network} on {result.hardware}, batch {result.batch}: "
-        f"{result.time_s * 1e3:.3f} ms, {result.throughput_per_s:,.0f} images/s, "
-        f"SM util {100 * d['sm_utilization']:.1f}%, TC pipe util "
-        f"{100 * d['tc_pipe_utilization']:.1f}%, MAC util {100 * result.utilization:.1f}%, "
-        f"{d['achieved_tflops']:.1f} TFLOP/s, DRAM {d['dram_bytes'] / 1e6:.1f} MB")
-    return "\n".join(lines)
-
-
-def roofline_plot(result: NetworkResult, spec: GpuSpec | str, path: str | os.PathLike) -> Path:
-    """Roofline PNG: each compute layer at (FLOP per DRAM byte, achieved FLOP/s) under the
-    Tensor Core and HBM roofs. Written atomically (temp file + os.replace)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    spec = load_gpu_spec(spec)
-    path = Path(path)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ai = np.logspace(-1, 4, 200)
-    bw = spec.hbm_bw_bytes_per_s
-    for dtype in sorted(spec.tc_macs_per_clock_per_sm):
-        peak = spec.peak_flops(dtype)
-        ax.loglog(ai, np.minimum(peak, ai * bw) / 1e12, lw=1, label=f"roof {dtype}")
-    pts = [(r.details.get("arithmetic_intensity", 0), r.details.get("achieved_tflops", 0),
-            r.bound) for r in result.layers if r.macs_done > 0 and r.details.get("tiles")]
-    colors = {"compute": "tab:green", "memory": "tab:red", "latency": "tab:orange"}
-    for bound, color in colors.items():
-        xs = [p[0] for p in pts if p[2] == bound and p[0] > 0 and p[1] > 0]
-        ys = [p[1] for p in pts if p[2] == bound and p[0] > 0 and p[1] > 0]
-        if xs:
-            ax.scatter(xs, ys, s=14, color=color, label=f"{bound}-bound layers", zorder=3)
-    ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte)")
-    ax.set_ylabel("TFLOP/s")
-    ax.set_title(f"{result.network} on {result.hardware}, batch {result.batch}")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(True, which="both", lw=0.3)
-    return save_figure(fig, path)
-
-
-__all__ = ["format_table", "rebatch", "roofline_plot", "simulate_network"]
+__all__ = ["rebatch", "simulate_network"]

@@ -1,7 +1,7 @@
 """Layer -> GEMM -> systolic-array mapping, per dataflow. No memory model here (see memory.py).
 
 A compute layer is ``groups`` independent GEMMs ``O[M x N] = I[M x K] . F[K x N]``
-(:meth:`simulator.workload.LayerWork.gemm_shape`: M = batch*out_h*out_w output pixels,
+(:meth:`common.workload.LayerWork.gemm_shape`: M = batch*out_h*out_w output pixels,
 N = filters per group, K = (in_channels/groups)*kernel_h*kernel_w). Padding, stride and dilation
 only change M (through the output size) and which input words feed each row: the array sees the
 GEMM. A dataflow keeps two GEMM dimensions on the array (Sr on the R rows, Sc on the C columns)
@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulator.workload import LayerWork
+from common.workload import LayerWork
 
 DATAFLOWS = ("ws", "os", "is")
 LOOP_ORDERS = ("cols-outer", "rows-outer")

@@ -32,8 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from common.workload import LayerWork
 from simulator.npu.mapping import ROLES, Mapping
-from simulator.workload import LayerWork
 
 OPERAND_DIMS = {"ifmap": ("m", "k"), "filter": ("k", "n"), "ofmap": ("m", "n")}
 

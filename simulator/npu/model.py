@@ -26,13 +26,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from common.workload import LayerWork, Workload
 from simulator.npu import scalesim_compat as sc
 from simulator.npu.mapping import Mapping, compute_cycles, fold_cycles, mapping_for
 from simulator.npu.memory import layer_traffic, stall_cycles
 from simulator.npu.skip import gating_compaction, zero_skip
 from simulator.npu.spec import NpuSpec, load_npu_spec
 from simulator.results import LayerResult, NetworkResult
-from simulator.workload import LayerWork, Workload
 
 MODES = ("gilt", "scalesim")
 CORE_SPLITS = ("auto", "n", "m")

@@ -36,8 +36,8 @@ import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from gilt.files import write_text_atomic
-from simulator.workload import LayerWork, Workload
+from common.files import write_text_atomic
+from common.workload import LayerWork, Workload
 
 DATAFLOWS = ("ws", "os", "is")
 ROOT = Path(__file__).resolve().parents[2]

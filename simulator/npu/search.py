@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.workload import LayerWork, Workload
 from simulator.npu.mapping import DATAFLOWS, LOOP_ORDERS
 from simulator.npu.model import MappingChoice, simulate_layer
 from simulator.npu.spec import NpuSpec, load_npu_spec
 from simulator.results import LayerResult, NetworkResult
-from simulator.workload import LayerWork, Workload
 
 NEAR_PEAK = 0.85
 

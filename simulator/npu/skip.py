@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.workload import LayerWork
 from simulator.npu.mapping import Mapping
-from simulator.workload import LayerWork
 
 
 @dataclass(frozen=True)

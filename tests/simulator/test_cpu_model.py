@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.workload import LayerWork, Workload
 from simulator.cpu.model import (
     KernelChoice,
     choose_block,
@@ -15,9 +16,8 @@ from simulator.cpu.model import (
     simulate_layer,
     simulate_network,
 )
-from simulator.cpu.spec import load_cpu_spec
+from simulator.cpu.presets import load_cpu_spec
 from simulator.results import LayerResult, NetworkResult
-from simulator.workload import LayerWork, Workload
 
 ZEN5 = load_cpu_spec("zen5-epyc")
 

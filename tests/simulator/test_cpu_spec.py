@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from simulator.cpu.host import host_spec, parse_cpuinfo, preset_for_flags
-from simulator.cpu.spec import PRESETS_DIR, CpuSpec, cpu_presets, load_cpu_spec
+from simulator.cpu.presets import cpu_presets, load_cpu_spec
+from simulator.cpu.spec import PRESETS_DIR, CpuSpec
 
 EXPECTED_PRESETS = {"avx2-desktop", "skylake-sp", "icelake-sp", "sapphire-rapids", "zen4-epyc",
                     "zen5-epyc"}

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.workload import LayerWork
 from simulator.gpu.model import (
     GemmProblem,
     resolve_mma_dtype,
@@ -15,7 +16,6 @@ from simulator.gpu.model import (
     tile_occupancy,
 )
 from simulator.gpu.spec import load_gpu_spec
-from simulator.workload import LayerWork
 
 A100 = load_gpu_spec("a100_sxm4_40gb")
 V100 = load_gpu_spec("v100_sxm2")

@@ -6,16 +6,17 @@ import json
 import numpy as np
 import pytest
 
+from common.workload import LayerWork, Workload
 from gilt.cli import main as gilt_main
-from simulator.gpu import load_gpu_spec, rebatch, roofline_plot, simulate_network
-from simulator.gpu.network import format_table
-from simulator.gpu.published import (
+from gilt.commands.gpu import format_table
+from gilt.experiments.published import (
     PUBLISHED_GEMMS,
     PUBLISHED_RESNET50,
     compare_published,
     resnet50_workload,
 )
-from simulator.workload import LayerWork, Workload
+from gilt.plots import roofline_plot
+from simulator.gpu import load_gpu_spec, rebatch, simulate_network
 
 A100 = load_gpu_spec("a100_sxm4_80gb")
 

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from common.workload import LayerWork, Workload
 from gilt.cli import main as gilt_main
 from simulator.npu import scalesim_compat as sc
 from simulator.npu.model import MappingChoice, simulate_layer
 from simulator.npu.search import search_layer, search_network
 from simulator.npu.spec import NpuSpec, load_npu_spec, npu_presets
-from simulator.workload import LayerWork, Workload
 
 PRESETS = ("npu-32x32", "npu-128x128", "tpuv1-like", "eyeriss-like")
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.workload import LayerWork, Workload
 from simulator.npu.mapping import Mapping, compute_cycles, fold_cycles, mapping_for
 from simulator.npu.model import MappingChoice, simulate_layer, simulate_network, timeline_points
 from simulator.npu.skip import expand_bitmap
 from simulator.npu.spec import load_npu_spec
-from simulator.workload import LayerWork, Workload
 
 SPEC = load_npu_spec("npu-32x32")
 

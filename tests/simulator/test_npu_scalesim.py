@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from common.workload import LayerWork
 from simulator.npu import scalesim_compat as sc
 from simulator.npu.model import simulate_layer, topology_rows
 from simulator.npu.spec import load_npu_spec
-from simulator.workload import LayerWork
 
 STORED = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "npu_scalesim_resnet50.csv"
 

@@ -7,8 +7,9 @@ import dataclasses
 import json
 import sys
 
-from gilt.files import write_text_atomic
+from common.files import write_text_atomic
 from simulator.gpu.spec import gpu_presets
+from simulator.results import NetworkResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _workload(net: str, batch: int, precision: str):
     if net == "resnet50-ref":
-        from simulator.gpu.published import resnet50_workload
+        from gilt.experiments.published import resnet50_workload
         return resnet50_workload(batch, "fp16" if precision in ("fp16", "float32") else precision)
     try:
         import networks
@@ -48,8 +49,33 @@ def _workload(net: str, batch: int, precision: str):
     return workload
 
 
+def format_table(result: NetworkResult) -> str:
+    """Plain-text per-layer table with totals."""
+    head = (f"{'layer':<28}{'op':<11}{'mma':<6}{'tile':<11}{'waves':>6}{'SM%':>6}{'TC%':>6}"
+            f"{'util%':>7}{'us':>9}{'TFLOP/s':>9}{'GB/s':>8}  bound")
+    lines = [head, "-" * len(head)]
+    for r in result.layers:
+        d = r.details
+        lines.append(
+            f"{r.name[:27]:<28}{d.get('op', '')[:10]:<11}{str(d.get('mma_dtype', ''))[:5]:<6}"
+            f"{str(d.get('tile', '-')):<11}{d.get('waves', 0):>6}"
+            f"{100 * d.get('sm_utilization', 0):>6.1f}{100 * d.get('tc_pipe_utilization', 0):>6.1f}"
+            f"{100 * r.utilization:>7.1f}{r.time_s * 1e6:>9.1f}{d.get('achieved_tflops', 0):>9.1f}"
+            f"{d.get('achieved_gbps', 0):>8.0f}  {r.bound}")
+    d = result.details
+    lines.append("-" * len(head))
+    lines.append(
+        f"total {result.network} on {result.hardware}, batch {result.batch}: "
+        f"{result.time_s * 1e3:.3f} ms, {result.throughput_per_s:,.0f} images/s, "
+        f"SM util {100 * d['sm_utilization']:.1f}%, TC pipe util "
+        f"{100 * d['tc_pipe_utilization']:.1f}%, MAC util {100 * result.utilization:.1f}%, "
+        f"{d['achieved_tflops']:.1f} TFLOP/s, DRAM {d['dram_bytes'] / 1e6:.1f} MB")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    from simulator.gpu.network import format_table, roofline_plot, simulate_network
+    from gilt.plots import roofline_plot
+    from simulator.gpu.network import simulate_network
     from simulator.gpu.spec import load_gpu_spec
 
     try:

@@ -55,18 +55,3 @@ def replace_dir_atomic(staging: Path, target: Path) -> Path:
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
     return target
-
-
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as PNG atomically (rendered in memory first); closes it."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    try:
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
-    return write_bytes_atomic(path, buf.getvalue())

@@ -17,7 +17,8 @@ import json
 import sys
 
 from simulator.cpu.model import CONV_METHODS, KernelChoice, simulate_network
-from simulator.cpu.spec import ISA_BITS, cpu_presets, load_cpu_spec
+from simulator.cpu.presets import cpu_presets, load_cpu_spec
+from simulator.cpu.spec import ISA_BITS
 from simulator.results import NetworkResult
 
 
@@ -81,7 +82,7 @@ def _kernel(args, isa=None) -> KernelChoice:
 
 
 def run(args) -> int:
-    from gilt.files import write_text_atomic
+    from common.files import write_text_atomic
 
     if args.batch < 1:
         print(f"gilt cpu: --batch must be >= 1, got {args.batch}", file=sys.stderr)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.workload import LayerWork, Workload
+from common.workload import LayerWork, Workload
 
 GUIDE = ("NVIDIA Deep Learning Performance Guide, 'Matrix Multiplication Background User's "
          "Guide' (DU-09799-001), sec. 3 Dimension Quantization Effects")
@@ -115,7 +115,7 @@ def resnet50_workload(batch: int = 1, precision: str = "w8a8", *,
     layers.append(LayerWork.matmul("fc", m=batch, n=1000, k=c, weight_bits=wbits,
                                    act_bits=abits, out_bits=max(abits, 16)))
     return Workload(name="resnet50", layers=tuple(layers), precision=precision,
-                    meta={"batch": batch, "source": "simulator.gpu.published"})
+                    meta={"batch": batch, "source": "gilt.experiments.published"})
 
 
 def compare_published() -> list[dict]:
@@ -176,12 +176,12 @@ def write_comparison(path) -> None:
     import json
     from pathlib import Path
 
-    from gilt.files import write_text_atomic
+    from common.files import write_text_atomic
 
     path = Path(path)
     payload = {"description": "simulator.gpu model vs published GPU figures; error = "
                               "model / published - 1. Regenerate: python -m "
-                              "simulator.gpu.published benchmarks/data/gpu_published.json",
+                              "gilt.experiments.published benchmarks/data/gpu_published.json",
                "rows": compare_published(), "seed_claims": seed_claims()}
     write_text_atomic(path, json.dumps(payload, indent=1))
 

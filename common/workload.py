@@ -22,10 +22,11 @@ Bytes are counted at the stored bit width (int4 weights: two per byte, rounded u
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from common.geometry import conv_output_size, storage_bytes
 
 #: Operator kinds a simulator must handle. ``conv`` covers grouped conv; ``depthwise`` is a
 #: conv with groups == in_channels == out_channels / multiplier; ``matmul`` is a GEMM;
@@ -43,17 +44,6 @@ def _nonneg_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     return int(value)
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
-                     dilation: int) -> int:
-    """ONNX/PyTorch output size: floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1."""
-    return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def storage_bytes(count: int, bits: int) -> int:
-    """Bytes to store ``count`` values of ``bits`` bits, packed (int4: two per byte)."""
-    return math.ceil(count * bits / 8)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from gilt.files import save_figure, write_text_atomic
+from common.files import write_text_atomic
+from gilt.plots import timeline_plot
 from simulator.npu import scalesim_compat as sc
 from simulator.npu.model import MODES, MappingChoice, network_timeline, simulate_network
 from simulator.npu.search import search_network
@@ -176,7 +177,7 @@ def run(args) -> int:
             print("gilt npu: --timeline needs gilt mode (no per-fold timeline)", file=sys.stderr)
             return 2
         if args.timeline.endswith(".png"):
-            _plot_timeline(rows, args.timeline, f"{result.network} on {spec.name} "
+            timeline_plot(rows, args.timeline, f"{result.network} on {spec.name} "
                                                 f"({spec.dataflow})")
         else:
             sc.write_rows_csv(rows, args.timeline)
@@ -187,27 +188,3 @@ def run(args) -> int:
         write_text_atomic(Path(args.compute_report),
                          sc.compute_report_csv([lr.details for lr in result.layers]))
     return 0
-
-
-def _plot_timeline(rows: list[dict], path: str, title: str) -> None:
-    """Step plot of per-fold PE utilization over compute cycles (written atomically)."""
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs, ys = [], []
-    for row in rows:
-        xs.append(row["start_cycle"])
-        ys.append(100 * row["utilization"])
-    last = rows[-1]
-    xs.append(last["start_cycle"] + last["folds"] * last["cycles_per_fold"])
-    ys.append(0.0)
-    fig, ax = plt.subplots(figsize=(10, 3))
-    ax.step(xs, ys, where="post", linewidth=0.8)
-    ax.set_xlabel("compute cycle")
-    ax.set_ylabel("PE utilization %")
-    ax.set_ylim(0, 105)
-    ax.set_title(title)
-    save_figure(fig, path, dpi=120)
