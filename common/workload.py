@@ -8,7 +8,8 @@ CSV, in which case the activity fields keep their dense defaults (nothing gated,
 Every compute layer is described by its convolution geometry (a matmul is a 1x1 conv on a
 1 x rows "image", see :meth:`LayerWork.matmul`) plus what the golden run observed:
 
-* ``macs_dense``    multiply-accumulates of the dense layer (no gating, no skipping);
+* ``macs_dense``    multiply-accumulates of the dense layer (no gating, no skipping); 0 for
+  element-wise and pooling layers, whose operations are counted in ``ops`` instead;
 * ``macs_done``     multiply-accumulates actually performed by the golden model;
 * ``macs_skipped_gate`` and ``macs_skipped_zero``: the difference, split by cause
   (``macs_dense == macs_done + macs_skipped_gate + macs_skipped_zero``, checked);
@@ -30,7 +31,7 @@ from common.geometry import conv_output_size, storage_bytes
 
 #: Operator kinds a simulator must handle. ``conv`` covers grouped conv; ``depthwise`` is a
 #: conv with groups == in_channels == out_channels / multiplier; ``matmul`` is a GEMM;
-#: ``elementwise`` and ``pool`` are memory-bound passes (``macs_dense`` counts their ops).
+#: ``elementwise`` and ``pool`` are memory-bound passes: no MACs, their operations in ``ops``.
 OP_KINDS = ("conv", "depthwise", "matmul", "elementwise", "pool")
 
 
@@ -78,6 +79,7 @@ class LayerWork:
     macs_done: int = 0
     macs_skipped_gate: int = 0
     macs_skipped_zero: int = 0
+    ops: int = 0
     gate_mask: np.ndarray | None = field(default=None, compare=False, repr=False)
     act_zero_bitmap: np.ndarray | None = field(default=None, compare=False, repr=False)
     weight_zero_bitmap: np.ndarray | None = field(default=None, compare=False, repr=False)
@@ -93,8 +95,11 @@ class LayerWork:
                     "kernel_h", "kernel_w", "groups", "weight_bits", "act_bits", "out_bits",
                     "acc_bits"):
             _pos_int(key, getattr(self, key))
-        for key in ("macs_dense", "macs_done", "macs_skipped_gate", "macs_skipped_zero"):
+        for key in ("macs_dense", "macs_done", "macs_skipped_gate", "macs_skipped_zero", "ops"):
             _nonneg_int(key, getattr(self, key))
+        if not self.is_compute and self.macs_dense:
+            raise ValueError(f"layer {self.name!r}: a {self.op!r} layer has no MACs "
+                             f"(macs_dense={self.macs_dense}); count its operations in ops")
         if self.op in ("conv", "depthwise", "matmul"):
             if self.in_channels % self.groups or self.out_channels % self.groups:
                 raise ValueError(
@@ -153,13 +158,13 @@ class LayerWork:
                     ops_per_element: int = 1, inputs: int = 1, act_bits: int = 8,
                     out_bits: int = 8) -> LayerWork:
         """A memory-bound pass over an NCHW tensor (add, activation, pooling output size equal
-        to ``shape``); ``macs_dense`` counts ``ops_per_element`` per output element and
+        to ``shape``); ``ops`` counts ``ops_per_element`` per output element (no MACs) and
         ``in_channels`` carries ``inputs * C`` so input bytes come out right."""
         n, c, h, w = shape
         ops = n * c * h * w * ops_per_element
         return cls(name=name, op=op, batch=n, in_channels=c * inputs, in_h=h, in_w=w,
                    out_channels=c, out_h=h, out_w=w, act_bits=act_bits, out_bits=out_bits,
-                   weight_bits=8, macs_dense=ops, macs_done=ops)
+                   weight_bits=8, ops=ops)
 
     # ----------------------------------------------------------------- derived views
     @property

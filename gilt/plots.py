@@ -46,7 +46,7 @@ def roofline_plot(result: NetworkResult, spec: GpuSpec | str, path: str | os.Pat
         ax.loglog(ai, np.minimum(peak, ai * bw) / 1e12, lw=1, label=f"roof {dtype}")
     pts = [(r.details.get("arithmetic_intensity", 0), r.details.get("achieved_tflops", 0),
             r.bound) for r in result.layers if r.macs_done > 0 and r.details.get("tiles")]
-    colors = {"compute": "tab:green", "memory": "tab:red", "latency": "tab:orange"}
+    colors = {"compute": "tab:green", "memory": "tab:red", "overhead": "tab:orange"}
     for bound, color in colors.items():
         xs = [p[0] for p in pts if p[2] == bound and p[0] > 0 and p[1] > 0]
         ys = [p[1] for p in pts if p[2] == bound and p[0] > 0 and p[1] > 0]

@@ -2,23 +2,37 @@
 
 Every model returns one :class:`LayerResult` per layer and a :class:`NetworkResult` for the whole
 workload, so reports, sweeps and plots treat the three targets alike. Target-specific figures
-(folds, waves, lane utilization, ...) go in ``details``; the common fields below always mean the
-same thing:
+(folds, waves, lane utilization, ...) go in ``details``; the common fields below mean the same
+thing on every target:
 
-* ``cycles``        cycles of the target's clock for the layer, stalls included;
-* ``time_s``        ``cycles / clock_hz``;
-* ``utilization``   useful MACs / (peak MACs per cycle x cycles), in [0, 1]: the fraction of
+* ``cycles``          cycles of the target's clock for the layer, everything included;
+* ``compute_cycles``  cycles the compute units need for the work as mapped (pipeline fill and
+  drain of the array or the GEMM's waves included), memory taken as free;
+* ``memory_cycles``   cycles the bottleneck memory level needs for the layer's traffic, compute
+  taken as free;
+* ``overhead_cycles`` fixed costs that are neither: kernel launches, serial sections, latency
+  that no work hides;
+* ``stall_cycles``    cycles in which compute waited for memory in the modelled schedule
+  (SCALE-Sim's "Stall Cycles"), so that ``cycles == compute_cycles + stall_cycles +
+  overhead_cycles`` and ``memory_cycles <= cycles`` (both checked);
+* ``bound``           derived here, once: the largest of compute, memory and overhead cycles
+  (``"compute"``, ``"memory"`` or ``"overhead"``);
+* ``time_s``          ``cycles / clock_hz``;
+* ``macs_dense`` / ``macs_done``: multiply-accumulates of the dense layer and those performed
+  (0 for layers without MACs); ``ops``: other operations (element-wise, pooling);
+* ``utilization``     useful MACs / (peak MACs per cycle x cycles), in [0, 1]: the fraction of
   the hardware's multiply-accumulate capacity that did work the dense layer needed
-  (skipped MACs are not useful work; see ``macs_done``);
-* ``stall_cycles``  cycles in which compute waited for memory;
-* ``bound``         ``"compute"``, ``"memory"`` or ``"latency"``;
+  (skipped MACs are not useful work; see ``macs_done``); 0 for layers without MACs;
 * ``dram_bytes`` / ``onchip_bytes``: traffic at the stored bit widths;
-* ``energy_j``      when the target's spec gives energies, else ``None``.
+* ``energy_j``        when the target's spec gives energies, else ``None``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+BOUNDS = ("compute", "memory", "overhead")
 
 
 @dataclass(frozen=True)
@@ -30,17 +44,47 @@ class LayerResult:
     macs_dense: int
     macs_done: int
     utilization: float
+    compute_cycles: float = 0.0
+    memory_cycles: float = 0.0
+    overhead_cycles: float = 0.0
     stall_cycles: float = 0.0
-    bound: str = "compute"
+    ops: int = 0
     dram_bytes: float = 0.0
     onchip_bytes: float = 0.0
     energy_j: float | None = None
     details: dict = field(default_factory=dict, compare=False)
 
+    def __post_init__(self):
+        for key in ("cycles", "compute_cycles", "memory_cycles", "overhead_cycles",
+                    "stall_cycles", "time_s"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"layer {self.name!r}: {key} must be a finite number >= 0, "
+                                 f"got {value!r}")
+        split = self.compute_cycles + self.stall_cycles + self.overhead_cycles
+        if not math.isclose(self.cycles, split, rel_tol=1e-9, abs_tol=1e-6):
+            raise ValueError(f"layer {self.name!r}: cycles ({self.cycles}) must equal compute + "
+                             f"stall + overhead cycles ({split})")
+        if self.memory_cycles > self.cycles * (1 + 1e-9) + 1e-6:
+            raise ValueError(f"layer {self.name!r}: memory_cycles ({self.memory_cycles}) cannot "
+                             f"exceed cycles ({self.cycles})")
+        if not 0.0 <= self.utilization <= 1.0 + 1e-9:
+            raise ValueError(f"layer {self.name!r}: utilization must be in [0, 1], "
+                             f"got {self.utilization!r}")
+
+    @property
+    def bound(self) -> str:
+        """What limits the layer: the largest of compute, memory and overhead cycles (ties go
+        to the first of ``BOUNDS``)."""
+        parts = (self.compute_cycles, self.memory_cycles, self.overhead_cycles)
+        return BOUNDS[parts.index(max(parts))]
+
     def as_row(self) -> dict:
         row = asdict(self)
         details = row.pop("details")
-        row.update({f"{k}": v for k, v in details.items() if not isinstance(v, (list, dict))})
+        row["bound"] = self.bound
+        row.update({f"{k}": v for k, v in details.items()
+                    if not isinstance(v, (list, dict)) and k not in row})
         return row
 
 
@@ -68,6 +112,10 @@ class NetworkResult:
     @property
     def macs_dense(self) -> int:
         return sum(layer.macs_dense for layer in self.layers)
+
+    @property
+    def ops(self) -> int:
+        return sum(layer.ops for layer in self.layers)
 
     @property
     def utilization(self) -> float:

@@ -340,12 +340,6 @@ def _finish(layer: LayerWork, spec: CpuSpec, path: Path, clock_hz: float, thread
     memory_cycles = max(level_cycles.values(), default=0.0)
     body = max(compute_cycles, memory_cycles)
     cycles = body + serial_cycles + overhead_cycles
-    if overhead_cycles > body + serial_cycles:
-        bound = "latency"
-    elif memory_cycles > compute_cycles:
-        bound = "memory"
-    else:
-        bound = "compute"
     peak_path = spec.macs_per_cycle(dtype if layer.is_compute else "fp32", path.isa,
                                     int8_path=path.kind if (dtype == "int8" and path.width > 32
                                                             and layer.is_compute) else None)
@@ -360,7 +354,8 @@ def _finish(layer: LayerWork, spec: CpuSpec, path: Path, clock_hz: float, thread
     details.update({
         "isa": path.isa, "dtype": dtype, "instruction_path": path.kind if layer.is_compute
         else "vector", "threads": threads, "clock_hz": clock_hz,
-        "lane_utilization": (layer.macs_dense / mac_slots) if mac_slots else 0.0,
+        "lane_utilization": ((layer.macs_dense if layer.is_compute else layer.ops) / mac_slots)
+        if mac_slots else 0.0,
         "compute_cycles": compute_cycles, "memory_cycles": memory_cycles,
         "serial_cycles": serial_cycles, "overhead_cycles": overhead_cycles,
         "level_cycles": dict(level_cycles),
@@ -371,7 +366,9 @@ def _finish(layer: LayerWork, spec: CpuSpec, path: Path, clock_hz: float, thread
     })
     return LayerResult(name=layer.name, target="cpu", cycles=cycles, time_s=cycles / clock_hz,
                        macs_dense=layer.macs_dense, macs_done=layer.macs_done, utilization=util,
-                       stall_cycles=max(0.0, memory_cycles - compute_cycles), bound=bound,
+                       compute_cycles=compute_cycles, memory_cycles=memory_cycles,
+                       overhead_cycles=serial_cycles + overhead_cycles,
+                       stall_cycles=max(0.0, memory_cycles - compute_cycles), ops=layer.ops,
                        dram_bytes=dram_bytes, onchip_bytes=onchip_bytes, details=details)
 
 
@@ -542,10 +539,10 @@ def _depthwise_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtyp
 
 def _elementwise_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: str,
                        clock_hz: float) -> LayerResult:
-    """``macs_dense`` ops on 32-bit lanes (int8 values are widened for the arithmetic); bytes are
-    the inputs and the output at their stored widths."""
+    """``layer.ops`` operations on 32-bit lanes (int8 values are widened for the arithmetic);
+    bytes are the inputs and the output at their stored widths."""
     path = resolve_path(spec, kernel, "fp32")
-    ops = layer.macs_dense
+    ops = layer.ops
     threads = _threads(spec, kernel)
     elements = layer.batch * layer.out_channels * layer.out_h * layer.out_w
     vector_ops = math.ceil(ops / path.lanes)

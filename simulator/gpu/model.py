@@ -264,6 +264,7 @@ def simulate_gemm(p: GemmProblem, spec: GpuSpec, *, tile: tuple[int, int] | None
     bm, bn, _ = best["tile"]
     free = _evaluate(p, spec, bm, bn, best["warps"], best["split_k"], include_memory=False)
     best["stall_cycles"] = max(0.0, best["cycles"] - free["cycles"])
+    best["free_compute_cycles"] = free["compute_cycles"]
     return best
 
 
@@ -374,10 +375,21 @@ def _zero_skip_fraction(layer: LayerWork, bm: int, bn: int, bk: int) -> tuple[fl
     return skip, how
 
 
-def _pass_cycles(spec: GpuSpec, nbytes: float) -> float:
+def _dram_cycles(spec: GpuSpec, nbytes: float) -> float:
+    return nbytes / (spec.hbm_bw_bytes_per_s * spec.hbm_efficiency) * spec.clock_hz
+
+
+def _pass_overhead(spec: GpuSpec) -> float:
+    """The fixed part of a memory pass: DRAM latency (nothing to hide it) and the launch."""
+    return spec.dram_latency_cycles + spec.kernel_launch_overhead_us * 1e-6 * spec.clock_hz
+
+
+def _memory_pass(spec: GpuSpec, op: str, nbytes: float) -> dict:
     """One memory-bound kernel over ``nbytes`` (read + write): DRAM time + latency + launch."""
-    return (nbytes / (spec.hbm_bw_bytes_per_s * spec.hbm_efficiency) * spec.clock_hz
-            + spec.dram_latency_cycles + spec.kernel_launch_overhead_us * 1e-6 * spec.clock_hz)
+    dram = _dram_cycles(spec, nbytes)
+    overhead = _pass_overhead(spec)
+    return {"op": op, "bytes": nbytes, "cycles": dram + overhead, "dram_cycles": dram,
+            "overhead_cycles": overhead}
 
 
 def simulate_layer(layer: LayerWork, spec: GpuSpec, *, mma_dtype: str = "auto",
@@ -436,7 +448,7 @@ def simulate_layer(layer: LayerWork, spec: GpuSpec, *, mma_dtype: str = "auto",
         for i, op in enumerate(unfused_ops):
             out_w = layer.out_bits if i == len(unfused_ops) - 1 else width
             nbytes = elems * (width + out_w) / 8
-            passes.append({"op": op, "bytes": nbytes, "cycles": _pass_cycles(spec, nbytes)})
+            passes.append(_memory_pass(spec, op, nbytes))
             width = out_w
     extra_cycles = sum(p["cycles"] for p in passes)
     extra_bytes = sum(p["bytes"] for p in passes)
@@ -462,22 +474,16 @@ def simulate_layer(layer: LayerWork, spec: GpuSpec, *, mma_dtype: str = "auto",
         "epilogue_pass_cycles": extra_cycles, "epilogue_passes": passes,
         "w4_dequant": w_bits == 4, "zero_skip": best["zero_skip"], **gate_notes,
     })
-    bound = _bound(best["compute_cycles"], best["dram_cycles"],
-                   best["mma_cycles"], cycles)
+    pass_overhead = sum(p["overhead_cycles"] for p in passes)
     return LayerResult(
         name=layer.name, target="gpu", cycles=cycles, time_s=cycles / spec.clock_hz,
         macs_dense=layer.macs_dense, macs_done=layer.macs_done,
         utilization=min(1.0, layer.macs_done / (peak_mac_clk * cycles)) if cycles else 0.0,
-        stall_cycles=best["stall_cycles"] + extra_cycles, bound=bound, dram_bytes=dram,
+        compute_cycles=best["free_compute_cycles"],
+        memory_cycles=best["dram_cycles"] + sum(p["dram_cycles"] for p in passes),
+        overhead_cycles=best["launch_cycles"] + pass_overhead,
+        stall_cycles=best["stall_cycles"] + extra_cycles - pass_overhead, dram_bytes=dram,
         onchip_bytes=best["l2_bytes"], details=details)
-
-
-def _bound(compute: float, dram: float, mma_busy: float, total: float) -> str:
-    """memory if DRAM time exceeds the waves' time; latency if less than half the layer's
-    cycles are Tensor Core (or FMA) issue; else compute."""
-    if dram > compute:
-        return "memory"
-    return "compute" if mma_busy >= 0.5 * total else "latency"
 
 
 def _common_details(spec: GpuSpec, layer: LayerWork, cycles: float, dram: float,
@@ -497,9 +503,10 @@ def _common_details(spec: GpuSpec, layer: LayerWork, cycles: float, dram: float,
 def _memory_layer(layer: LayerWork, spec: GpuSpec) -> LayerResult:
     """Element-wise and pooling passes: read inputs, write output, at HBM bandwidth."""
     nbytes = layer.act_in_bytes + layer.act_out_bytes
-    dram_cycles = nbytes / (spec.hbm_bw_bytes_per_s * spec.hbm_efficiency) * spec.clock_hz
-    cycles = _pass_cycles(spec, nbytes)
+    dram_cycles = _dram_cycles(spec, nbytes)
     elems = layer.batch * layer.out_channels * layer.out_h * layer.out_w
+    op_cycles = layer.ops / (spec.fp32_lanes_per_sm * spec.sm_count)
+    cycles = max(op_cycles, dram_cycles) + _pass_overhead(spec)
     threads = elems / 4                    # 4 elements per thread (vectorized)
     blocks = _ceil_div(int(max(threads, 1)), 256)
     sm_busy = min(1.0, blocks / spec.sm_count) * dram_cycles / cycles
@@ -508,10 +515,11 @@ def _memory_layer(layer: LayerWork, spec: GpuSpec) -> LayerResult:
                     "waves": _ceil_div(blocks, spec.sm_count * 8), "dram_cycles": dram_cycles,
                     "mma_dtype": "none"})
     return LayerResult(name=layer.name, target="gpu", cycles=cycles,
-                       time_s=cycles / spec.clock_hz, macs_dense=layer.macs_dense,
-                       macs_done=layer.macs_done, utilization=0.0,
-                       stall_cycles=cycles - dram_cycles, bound="memory" if dram_cycles
-                       > 0.5 * cycles else "latency", dram_bytes=nbytes, details=details)
+                       time_s=cycles / spec.clock_hz, macs_dense=0, macs_done=0,
+                       utilization=0.0, compute_cycles=op_cycles, memory_cycles=dram_cycles,
+                       overhead_cycles=_pass_overhead(spec),
+                       stall_cycles=max(0.0, dram_cycles - op_cycles), ops=layer.ops,
+                       dram_bytes=nbytes, details=details)
 
 
 def _depthwise_layer(layer: LayerWork, spec: GpuSpec, epilogue: str) -> LayerResult:
@@ -523,7 +531,7 @@ def _depthwise_layer(layer: LayerWork, spec: GpuSpec, epilogue: str) -> LayerRes
     macs_run = layer.macs_dense * (1.0 - skip)
     compute = macs_run / rate
     nbytes = layer.act_in_bytes + layer.weight_bytes + layer.act_out_bytes
-    dram_cycles = nbytes / (spec.hbm_bw_bytes_per_s * spec.hbm_efficiency) * spec.clock_hz
+    dram_cycles = _dram_cycles(spec, nbytes)
     outputs = layer.batch * layer.out_channels * layer.out_h * layer.out_w
     blocks = _ceil_div(outputs, 256)
     waves = _ceil_div(blocks, spec.sm_count * 8)
@@ -533,7 +541,7 @@ def _depthwise_layer(layer: LayerWork, spec: GpuSpec, epilogue: str) -> LayerRes
     if epilogue == "unfused":
         for op in (o for o in layer.fused if o.lower() in EPILOGUE_FUSABLE):
             nb = 2 * layer.act_out_bytes
-            passes.append({"op": op, "bytes": nb, "cycles": _pass_cycles(spec, nb)})
+            passes.append(_memory_pass(spec, op, nb))
     extra = sum(p["cycles"] for p in passes)
     cycles = kernel + launch + extra
     dram = nbytes + sum(p["bytes"] for p in passes)
@@ -548,6 +556,10 @@ def _depthwise_layer(layer: LayerWork, spec: GpuSpec, epilogue: str) -> LayerRes
                        time_s=cycles / spec.clock_hz, macs_dense=layer.macs_dense,
                        macs_done=layer.macs_done,
                        utilization=min(1.0, layer.macs_done / (peak * cycles)),
-                       stall_cycles=max(0.0, dram_cycles - compute) + extra,
-                       bound="memory" if dram_cycles > compute else "compute",
+                       compute_cycles=compute,
+                       memory_cycles=dram_cycles + sum(p["dram_cycles"] for p in passes),
+                       overhead_cycles=launch + spec.dram_latency_cycles
+                       + sum(p["overhead_cycles"] for p in passes),
+                       stall_cycles=max(0.0, dram_cycles - compute)
+                       + sum(p["dram_cycles"] for p in passes),
                        dram_bytes=dram, onchip_bytes=nbytes, details=details)

@@ -10,7 +10,7 @@ import numpy as np
 from common.workload import Workload
 from simulator.gpu.model import simulate_layer
 from simulator.gpu.spec import GpuSpec, load_gpu_spec
-from simulator.results import NetworkResult
+from simulator.results import BOUNDS, NetworkResult
 
 
 def rebatch(workload: Workload, batch: int) -> Workload:
@@ -36,7 +36,8 @@ def rebatch(workload: Workload, batch: int) -> Workload:
         dense = layer.macs_dense * batch // old
         gate = round(layer.macs_skipped_gate * scale)
         zero = round(layer.macs_skipped_zero * scale)
-        changes.update({"macs_dense": dense, "macs_skipped_gate": gate,
+        changes.update({"ops": layer.ops * batch // old, "macs_dense": dense,
+                        "macs_skipped_gate": gate,
                         "macs_skipped_zero": zero, "macs_done": dense - gate - zero})
         for key in ("gate_mask", "act_zero_bitmap"):
             value = getattr(layer, key)
@@ -78,7 +79,7 @@ def simulate_network(workload: Workload, spec: GpuSpec | str, *, batch: int | No
         "dram_bytes": sum(r.dram_bytes for r in results),
         "achieved_tflops": 2 * workload.macs_done / time_s / 1e12 if time_s else 0.0,
         "bound_time_share": {b: sum(r.cycles for r in results if r.bound == b) / total
-                             for b in ("compute", "memory", "latency")} if total else {},
+                             for b in BOUNDS} if total else {},
         "precision": workload.precision, "mma_dtype": mma_dtype, "epilogue": epilogue,
     }
     return NetworkResult(network=workload.name, target="gpu", hardware=spec.name,

@@ -136,18 +136,13 @@ def _simulate_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice,
     cycles = compute + stalls
     peak = spec.pes * cores * k_per_pe
     useful = layer.macs_done
-    util = 0.0 if cycles == 0 else useful / (peak * cycles)
+    # min(1, ...): a workload built by hand may mark zero blocks that its macs_done still counts
+    util = 0.0 if cycles == 0 else min(1.0, useful / (peak * cycles))
     compute_util = 0.0 if compute == 0 else useful / (peak * compute)
     fold_len = fold_cycles(mapping, mapping.t_tile)
     dram_total = traffic.dram_bytes * cores_active
     onchip = traffic.sram_bytes * cores_active
     temporal = mapping.t_tile / fold_len
-    if traffic.dram_bytes / bw > compute:
-        bound = "memory"
-    elif temporal < 0.5:
-        bound = "latency"
-    else:
-        bound = "compute"
     energy = _energy(layer, spec, cycles=cycles, peak=peak, onchip_bytes=onchip,
                      dram_bytes=dram_total)
     details = {
@@ -176,8 +171,9 @@ def _simulate_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice,
     }
     return LayerResult(name=layer.name, target="npu", cycles=float(cycles),
                        time_s=cycles / spec.clock_hz, macs_dense=layer.macs_dense,
-                       macs_done=useful, utilization=util, stall_cycles=float(stalls),
-                       bound=bound, dram_bytes=float(dram_total), onchip_bytes=float(onchip),
+                       macs_done=useful, utilization=util, compute_cycles=float(compute),
+                       memory_cycles=float(traffic.dram_bytes / bw), stall_cycles=float(stalls),
+                       dram_bytes=float(dram_total), onchip_bytes=float(onchip),
                        energy_j=energy, details=details)
 
 
@@ -301,8 +297,8 @@ def network_timeline(result: NetworkResult) -> list[dict]:
 def _vector_layer(layer: LayerWork, spec: NpuSpec) -> LayerResult:
     """Elementwise and pooling layers run on the post-processing unit, memory-bound or
     op-bound: ``cycles = max(ops / vector_ops_per_cycle, bytes / bw)``. They do no array MACs,
-    so ``macs_*`` are 0 and their op count is in ``details["ops"]``."""
-    ops = layer.macs_dense
+    so ``macs_*`` are 0 and their operations are counted in ``ops``."""
+    ops = layer.ops
     nbytes = layer.act_in_bytes + layer.act_out_bytes
     op_cycles = ops / (spec.vector_ops_per_cycle * spec.cores)
     mem_cycles = nbytes / spec.dram_bw_bytes_per_cycle
@@ -310,8 +306,9 @@ def _vector_layer(layer: LayerWork, spec: NpuSpec) -> LayerResult:
     energy = (nbytes * spec.energy_dram_pj_per_byte + ops * spec.energy_mac_pj) * 1e-12
     return LayerResult(name=layer.name, target="npu", cycles=float(cycles),
                        time_s=cycles / spec.clock_hz, macs_dense=0, macs_done=0,
-                       utilization=0.0, stall_cycles=float(max(0.0, mem_cycles - op_cycles)),
-                       bound="memory" if mem_cycles > op_cycles else "compute",
+                       utilization=0.0, compute_cycles=float(op_cycles),
+                       memory_cycles=float(mem_cycles),
+                       stall_cycles=float(max(0.0, mem_cycles - op_cycles)), ops=ops,
                        dram_bytes=float(nbytes), onchip_bytes=0.0, energy_j=energy,
                        details={"mode": "gilt", "op": layer.op, "ops": ops})
 
@@ -357,7 +354,7 @@ def scalesim_layer_result(layer: LayerWork, spec: NpuSpec) -> LayerResult:
     util = macs / (total * spec.pes)
     return LayerResult(name=layer.name, target="npu", cycles=float(total),
                        time_s=total / spec.clock_hz, macs_dense=macs, macs_done=macs,
-                       utilization=util, stall_cycles=0.0, bound="compute",
+                       utilization=util, compute_cycles=float(total), stall_cycles=0.0,
                        dram_bytes=0.0,
                        onchip_bytes=float(first["sram_ifmap_reads"] + first["sram_filter_reads"]
                                           + first["sram_ofmap_writes"]) if len(per_row) == 1
