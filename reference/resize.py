@@ -44,7 +44,9 @@ Numeric contract (written from ONNX Runtime's CPU kernel, which the tests check 
   when ``scales`` make ``L * scale`` non-integral (test_resize_downsample_scales_*_align_corners).
 
 Refused (ValueError naming the attribute): antialias=1, linear/cubic on integer tensors,
-both or neither of scales/sizes, a non-positive scale, and an axis with scale exactly 1
+both or neither of scales/sizes, a non-positive scale, scales that leave the shape unchanged
+while one of them is not 1 (ONNX Runtime then copies the input, ONNX resamples), and an axis
+with scale exactly 1
 under tf_crop_and_resize with a roi other than [0, 1] (ONNX Runtime ignores the roi there,
 ONNX and ``onnx.reference`` crop).
 """
@@ -235,6 +237,14 @@ def resize(X, roi=None, scales=None, sizes=None, *, antialias=0, axes=None,
     geometry = resize_geometry(x.shape, roi, scales, sizes, axes=axes,
                                keep_aspect_ratio_policy=keep_aspect_ratio_policy,
                                coordinate_transformation_mode=ctm)
+    if all(R == L for (R, *_), L in zip(geometry, x.shape)):
+        if any(s != 1 for _, s, *_ in geometry):  # ORT copies the input, ONNX resamples
+            raise unsupported("scales", [float(s) for _, s, *_ in geometry],
+                              f"the output shape equals the input shape {x.shape} while a "
+                              f"scale is not 1: ONNX Runtime returns the input unchanged, "
+                              f"ONNX resamples it")
+        _check_unit_scale_all(ctm, geometry)
+        return x.copy()
     a = float_attr(F32, cubic_coeff_a, "cubic_coeff_a")
     outside = np.zeros((), bool)
     for axis, (R, s, start, end) in enumerate(geometry):
@@ -253,6 +263,11 @@ def resize(X, roi=None, scales=None, sizes=None, *, antialias=0, axes=None,
         fill = float_attr(F32, extrapolation_value, "extrapolation_value")
         x = np.where(outside, np.asarray(fill).astype(x.dtype), x)
     return x
+
+
+def _check_unit_scale_all(ctm, geometry):
+    for axis, (_, _, start, end) in enumerate(geometry):
+        _check_unit_scale(ctm, axis, start, end)
 
 
 def _check_unit_scale(ctm, axis, start, end):

@@ -298,6 +298,9 @@ def test_resize_refusals():
         resize_mod.resize(RX, roi, s, None, coordinate_transformation_mode="tf_crop_and_resize")
     with pytest.raises(TypeError):
         resize_mod.resize(RX.astype(np.int32), None, s, None, mode="linear")
+    same_shape = np.array([1, 1, 1, 1.25], np.float32)  # width 2 * 1.25 -> 2: shape kept
+    with pytest.raises(ValueError, match="output shape equals the input shape"):
+        resize_mod.resize(RX[:, :, :, :2], None, same_shape, None)
 
 
 def test_resize_nearest_integer_tensor_exact():
