@@ -193,8 +193,8 @@ def split(input, split=None, *, axis=0, num_outputs=None) -> tuple[np.ndarray, .
     """ONNX ``Split``: cut ``input`` along ``axis`` into pieces of the sizes in ``split``.
 
     ``split`` is the input of opset 13+ or the attribute of opsets 11-12. Without it,
-    ``num_outputs`` pieces of ``ceil(dim / num_outputs)`` each, the last one smaller (opset
-    18's attribute; for opsets < 18 the caller passes the node's output count and ONNX
+    ``num_outputs`` pieces of ``ceil(dim / num_outputs)`` each, the last one smaller, possibly
+    empty (opset 18's attribute; a negative last piece is refused, as ONNX Runtime does; for opsets < 18 the caller passes the node's output count and ONNX
     requires an even split, which :mod:`reference.onnx_ops_table` checks). Exactly one of the
     two must be given. Numeric contract: exact. Errors: ValueError if the sizes do not sum to
     the dimension, a size is negative, or neither / both are given.
@@ -213,10 +213,10 @@ def split(input, split=None, *, axis=0, num_outputs=None) -> tuple[np.ndarray, .
     else:
         n = check_int("num_outputs", num_outputs, minimum=1)
         chunk = -(-dim // n)
-        sizes = tuple(max(0, min(chunk, dim - i * chunk)) for i in range(n))
-        if sum(sizes) != dim or (n > 1 and sizes[-1] == 0 and dim > 0):
-            raise unsupported("num_outputs", n, f"{dim} elements cannot be cut into {n} pieces "
-                              f"of {chunk} with only the last smaller")
+        sizes = (chunk,) * (n - 1) + (dim - chunk * (n - 1),)
+        if sizes[-1] < 0:  # ORT rejects; onnx.reference shortens two pieces instead
+            raise unsupported("num_outputs", n, f"{dim} elements cannot be cut into {n - 1} "
+                              f"pieces of {chunk} and a last smaller one")
     bounds = np.cumsum((0,) + sizes)
     index = [slice(None)] * x.ndim
     out = []

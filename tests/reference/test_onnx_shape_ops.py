@@ -94,7 +94,8 @@ SPLIT_X = RNG.standard_normal((6, 7)).astype(np.float32)
 
 @pytest.mark.parametrize("opset, axis, split, n", [
     (11, None, None, 3), (11, 1, [2, 5], 2), (13, 0, [1, 2, 3], 3), (13, -1, None, 1),
-    (18, 1, None, 3), (18, 1, None, 4), (18, 0, [6, 0], 2), (13, 1, [3, 4], 2)])
+    (18, 1, None, 3), (18, 1, None, 4), (18, 0, [6, 0], 2), (13, 1, [3, 4], 2),
+    (18, 0, None, 4), (18, 0, None, 6)])
 def test_split(opset, axis, split, n):
     attrs = {} if axis is None else {"axis": axis}
     if opset >= 18 and split is None:
@@ -106,6 +107,11 @@ def test_split(opset, axis, split, n):
         else:
             ins.append(("split", _i(*split)))
     check_node("Split", ins, opset=opset, n_outputs=n, **attrs)
+
+
+def test_split_num_outputs_with_negative_last_piece_is_refused():
+    with pytest.raises(ValueError, match="num_outputs=4"):
+        shape_ops.split(np.zeros(5, np.float32), num_outputs=4)
 
 
 def test_split_uneven_implicit_before_18_is_refused():
