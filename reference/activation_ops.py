@@ -32,14 +32,18 @@ __all__ = [
 
 
 def relu(X) -> np.ndarray:
-    """ONNX ``Relu``: ``max(X, 0)`` (exact; NaN stays NaN; -0.0 -> 0.0 or -0.0 as NumPy)."""
+    """ONNX ``Relu``: ``max(X, 0)``.
+
+    Numeric contract: exact selection; NaN stays NaN; -0.0 becomes +0.0."""
     x = numeric_tensor("X", X, FLOAT_DTYPES + ("int8", "int16", "int32", "int64"))
     keep = (x > 0) | np.isnan(x) if x.dtype.kind == "f" else x > 0
     return np.where(keep, x, x.dtype.type(0))
 
 
 def leaky_relu(X, *, alpha=0.01) -> np.ndarray:
-    """ONNX ``LeakyRelu``: ``X`` where ``X >= 0`` else ``alpha * X`` (one rounded multiply)."""
+    """ONNX ``LeakyRelu``: ``X`` where ``X >= 0`` else ``alpha * X``.
+
+    Numeric contract: one rounded multiply where X < 0, else X unchanged."""
     x = float_tensor("X", X)
     a = float_attr(x.dtype.type, alpha, "alpha")
     return np.where(x >= 0, x, a * x)
@@ -47,7 +51,9 @@ def leaky_relu(X, *, alpha=0.01) -> np.ndarray:
 
 def prelu(X, slope) -> np.ndarray:
     """ONNX ``PRelu``: ``X`` where ``X >= 0`` else ``slope * X``; ``slope`` broadcasts to
-    ``X`` unidirectionally (ONNX 9+). One rounded multiply."""
+    ``X`` unidirectionally (ONNX 9+).
+
+    Numeric contract: one rounded multiply where X < 0, else X unchanged."""
     x = float_tensor("X", X)
     s = unidirectional_operand("slope", slope, x.shape, x.dtype)
     return np.where(x >= 0, x, s * x)
@@ -65,7 +71,10 @@ def elu(X, *, alpha=1.0) -> np.ndarray:
 
 def selu(X, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875) -> np.ndarray:
     """ONNX ``Selu``: ``gamma * X`` for ``X > 0`` else ``gamma * (alpha * exp(X) - alpha)``
-    (ONNX's formula, each step rounded; defaults are the float32 values ONNX states)."""
+    (ONNX's formula, each step rounded; defaults are the float32 values ONNX states).
+
+    Numeric contract: exp per the module contract, then each multiply and subtraction
+    rounded in X's dtype."""
     x = float_tensor("X", X)
     t = x.dtype.type
     a, g = float_attr(t, alpha, "alpha"), float_attr(t, gamma, "gamma")
@@ -75,7 +84,9 @@ def selu(X, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875)
 
 def hard_sigmoid(X, *, alpha=0.2, beta=0.5) -> np.ndarray:
     """ONNX ``HardSigmoid``: ``max(0, min(1, alpha * X + beta))``, multiply then add, each
-    rounded (ONNX Runtime may fuse them into one FMA: <= 1 ulp apart)."""
+    rounded (ONNX Runtime may fuse them into one FMA: <= 1 ulp apart).
+
+    Numeric contract: multiply, add, then two exact clamps, in X's dtype."""
     x = float_tensor("X", X)
     t = x.dtype.type
     a, b = float_attr(t, alpha, "alpha"), float_attr(t, beta, "beta")
@@ -97,6 +108,7 @@ def clip(input, min=None, max=None) -> np.ndarray:
     """ONNX ``Clip`` (opset 11+: ``min``/``max`` inputs, each optional, scalars of input's
     dtype): ``minimum(maximum(input, min), max)``. Exact. With ``min > max`` every element
     becomes ``max`` (ONNX's rule); a NaN input stays NaN. Integer inputs allowed (opset 12+).
+    Numeric contract: exact (two selections).
     """
     x = numeric_tensor("input", input, NUMERIC_DTYPES)
     out = x
@@ -137,8 +149,10 @@ def softmax(input, *, axis=-1) -> np.ndarray:
 
 
 def log_softmax(input, *, axis=-1) -> np.ndarray:
-    """ONNX ``LogSoftmax``: ``d - log(s)`` with ``d`` and ``s`` as in :func:`softmax`; the log
-    in float64 rounded once, then one rounded subtraction."""
+    """ONNX ``LogSoftmax``: ``d - log(s)``.
+
+    Numeric contract: ``d`` and ``s`` as in :func:`softmax`; ``log(s)`` in float64 rounded
+    once, then one rounded subtraction."""
     x = float_tensor("input", input)
     axis = check_axis("axis", axis, x.ndim)
     d, _, s = _softmax_parts(x, axis)

@@ -45,8 +45,9 @@ def conv_transpose_geometry(x_shape, w_shape, *, auto_pad="NOTSET", dilations=No
 
     Errors: ValueError naming the attribute for wrong lengths, values < 1 (strides,
     dilations) or < 0 (pads, output_padding), ``output_padding`` not smaller than the stride
-    of its axis (ONNX also allows it below the dilation, ONNX Runtime does not), a channel/group mismatch, ``kernel_shape`` differing from the
-    weight, or an empty output.
+    of its axis (ONNX also allows it below the dilation, ONNX Runtime does not), a
+    channel/group mismatch, ``kernel_shape`` differing from the weight, or an empty output.
+    Numeric contract: integer geometry only (no arithmetic on data).
     """
     check_choice("auto_pad", auto_pad, AUTO_PADS)
     if len(x_shape) < 3 or len(x_shape) > 5 or len(w_shape) != len(x_shape):

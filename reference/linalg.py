@@ -29,7 +29,9 @@ def matmul(A, B) -> np.ndarray:
     """ONNX ``MatMul``: ``A @ B`` with NumPy's rules (1-D operands promoted and the added
     axis removed; batch dimensions broadcast). float32/float64 in the module's order;
     int32/int64 exact modulo 2**bits. Errors: ValueError for mismatched K or batch shapes,
-    TypeError for dtypes."""
+    TypeError for dtypes.
+
+    Numeric contract: the module's (k ascending, no FMA; integers wrap)."""
     a = numeric_tensor("A", A, FLOAT_DTYPES + ("int32", "int64"))
     b = numeric_tensor("B", B, FLOAT_DTYPES + ("int32", "int64"))
     if a.dtype != b.dtype:

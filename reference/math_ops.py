@@ -62,21 +62,27 @@ def _variadic(name: str, inputs, dtypes) -> list[np.ndarray]:
 
 
 def add(A, B) -> np.ndarray:
-    """ONNX ``Add``: ``A + B`` (one rounding; integers wrap)."""
+    """ONNX ``Add``: ``A + B``.
+
+    Numeric contract: one correctly rounded IEEE add (integers wrap modulo 2**bits)."""
     a, b = _pair(A, B)
     with np.errstate(over="ignore"):
         return np.add(a, b)
 
 
 def sub(A, B) -> np.ndarray:
-    """ONNX ``Sub``: ``A - B`` (one rounding; integers wrap)."""
+    """ONNX ``Sub``: ``A - B``.
+
+    Numeric contract: one correctly rounded IEEE subtract (integers wrap modulo 2**bits)."""
     a, b = _pair(A, B)
     with np.errstate(over="ignore"):
         return np.subtract(a, b)
 
 
 def mul(A, B) -> np.ndarray:
-    """ONNX ``Mul``: ``A * B`` (one rounding; integers wrap)."""
+    """ONNX ``Mul``: ``A * B``.
+
+    Numeric contract: one correctly rounded IEEE multiply (integers wrap modulo 2**bits)."""
     a, b = _pair(A, B)
     with np.errstate(over="ignore"):
         return np.multiply(a, b)
@@ -84,7 +90,9 @@ def mul(A, B) -> np.ndarray:
 
 def div(A, B) -> np.ndarray:
     """ONNX ``Div``: floats ``A / B`` (IEEE: x/0 is +-inf or NaN); integers truncate toward
-    zero, and a zero divisor or ``INT_MIN / -1`` is a ValueError."""
+    zero, and a zero divisor or ``INT_MIN / -1`` is a ValueError.
+
+    Numeric contract: one correctly rounded IEEE division; integers truncate toward zero."""
     a, b = _pair(A, B)
     if a.dtype.kind == "f":
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -141,7 +149,9 @@ def exp(input) -> np.ndarray:
 
 
 def log(input) -> np.ndarray:
-    """ONNX ``Log``: float64 ``log`` rounded once; log(0) = -inf, log(x < 0) = NaN."""
+    """ONNX ``Log``: log(0) = -inf, log(x < 0) = NaN.
+
+    Numeric contract: float64 log rounded once (module contract)."""
     return _via_float64("input", np.log, input)
 
 
@@ -158,40 +168,52 @@ def erf(input) -> np.ndarray:
 
 
 def sqrt(X) -> np.ndarray:
-    """ONNX ``Sqrt``: IEEE square root (correctly rounded); sqrt(x < 0) = NaN."""
+    """ONNX ``Sqrt``: sqrt(x < 0) = NaN.
+
+    Numeric contract: correctly rounded IEEE square root."""
     x = float_tensor("X", X)
     with np.errstate(invalid="ignore"):
         return np.sqrt(x)
 
 
 def reciprocal(X) -> np.ndarray:
-    """ONNX ``Reciprocal``: ``1 / X``, one correctly rounded division (1/0 = inf)."""
+    """ONNX ``Reciprocal``: ``1 / X`` (1/0 = inf).
+
+    Numeric contract: one correctly rounded IEEE division."""
     x = float_tensor("X", X)
     with np.errstate(divide="ignore", over="ignore"):
         return np.divide(x.dtype.type(1), x)
 
 
 def neg(X) -> np.ndarray:
-    """ONNX ``Neg``: ``-X`` (exact; signed integers wrap: -INT_MIN = INT_MIN)."""
+    """ONNX ``Neg``: ``-X`` (signed integers wrap: -INT_MIN = INT_MIN).
+
+    Numeric contract: exact."""
     x = numeric_tensor("X", X, FLOAT_DTYPES + SIGNED_DTYPES)
     with np.errstate(over="ignore"):
         return np.negative(x)
 
 
 def abs_(X) -> np.ndarray:
-    """ONNX ``Abs``: ``|X|`` (exact; abs(INT_MIN) = INT_MIN wraps as in C)."""
+    """ONNX ``Abs``: ``|X|`` (abs(INT_MIN) = INT_MIN wraps as in C).
+
+    Numeric contract: exact."""
     x = numeric_tensor("X", X)
     with np.errstate(over="ignore"):
         return np.abs(x)
 
 
 def floor(X) -> np.ndarray:
-    """ONNX ``Floor`` (exact)."""
+    """ONNX ``Floor``.
+
+    Numeric contract: exact."""
     return np.floor(float_tensor("X", X))
 
 
 def ceil(X) -> np.ndarray:
-    """ONNX ``Ceil`` (exact)."""
+    """ONNX ``Ceil``.
+
+    Numeric contract: exact."""
     return np.ceil(float_tensor("X", X))
 
 
@@ -205,18 +227,24 @@ def _select_fold(name: str, fn, data) -> np.ndarray:
 
 def max_(*data) -> np.ndarray:
     """ONNX ``Max`` (variadic, broadcasting): exact selection, folded left to right; a NaN in
-    any input gives NaN (``np.maximum``)."""
+    any input gives NaN (``np.maximum``).
+
+    Numeric contract: exact selection, left fold."""
     return _select_fold("Max", np.maximum, data)
 
 
 def min_(*data) -> np.ndarray:
-    """ONNX ``Min`` (variadic, broadcasting): as :func:`max_` with ``np.minimum``."""
+    """ONNX ``Min`` (variadic, broadcasting): as :func:`max_` with ``np.minimum``.
+
+    Numeric contract: exact selection, left fold."""
     return _select_fold("Min", np.minimum, data)
 
 
 def sum_(*data_0) -> np.ndarray:
     """ONNX ``Sum`` (variadic, broadcasting, float): ``((d0 + d1) + d2) + ...``, each add
-    rounded in the input dtype (ONNX Runtime's order)."""
+    rounded in the input dtype (ONNX Runtime's order).
+
+    Numeric contract: left fold, each add rounded in the input dtype."""
     arrays = _variadic("Sum", data_0, FLOAT_DTYPES)
     out = arrays[0]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -227,7 +255,9 @@ def sum_(*data_0) -> np.ndarray:
 
 def mean(*data_0) -> np.ndarray:
     """ONNX ``Mean`` (variadic, broadcasting, float): :func:`sum_`'s left fold, then one
-    multiply by ``fl(1 / n)`` (ONNX Runtime's order; a divide by n can differ by 1 ulp)."""
+    multiply by ``fl(1 / n)`` (ONNX Runtime's order; a divide by n can differ by 1 ulp).
+
+    Numeric contract: left-fold sum, then one rounded multiply by fl(1 / n)."""
     total = sum_(*data_0)
     t = total.dtype.type
     with np.errstate(over="ignore", invalid="ignore"):
@@ -240,21 +270,29 @@ def _compare(fn, A, B) -> np.ndarray:
 
 
 def equal(A, B) -> np.ndarray:
-    """ONNX ``Equal`` -> bool (exact; NaN != NaN)."""
+    """ONNX ``Equal`` -> bool (NaN != NaN).
+
+    Numeric contract: exact comparison to bool."""
     return _compare(np.equal, A, B)
 
 
 def less(A, B) -> np.ndarray:
-    """ONNX ``Less`` -> bool (exact)."""
+    """ONNX ``Less`` -> bool.
+
+    Numeric contract: exact comparison to bool."""
     return _compare(np.less, A, B)
 
 
 def greater(A, B) -> np.ndarray:
-    """ONNX ``Greater`` -> bool (exact)."""
+    """ONNX ``Greater`` -> bool.
+
+    Numeric contract: exact comparison to bool."""
     return _compare(np.greater, A, B)
 
 
 def not_(X) -> np.ndarray:
-    """ONNX ``Not`` on a bool tensor (exact)."""
+    """ONNX ``Not`` on a bool tensor.
+
+    Numeric contract: exact."""
     x = numeric_tensor("X", X, ("bool",))
     return np.logical_not(x)

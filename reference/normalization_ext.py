@@ -91,7 +91,9 @@ def group_normalization(X, scale, bias, *, num_groups, epsilon=1e-5, stash_type=
     """ONNX ``GroupNormalization`` opset 21: statistics per sample and group of
     ``C / num_groups`` consecutive channels (over those channels and all spatial axes), in
     ``stash_type``; ``scale`` and ``bias`` per channel, shape ``(C,)``.
-    Errors: ValueError if ``num_groups`` does not divide C, for rank < 2 or shapes."""
+    Errors: ValueError if ``num_groups`` does not divide C, for rank < 2 or shapes.
+
+    Numeric contract: the module's, statistics in the stash dtype."""
     x = float_tensor("X", X)
     if x.ndim < 2:
         raise ValueError(f"X must be (N, C, ...) with rank >= 2, got shape {x.shape}")
@@ -110,7 +112,9 @@ def group_normalization(X, scale, bias, *, num_groups, epsilon=1e-5, stash_type=
 def group_normalization_18(X, scale, bias, *, num_groups, epsilon=1e-5) -> np.ndarray:
     """ONNX ``GroupNormalization`` opsets 18-20: as :func:`group_normalization` but ``scale``
     and ``bias`` have one value per *group*, shape ``(num_groups,)`` (the opset-21 change), and
-    statistics are in the input dtype (no stash_type before opset 21)."""
+    statistics are in the input dtype (no stash_type before opset 21).
+
+    Numeric contract: the module's, statistics in the input dtype."""
     x = float_tensor("X", X)
     g = check_int("num_groups", num_groups, minimum=1)
     if x.ndim < 2 or x.shape[1] % g:

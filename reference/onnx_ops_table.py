@@ -148,7 +148,8 @@ _BINARY = ("A", "B")
 
 
 def _reduce(function, axes_input_since: int) -> OnnxOp:
-    return OnnxOp(function, _REDUCE_INPUTS, ("reduced",), adapter=_axes_attribute_to_input(1, axes_input_since - 1))
+    return OnnxOp(function, _REDUCE_INPUTS, ("reduced",),
+                  adapter=_axes_attribute_to_input(1, axes_input_since - 1))
 
 
 def _unary(function, name="X") -> OnnxOp:

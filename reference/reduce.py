@@ -81,34 +81,44 @@ def reduce_sum(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.nda
 
 
 def reduce_mean(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.ndarray:
-    """ONNX ``ReduceMean``: pairwise sum, then one division by the row length (float only)."""
+    """ONNX ``ReduceMean``: pairwise sum, then one division by the row length (float only).
+
+    Numeric contract: the module's (pairwise sum, one division)."""
     rows, shape = _rows(data, axes, keepdims, noop_with_empty_axes, FLOAT_DTYPES)
     with np.errstate(invalid="ignore"):
         return (_sum(rows) / rows.dtype.type(rows.shape[-1])).reshape(shape)
 
 
 def reduce_sum_square(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.ndarray:
-    """ONNX ``ReduceSumSquare``: pairwise sum of ``x * x`` (each square rounded)."""
+    """ONNX ``ReduceSumSquare``: pairwise sum of ``x * x`` (each square rounded).
+
+    Numeric contract: the module's (squares rounded, pairwise sum)."""
     rows, shape = _rows(data, axes, keepdims, noop_with_empty_axes, FLOAT_DTYPES)
     with np.errstate(over="ignore"):
         return _sum(rows * rows).reshape(shape)
 
 
 def reduce_l2(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.ndarray:
-    """ONNX ``ReduceL2``: ``sqrt`` (IEEE) of the pairwise sum of ``x * x``."""
+    """ONNX ``ReduceL2``: ``sqrt`` (IEEE) of the pairwise sum of ``x * x``.
+
+    Numeric contract: the module's (squares rounded, pairwise sum, IEEE sqrt)."""
     rows, shape = _rows(data, axes, keepdims, noop_with_empty_axes, FLOAT_DTYPES)
     with np.errstate(over="ignore"):
         return np.sqrt(_sum(rows * rows)).reshape(shape)
 
 
 def reduce_l1(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.ndarray:
-    """ONNX ``ReduceL1``: pairwise sum of ``|x|``."""
+    """ONNX ``ReduceL1``: pairwise sum of ``|x|``.
+
+    Numeric contract: the module's (pairwise sum of exact |x|)."""
     rows, shape = _rows(data, axes, keepdims, noop_with_empty_axes, FLOAT_DTYPES)
     return _sum(np.abs(rows)).reshape(shape)
 
 
 def reduce_prod(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.ndarray:
-    """ONNX ``ReduceProd``: left-to-right product per row (integers wrap)."""
+    """ONNX ``ReduceProd``: left-to-right product per row (integers wrap).
+
+    Numeric contract: the module's (left-to-right products)."""
     rows, shape = _rows(data, axes, keepdims, noop_with_empty_axes, FLOAT_DTYPES + _INT_DTYPES)
     with np.errstate(over="ignore", invalid="ignore"):
         return np.multiply.reduce(rows, axis=-1, dtype=rows.dtype).reshape(shape)
@@ -129,10 +139,14 @@ def _extreme(data, axes, keepdims, noop, fn, empty_float, empty_int):
 
 
 def reduce_max(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.ndarray:
-    """ONNX ``ReduceMax``: exact; NaN propagates; empty rows give -inf (int: dtype min)."""
+    """ONNX ``ReduceMax``: exact; NaN propagates; empty rows give -inf (int: dtype min).
+
+    Numeric contract: the module's (exact selection)."""
     return _extreme(data, axes, keepdims, noop_with_empty_axes, np.maximum, -np.inf, "min")
 
 
 def reduce_min(data, axes=None, *, keepdims=1, noop_with_empty_axes=0) -> np.ndarray:
-    """ONNX ``ReduceMin``: exact; NaN propagates; empty rows give +inf (int: dtype max)."""
+    """ONNX ``ReduceMin``: exact; NaN propagates; empty rows give +inf (int: dtype max).
+
+    Numeric contract: the module's (exact selection)."""
     return _extreme(data, axes, keepdims, noop_with_empty_axes, np.minimum, np.inf, "max")

@@ -79,7 +79,9 @@ F32 = np.float32
 
 def resize_geometry(in_shape, roi, scales, sizes, *, axes=None, keep_aspect_ratio_policy="stretch",
                     coordinate_transformation_mode="half_pixel"):
-    """Per axis of the input: (output size, float32 scale, roi start, roi end)."""
+    """Per axis of the input: (output size, float32 scale, roi start, roi end).
+
+    Numeric contract: float32 scale arithmetic as in the module contract."""
     rank = len(in_shape)
     axes = tuple(range(rank)) if axes is None else normalize_axes(
         "axes", int_list("axes", axes), rank)

@@ -194,8 +194,9 @@ def split(input, split=None, *, axis=0, num_outputs=None) -> tuple[np.ndarray, .
 
     ``split`` is the input of opset 13+ or the attribute of opsets 11-12. Without it,
     ``num_outputs`` pieces of ``ceil(dim / num_outputs)`` each, the last one smaller, possibly
-    empty (opset 18's attribute; a negative last piece is refused, as ONNX Runtime does; for opsets < 18 the caller passes the node's output count and ONNX
-    requires an even split, which :mod:`reference.onnx_ops_table` checks). Exactly one of the
+    empty (opset 18's attribute; a negative last piece is refused, as ONNX Runtime does; for
+    opsets < 18 the caller passes the node's output count and ONNX requires an even split,
+    which :mod:`reference.onnx_ops_table` checks). Exactly one of the
     two must be given. Numeric contract: exact. Errors: ValueError if the sizes do not sum to
     the dimension, a size is negative, or neither / both are given.
     """
@@ -280,7 +281,9 @@ def expand(input, shape) -> np.ndarray:
 
 
 def tile(input, repeats) -> np.ndarray:
-    """ONNX ``Tile``: ``np.tile`` with one repeat count (>= 0) per axis. Exact."""
+    """ONNX ``Tile``: ``np.tile`` with one repeat count (>= 0) per axis. Exact.
+
+    Numeric contract: exact (values copied)."""
     x = _tensor("input", input)
     reps = int_list("repeats", repeats, length=x.ndim, minimum=0)
     return np.tile(x, reps) if x.ndim else x.copy()
@@ -290,6 +293,7 @@ def where(condition, X, Y) -> np.ndarray:
     """ONNX ``Where``: ``X`` where ``condition`` else ``Y``, broadcasting all three. Exact.
 
     Errors: TypeError unless condition is bool and X, Y share a dtype.
+    Numeric contract: exact (a selection).
     """
     cond = _tensor("condition", condition)
     x, y = _tensor("X", X), _tensor("Y", Y)
@@ -307,6 +311,7 @@ def concat(*inputs, axis) -> np.ndarray:
 
     Errors: ValueError for no inputs or shapes differing off the axis; TypeError for mixed
     dtypes.
+    Numeric contract: exact (values copied).
     """
     if not inputs:
         raise ValueError("Concat needs at least one input")
@@ -331,6 +336,7 @@ def reshape(data, shape, *, allowzero=0) -> np.ndarray:
 
     Errors: ValueError for more than one -1, a 0 together with -1 under ``allowzero=1`` (ONNX
     forbids it), a 0 past the input's rank, or a size mismatch.
+    Numeric contract: exact (a view).
     """
     data = _tensor("data", data)
     dims = list(int_list("shape", shape, minimum=-1))
@@ -358,7 +364,9 @@ def reshape(data, shape, *, allowzero=0) -> np.ndarray:
 
 
 def transpose(data, *, perm=None) -> np.ndarray:
-    """ONNX ``Transpose``; ``perm`` defaults to reversing the axes. Exact."""
+    """ONNX ``Transpose``; ``perm`` defaults to reversing the axes. Exact.
+
+    Numeric contract: exact (a view)."""
     data = _tensor("data", data)
     if perm is None:
         return data.transpose()
@@ -370,7 +378,9 @@ def transpose(data, *, perm=None) -> np.ndarray:
 
 def flatten(input, *, axis=1) -> np.ndarray:
     """ONNX ``Flatten``: 2-D ``(prod(shape[:axis]), prod(shape[axis:]))``; axis in
-    ``[-rank, rank]``. Exact."""
+    ``[-rank, rank]``. Exact.
+
+    Numeric contract: exact (a view)."""
     x = _tensor("input", input)
     axis = check_int("axis", axis, minimum=-x.ndim, maximum=x.ndim)
     axis = axis + x.ndim if axis < 0 else axis
@@ -379,7 +389,9 @@ def flatten(input, *, axis=1) -> np.ndarray:
 
 def constant_of_shape(input, *, value=None) -> np.ndarray:
     """ONNX ``ConstantOfShape``: a tensor of shape ``input`` filled with ``value`` (a
-    one-element tensor; default float32 0). Exact; dtype is ``value``'s."""
+    one-element tensor; default float32 0). Exact; dtype is ``value``'s.
+
+    Numeric contract: exact (``value`` repeated)."""
     dims = int_list("input", input, minimum=0)
     fill = np.zeros((), np.float32) if value is None else scalar_value("value", value)
     return np.full(dims, fill, dtype=fill.dtype)
@@ -391,9 +403,10 @@ def range_(start, limit, delta) -> np.ndarray:
     Numeric contract: ``start``, ``limit``, ``delta`` are scalars of one dtype (float32,
     float64, int16, int32, int64). The count is ``ceil(float64(limit - start) /
     float64(delta))`` with ``limit - start`` computed in the input dtype (ONNX Runtime's
-    formula; for integers the exact ceiling). Elements accumulate, as ONNX's definition (a loop adding ``delta``) and ONNX
-    Runtime do: ``out[0] = start``, ``out[i] = out[i - 1] + delta`` in the input dtype (for
-    floats this differs from ``start + i * delta``). Errors: ValueError for ``delta == 0``.
+    formula; for integers the exact ceiling). Elements accumulate, as ONNX's definition (a
+    loop adding ``delta``) and ONNX Runtime do: ``out[0] = start``,
+    ``out[i] = out[i - 1] + delta`` in the input dtype (for floats this differs from
+    ``start + i * delta``). Errors: ValueError for ``delta == 0`` or a non-finite count.
     """
     vals = [scalar_value(n, v) for n, v in (("start", start), ("limit", limit),
                                              ("delta", delta))]
@@ -426,7 +439,9 @@ def range_(start, limit, delta) -> np.ndarray:
 
 def shape(data, *, start=0, end=None) -> np.ndarray:
     """ONNX ``Shape`` (opset 15 start/end): ``int64(data.shape)[start:end]``, negative values
-    add the rank, then clamped to ``[0, rank]``. Exact."""
+    add the rank, then clamped to ``[0, rank]``. Exact.
+
+    Numeric contract: exact integers."""
     data = _tensor("data", data)
     r = data.ndim
     start = check_int("start", start)
@@ -436,12 +451,16 @@ def shape(data, *, start=0, end=None) -> np.ndarray:
 
 
 def size(data) -> np.ndarray:
-    """ONNX ``Size``: the element count as a 0-d int64 tensor. Exact."""
+    """ONNX ``Size``: the element count as a 0-d int64 tensor. Exact.
+
+    Numeric contract: exact integer."""
     return np.array(_tensor("data", data).size, np.int64)
 
 
 def identity(input) -> np.ndarray:
-    """ONNX ``Identity``: ``input`` itself. Exact."""
+    """ONNX ``Identity``: ``input`` itself. Exact.
+
+    Numeric contract: exact."""
     return _tensor("input", input)
 
 
