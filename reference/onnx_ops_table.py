@@ -269,7 +269,8 @@ def run_onnx_op(op_type: str, inputs: Sequence[np.ndarray | None], attributes: d
     ``inputs``: arrays in ONNX order, None for an absent optional input. ``attributes``:
     name -> decoded value (only the attributes the node has). ``opset``: the model's
     default-domain opset. ``n_outputs``: how many outputs the node names (default: all the
-    operator has; Split needs it before opset 18). Returns a list of arrays.
+    operator has; Split requires it). Returns a list of arrays, positionally matching the
+    node's outputs (an output the node leaves unnamed is still computed and returned).
     """
     spec = ONNX_OPS.get(op_type)
     if spec is None:
@@ -281,6 +282,8 @@ def run_onnx_op(op_type: str, inputs: Sequence[np.ndarray | None], attributes: d
     inputs = list(inputs)
     while inputs and inputs[-1] is None:
         inputs.pop()
+    if spec.outputs == ("outputs",) and n_outputs is None:
+        raise ValueError(f"{op_type} needs n_outputs (the number of outputs the node names)")
     count = len(spec.outputs) if n_outputs is None else n_outputs
     function = spec.function
     if spec.adapter is not None:

@@ -63,6 +63,10 @@ def test_refusals_name_the_problem():
         run_onnx_op("LeakyRelu", [X], {"alpha": 0.1, "beta": 2.0}, opset=16)
     with pytest.raises(ValueError, match="at most 2 inputs"):
         run_onnx_op("MatMul", [X, X, X], {}, opset=13)
+    with pytest.raises(ValueError, match="Split needs n_outputs"):
+        run_onnx_op("Split", [X], {}, opset=13)
+    with pytest.raises(ValueError, match="Split produced 2 pieces for 3 outputs"):
+        run_onnx_op("Split", [X, np.array([1, 1])], {}, opset=13, n_outputs=3)
     with pytest.raises(ValueError, match="GroupNormalization at opset 17"):
         run_onnx_op("GroupNormalization", [X, X, X], {"num_groups": 1}, opset=17)
 
