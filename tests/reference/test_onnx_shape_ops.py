@@ -307,3 +307,23 @@ def test_outputs_differ_from_onnxruntime_only_by_refusal():
         run_gilt(model, ins)
     with pytest.raises(Exception):  # noqa: B017 - ORT's own error type
         run_ort(model, ins)
+
+
+Q8 = RNG.integers(-128, 128, size=(2, 3, 4)).astype(np.int8)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+@pytest.mark.parametrize("op, extra, attrs", [
+    ("Transpose", [], {"perm": [2, 0, 1]}), ("Reshape", [("s", _i(4, -1))], {}),
+    ("Slice", [("s", _i(1)), ("e", _i(3)), ("a", _i(2))], {}),
+    ("Gather", [("i", _i(2, 0))], {"axis": 1}), ("Squeeze", [], {}),
+    ("Unsqueeze", [("a", _i(0))], {}), ("Flatten", [], {"axis": 2}),
+    ("Tile", [("r", _i(1, 2, 1))], {}), ("Expand", [("s", _i(2, 2, 3, 4))], {}),
+    ("Pad", [("p", _i(0, 1, 0, 0, 1, 2))], {"mode": "edge"}),
+    ("Concat", [("y", Q8[:1])], {"axis": 0})])
+def test_data_movement_on_quantized_tensors(dtype, op, extra, attrs):
+    """QDQ models run these on int8/uint8 tensors directly (ONNX Runtime drops the DQ/Q
+    pair around them): the same values must come out."""
+    x = Q8.astype(dtype)
+    extra = [(n, a.astype(dtype) if a.dtype == np.int8 else a) for n, a in extra]
+    check_node(op, [("x", x)] + extra, opset=13, **attrs)
