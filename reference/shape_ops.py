@@ -254,8 +254,12 @@ def pad(data, pads, constant_value=None, axes=None, *, mode="constant") -> np.nd
     x = data[crop]
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
     if mode == "constant":
-        value = 0 if constant_value is None else scalar_value("constant_value", constant_value)
-        return np.pad(x, widths, mode="constant", constant_values=np.asarray(value, x.dtype))
+        value = np.zeros((), x.dtype) if constant_value is None else \
+            scalar_value("constant_value", constant_value)
+        if value.dtype != x.dtype:
+            raise TypeError(f"constant_value must have data's dtype {x.dtype.name}, got "
+                            f"{value.dtype.name}")
+        return np.pad(x, widths, mode="constant", constant_values=value)
     for d, (b, e) in enumerate(widths):
         if (b or e) and x.shape[d] == 0:
             raise ValueError(f"mode={mode!r} cannot pad axis {d} of size 0")

@@ -141,9 +141,11 @@ def test_pad_opset11_default_value(mode):
     check_node("Pad", [("data", PAD_X), ("pads", _i(0, 1, 2, 1))], opset=11, mode=mode)
 
 
-def test_pad_reflect_too_wide_is_refused():
+def test_pad_refusals():
     with pytest.raises(ValueError, match="pads"):
         shape_ops.pad(PAD_X, _i(0, 4, 0, 0), mode="reflect")
+    with pytest.raises(TypeError, match="constant_value must have data's dtype float32"):
+        shape_ops.pad(PAD_X, _i(0, 1, 0, 0), np.array(7, np.int64))
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 5), (2, 1, 1, 1), (1, 4, 1), (2, 3, 1, 5), (5,)])
