@@ -49,16 +49,20 @@ from reference.llm_ops import (
 from reference.onnx_ops import matmul_nbits
 from simulator.workload import LayerWork, Workload
 
-__all__ = ["CONFIGS", "GOLDEN_PRECISIONS", "SIM_PRECISIONS", "Decoder", "DecoderWeights",
-           "KVCache", "LlmConfig", "block_workload", "decode_workload", "get_config",
-           "head_workload", "init_weights", "model_bytes", "prefill_workload"]
+__all__ = ["ATTENTION_LAYERS", "ATTENTION_MODES", "CONFIGS", "GOLDEN_PRECISIONS",
+           "SIM_PRECISIONS", "Decoder", "DecoderWeights", "KVCache", "LlmConfig",
+           "block_workload", "decode_workload", "get_config", "head_workload", "init_weights",
+           "model_bytes", "prefill_workload", "with_layers"]
 
 #: golden-model precisions
 GOLDEN_PRECISIONS = ("fp32", "w4", "w4a8")
-#: simulated precisions: (weight bits, GEMM input activation bits). Embedding, LM head and the
+#: simulated precisions: (weight bits, GEMM input activation bits); ``fp8`` and ``w8a8`` have
+#: the same widths (the GPU model runs 8-bit operands on INT8 Tensor Cores, whose rate equals
+#: FP8's on H100). Embedding, LM head and the
 #: residual stream stay 16-bit (TensorRT-LLM quantizes neither the embedding nor the LM head by
 #: default); int4 scales (one fp16 per 128 weights, +3%) are not counted as traffic.
-SIM_PRECISIONS = {"fp16": (16, 16), "w8a8": (8, 8), "w4a8": (4, 8), "w4a16": (4, 16)}
+SIM_PRECISIONS = {"fp16": (16, 16), "fp8": (8, 8), "w8a8": (8, 8), "w4a8": (4, 8),
+                  "w4a16": (4, 16)}
 #: largest configuration whose weights may be materialized (tests use ``tiny``)
 MAX_MATERIALIZED_PARAMS = 50_000_000
 
@@ -129,6 +133,8 @@ CONFIGS: dict[str, LlmConfig] = {c.name: c for c in (
               tied_embeddings=True, source=_HF + "meta-llama/Llama-3.2-1B (1.24 B parameters)"),
     LlmConfig("llama-3-8b", 128256, 4096, 32, 32, 8, 14336, 8192, rope_theta=500000.0,
               source=_HF + "meta-llama/Meta-Llama-3-8B (8.03 B parameters)"),
+    LlmConfig("llama-3.1-8b", 128256, 4096, 32, 32, 8, 14336, 131072, rope_theta=500000.0,
+              source=_HF + "meta-llama/Llama-3.1-8B (8.03 B parameters, 128k context)"),
     LlmConfig("llama-2-7b", 32000, 4096, 32, 32, 32, 11008, 4096,
               source=_HF + "meta-llama/Llama-2-7b-hf (6.74 B parameters)"),
     LlmConfig("llama-2-13b", 32000, 5120, 40, 40, 40, 13824, 4096,
@@ -415,49 +421,76 @@ def _positive(name: str, value) -> int:
     return int(value)
 
 
+#: how attention runs: ``flash`` keeps scores on chip (FlashAttention / fused MHA kernels of
+#: GPU serving stacks; causal: a prompt token sees on average half the prompt), ``unfused``
+#: writes fp16 scores, runs softmax as a pass and reads them back (full context)
+ATTENTION_MODES = ("flash", "unfused")
+
+
 def block_workload(config: LlmConfig | str, *, precision: str, batch: int, tokens: int,
-                   context: int, kv_bits: int | None = None, index: int = 0) -> list[LayerWork]:
+                   context: int, kv_bits: int | None = None, index: int = 0,
+                   attention: str = "flash") -> list[LayerWork]:
     """The layers of decoder block ``index`` for ``batch`` sequences running ``tokens`` new
     tokens each against ``context`` cached-plus-new positions (prefill: ``tokens == context``;
-    decode: ``tokens == 1``)."""
+    decode: ``tokens == 1``), as serving stacks fuse them: the residual add rides in the next
+    RMSNorm pass (which reads and writes the residual and the branch), RoPE and the KV-cache
+    write are one pass, SwiGLU is one pass, norms quantize their output for int8 GEMMs.
+
+    Attention is two grouped matmuls (``groups = batch * kv_heads``; ``M`` = the query heads
+    sharing a K/V head times ``tokens``) whose "weights" are the cached keys and values at
+    ``kv_bits``. With ``attention="flash"`` each query sees ``context - tokens + ceil((tokens
+    + 1) / 2)`` keys on average (causal) and the score matrix is declared 1 bit wide: the
+    workload contract's way to say it stays on chip (its DRAM bytes become negligible; its
+    MACs are all counted); ``"unfused"`` sees the full context and adds a softmax pass over
+    fp16 scores."""
     cfg = get_config(config)
     wb, ab = _sim_bits(precision)
     kvb = _default_kv_bits(precision, kv_bits)
+    if attention not in ATTENTION_MODES:
+        raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
     b, t, c = _positive("batch", batch), _positive("tokens", tokens), _positive("context", context)
     if t > c:
         raise ValueError(f"tokens ({t}) cannot exceed context ({c})")
     m, d, hd, i = b * t, cfg.hidden, cfg.head_dim, cfg.intermediate
     p = f"L{index}."
-    qkv_n = (cfg.heads + 2 * cfg.kv_heads) * hd
+    qkv = (cfg.heads + 2 * cfg.kv_heads) * hd
     g, rows = b * cfg.kv_heads, cfg.group * t
-    return [
-        LayerWork.elementwise(p + "attn_norm", shape=(b, d, t, 1), ops_per_element=4,
-                              act_bits=16, out_bits=ab),
-        LayerWork.matmul(p + "qkv", m=m, n=qkv_n, k=d, weight_bits=wb, act_bits=ab,
-                         out_bits=16),
-        LayerWork.elementwise(p + "rope_kv_write", shape=(b, (cfg.heads + 2 * cfg.kv_heads) * hd,
-                                                          t, 1), ops_per_element=3, act_bits=16,
-                              out_bits=16),
-        _grouped_matmul(p + "attn_qk", groups=g, m=rows, n=c, k=hd, weight_bits=kvb,
-                        act_bits=16, out_bits=16),
-        LayerWork.elementwise(p + "softmax", shape=(b, cfg.heads * c, t, 1), ops_per_element=5,
+    flash = attention == "flash"
+    seen = c - t + -(-(t + 1) // 2) if flash else c
+    score_bits = 1 if flash else 16
+
+    def norm(name):   # reads residual + branch, writes residual (16 bits) + GEMM input (ab)
+        return LayerWork.elementwise(p + name, shape=(b, 2 * d, t, 1), ops_per_element=3,
+                                     act_bits=16, out_bits=16 if ab == 16 else 12)
+
+    layers = [
+        norm("add_attn_norm"),
+        LayerWork.matmul(p + "qkv", m=m, n=qkv, k=d, weight_bits=wb, act_bits=ab, out_bits=16),
+        LayerWork.elementwise(p + "rope_kv_write", shape=(b, qkv, t, 1), ops_per_element=3,
                               act_bits=16, out_bits=16),
-        _grouped_matmul(p + "attn_pv", groups=g, m=rows, n=hd, k=c, weight_bits=kvb,
-                        act_bits=16, out_bits=ab),
+        _grouped_matmul(p + "attn_qk", groups=g, m=rows, n=seen, k=hd, weight_bits=kvb,
+                        act_bits=16, out_bits=score_bits),
+    ]
+    if not flash:
+        layers.append(LayerWork.elementwise(p + "softmax", shape=(b, cfg.heads * c, t, 1),
+                                            ops_per_element=5, act_bits=16, out_bits=16))
+    layers += [
+        _grouped_matmul(p + "attn_pv", groups=g, m=rows, n=hd, k=seen, weight_bits=kvb,
+                        act_bits=score_bits, out_bits=ab),
         LayerWork.matmul(p + "o_proj", m=m, n=d, k=cfg.heads * hd, weight_bits=wb, act_bits=ab,
                          out_bits=16),
-        LayerWork.elementwise(p + "residual_attn", shape=(b, d, t, 1), inputs=2, act_bits=16,
-                              out_bits=16),
-        LayerWork.elementwise(p + "mlp_norm", shape=(b, d, t, 1), ops_per_element=4,
-                              act_bits=16, out_bits=ab),
+        norm("add_mlp_norm"),
         LayerWork.matmul(p + "gate_up", m=m, n=2 * i, k=d, weight_bits=wb, act_bits=ab,
                          out_bits=16),
         LayerWork.elementwise(p + "swiglu", shape=(b, i, t, 1), ops_per_element=5, inputs=2,
                               act_bits=16, out_bits=ab),
         LayerWork.matmul(p + "down", m=m, n=d, k=i, weight_bits=wb, act_bits=ab, out_bits=16),
-        LayerWork.elementwise(p + "residual_mlp", shape=(b, d, t, 1), inputs=2, act_bits=16,
-                              out_bits=16),
     ]
+    return layers
+
+
+#: layer-name suffixes of the attention proper (the rest of a block is per-token work)
+ATTENTION_LAYERS = ("attn_qk", "softmax", "attn_pv")
 
 
 def head_workload(config: LlmConfig | str, *, batch: int, tokens: int) -> list[LayerWork]:
@@ -475,34 +508,39 @@ def head_workload(config: LlmConfig | str, *, batch: int, tokens: int) -> list[L
 
 
 def _workload(cfg: LlmConfig, phase: str, precision: str, batch: int, tokens: int,
-              context: int, kv_bits: int | None) -> Workload:
+              context: int, kv_bits: int | None, attention: str) -> Workload:
     head = head_workload(cfg, batch=batch, tokens=tokens)
     layers = [head[0]]
     for index in range(cfg.layers):
         layers += block_workload(cfg, precision=precision, batch=batch, tokens=tokens,
-                                 context=context, kv_bits=kv_bits, index=index)
+                                 context=context, kv_bits=kv_bits, index=index,
+                                 attention=attention)
     layers += head[1:]
     meta = {"batch": batch, "model": cfg.name, "phase": phase, "tokens": tokens,
             "context": context, "kv_bits": _default_kv_bits(precision, kv_bits),
             "params": cfg.param_count(), "model_bytes": model_bytes(cfg, precision),
-            "layers_per_block": len(layers[1:-2]) // cfg.layers, "blocks": cfg.layers}
+            "layers_per_block": len(layers[1:-2]) // cfg.layers, "blocks": cfg.layers,
+            "attention": attention}
     return Workload(f"{cfg.name}-{phase}", tuple(layers), precision=precision, meta=meta)
 
 
 def prefill_workload(config: LlmConfig | str, *, precision: str = "w4a8", batch: int = 1,
-                     prompt_len: int = 128, kv_bits: int | None = None) -> Workload:
-    """Prefill of ``batch`` prompts of ``prompt_len`` tokens (attention over the prompt, full
-    score matrix: no causal halving, scores written as fp16), LM head on the last token."""
+                     prompt_len: int = 128, kv_bits: int | None = None,
+                     attention: str = "flash") -> Workload:
+    """Prefill of ``batch`` prompts of ``prompt_len`` tokens, LM head on the last token of
+    each (see :func:`block_workload` for the layers and ``attention``)."""
     cfg = get_config(config)
-    return _workload(cfg, "prefill", precision, batch, prompt_len, prompt_len, kv_bits)
+    return _workload(cfg, "prefill", precision, batch, prompt_len, prompt_len, kv_bits,
+                     attention)
 
 
 def decode_workload(config: LlmConfig | str, *, precision: str = "w4a8", batch: int = 1,
-                    context_len: int = 128, kv_bits: int | None = None) -> Workload:
+                    context_len: int = 128, kv_bits: int | None = None,
+                    attention: str = "flash") -> Workload:
     """One decode step of ``batch`` sequences, each attending to ``context_len`` positions
     (the KV cache, the new token included)."""
     cfg = get_config(config)
-    return _workload(cfg, "decode", precision, batch, 1, context_len, kv_bits)
+    return _workload(cfg, "decode", precision, batch, 1, context_len, kv_bits, attention)
 
 
 def with_layers(config: LlmConfig, layers: int) -> LlmConfig:

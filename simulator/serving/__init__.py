@@ -17,8 +17,18 @@ from simulator.serving.engine import (
     StaticBatching,
     simulate,
 )
+from simulator.serving.scenarios import RateSearch, Slo, max_rate, offline
+from simulator.serving.sharding import (
+    DeviceMemory,
+    ShardPlan,
+    device_presets,
+    load_device,
+    plan_shards,
+)
 from simulator.serving.trace import LengthDist, Trace, offline_trace, poisson_trace, read_trace_csv
 
-__all__ = ["SCHEDULERS", "ContinuousBatching", "DynamicBatching", "LengthDist",
-           "ServingResult", "StaticBatching", "StepCost", "Table1D", "Table2D", "Trace",
-           "offline_trace", "poisson_trace", "read_trace_csv", "simulate"]
+__all__ = ["SCHEDULERS", "ContinuousBatching", "DeviceMemory", "DynamicBatching", "LengthDist",
+           "RateSearch", "ServingResult", "ShardPlan", "Slo", "StaticBatching", "StepCost",
+           "Table1D", "Table2D", "Trace", "device_presets", "load_device", "max_rate",
+           "offline", "offline_trace", "plan_shards", "poisson_trace", "read_trace_csv",
+           "simulate"]
