@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cpu": ("gilt.commands.cpu", "simulate a network on a CPU (SIMD, VNNI, caches)"),
     "golden": ("gilt.commands.golden", "write golden vectors for an operator or a network"),
     "check": ("gilt.commands.check", "check outputs or registered kernels against golden vectors"),
+    "llm": ("gilt.commands.llm", "LLM decoder: prefill/decode on every target, serving, sharding"),
 }
 
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from common.workload import LayerWork, Workload
 from gilt import targets
 from networks.llm import (
     ATTENTION_LAYERS,
@@ -24,7 +25,6 @@ from networks.llm import (
     model_bytes,
 )
 from simulator.serving import ShardPlan, StepCost, Table1D, Table2D, plan_shards
-from simulator.workload import LayerWork, Workload
 
 __all__ = ["DEFAULT_PRESETS", "Deployment", "decode_step_s", "kv_capacity_tokens",
            "layer_bytes", "phase_parts", "prefill_s", "shard_plan", "step_cost"]

@@ -19,7 +19,7 @@ The KV cache holds float32 vectors, or int8 / int4 codes with one float32 scale 
 head (``kv_bits``). Weights are seeded, never downloaded, and only small configurations are
 materialized (``tiny`` for tests); the 1B-13B geometries exist for the workloads.
 
-Workloads (for the simulators, :class:`simulator.workload.Workload`): prefill runs ``T`` prompt
+Workloads (for the simulators, :class:`common.workload.Workload`): prefill runs ``T`` prompt
 tokens per sequence (GEMMs with ``M = batch * T``); decode runs one token per sequence (GEMV-like
 GEMMs with ``M = batch``) and reads the whole KV cache in attention, expressed as grouped
 matmuls whose "weights" are the cached keys and values (``groups = batch * kv_heads``, one
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.workload import LayerWork, Workload
 from reference.llm_ops import (
     KV_BITS,
     apply_rope,
@@ -47,7 +48,6 @@ from reference.llm_ops import (
     swiglu,
 )
 from reference.onnx_ops import matmul_nbits
-from simulator.workload import LayerWork, Workload
 
 __all__ = ["ATTENTION_LAYERS", "ATTENTION_MODES", "CONFIGS", "GOLDEN_PRECISIONS",
            "SIM_PRECISIONS", "Decoder", "DecoderWeights", "KVCache", "LlmConfig",
