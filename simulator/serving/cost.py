@@ -15,16 +15,15 @@ decoding. :class:`StepCost` splits a step into parts whose cost depends on few n
   longer prompt: ``context`` includes the chunks before it);
 * ``step_overhead_s``: fixed cost per step (scheduling, launch).
 
-Tables are sampled on powers of two (``grid``) and interpolated linearly (in ``log2`` for the
-batch and token axes, bilinearly where there are two); outside the grid they extrapolate from
-the last segment. The hardware model runs once per grid point (see ``gilt.llm``), never per
+Tables are sampled on powers of two and interpolated linearly between samples (bilinearly
+where there are two axes: work is close to linear in tokens, batch and context between two
+samples); outside the grid they extrapolate in proportion to the work. The hardware model runs once per grid point (see ``gilt.llm``), never per
 step, so a trace of 10,000 requests simulates in seconds.
 """
 
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,21 +40,20 @@ def _axis(name: str, values) -> np.ndarray:
     return a
 
 
-def _locate(axis_log: list[float], x: float) -> tuple[int, float]:
-    """Segment index and weight for linear interpolation on a log2 axis (plain Python floats:
-    this runs once per simulated step)."""
-    if len(axis_log) == 1:
+def _locate(axis: list[float], x: float) -> tuple[int, float]:
+    """Segment index and weight for linear interpolation on a sorted axis (plain Python
+    floats: this runs for every simulated step)."""
+    if len(axis) == 1:
         return 0, 0.0
-    lx = math.log2(x)
-    i = min(max(bisect.bisect_left(axis_log, lx) - 1, 0), len(axis_log) - 2)
-    return i, (lx - axis_log[i]) / (axis_log[i + 1] - axis_log[i])
+    i = min(max(bisect.bisect_left(axis, x) - 1, 0), len(axis) - 2)
+    return i, (x - axis[i]) / (axis[i + 1] - axis[i])
 
 
 @dataclass(frozen=True)
 class Table1D:
-    """``y(x)`` sampled at ``x`` (positive, increasing), linear in ``log2(x)``; values below
-    the grid are clamped at the first point, above it extrapolated linearly in ``x`` from the
-    last segment (work grows in proportion there)."""
+    """``y(x)`` sampled at ``x`` (positive, increasing), linear between samples; values below
+    the grid are clamped at the first point, above it extrapolated linearly from the last
+    segment."""
 
     x: np.ndarray
     y: np.ndarray
@@ -69,7 +67,6 @@ class Table1D:
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "_px", [float(v) for v in x])
         object.__setattr__(self, "_py", [float(v) for v in y])
-        object.__setattr__(self, "_lx", [math.log2(v) for v in x])
 
     def __call__(self, x: float) -> float:
         px, py = self._px, self._py
@@ -82,14 +79,14 @@ class Table1D:
                 return py[0] * x / px[0]
             slope = (py[-1] - py[-2]) / (px[-1] - px[-2])
             return py[-1] + max(slope, 0.0) * (x - px[-1])
-        i, w = _locate(self._lx, x)
+        i, w = _locate(self._px, x)
         return py[i] + w * (py[i + 1] - py[i])
 
 
 @dataclass(frozen=True)
 class Table2D:
-    """``z(a, b)`` on the grid ``a x b``, bilinear in ``(log2 a, log2 b)`` inside, clamped
-    below, extrapolated in proportion to ``a * b`` above (more work of the same shape)."""
+    """``z(a, b)`` on the grid ``a x b``, bilinear inside, clamped below, extrapolated in
+    proportion to ``a`` and ``b`` above (more work of the same shape)."""
 
     a: np.ndarray
     b: np.ndarray
@@ -100,8 +97,8 @@ class Table2D:
         z = np.asarray(self.z, dtype=np.float64)
         if z.shape != (a.size, b.size) or not np.isfinite(z).all() or z.min() < 0:
             raise ValueError(f"Table2D.z must be finite, >= 0, shape {(a.size, b.size)}")
-        for key, v in (("a", a), ("b", b), ("z", z), ("_la", [math.log2(v) for v in a]),
-                       ("_lb", [math.log2(v) for v in b]), ("_z", z.tolist()),
+        for key, v in (("a", a), ("b", b), ("z", z), ("_la", [float(v) for v in a]),
+                       ("_lb", [float(v) for v in b]), ("_z", z.tolist()),
                        ("_amin", float(a[0])), ("_amax", float(a[-1])),
                        ("_bmin", float(b[0])), ("_bmax", float(b[-1]))):
             object.__setattr__(self, key, v)
