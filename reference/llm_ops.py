@@ -33,6 +33,7 @@ __all__ = [
     "grouped_query_attention",
     "matmul_float",
     "matmul_nbits_int8",
+    "matmul_nbits_int8_bound",
     "quantize_activation_blocks",
     "quantize_blockwise_4bit",
     "quantize_kv",
@@ -223,7 +224,8 @@ def quantize_blockwise_4bit(w, *, block_size: int, symmetric: bool = False
     - codes: ``r = fl32(1 / scale)`` (0 when ``scale == 0``);
       ``q = clamp(roundf(fl32(fl32(v * r) + zp)), 0, 15)`` (two rounded steps, no FMA; an
       aarch64 build of ONNX Runtime may fuse them, which can move a code by one at a tie).
-    - Returns ``(B, scales, zero_points)`` in the layout of the module docstring.
+    - Returns ``(B, scales, zero_points)`` in the layout of the module docstring (an odd
+      block count pads each row's last zero-point byte with the nibble 8).
     - Errors: ``TypeError`` for a non-float32 ``w``; ``ValueError`` for a non-2-D ``w``,
       NaN/inf, or a bad ``block_size``.
     """
@@ -259,8 +261,10 @@ def quantize_blockwise_4bit(w, *, block_size: int, symmetric: bool = False
 
 
 def _pack_zero_points(zp: np.ndarray) -> np.ndarray:
+    """Two zero points per byte per row; an odd block count pads the last high nibble with 8
+    (the symmetric default, as ONNX Runtime's quantizer writes it; MatMulNBits ignores it)."""
     n, nblk = zp.shape
-    padded = np.zeros((n, nblk + nblk % 2), np.uint8)
+    padded = np.full((n, nblk + nblk % 2), 8, np.uint8)
     padded[:, :nblk] = zp
     return (padded[:, 0::2] | (padded[:, 1::2] << 4)).reshape(-1).astype(np.uint8)
 
@@ -362,7 +366,7 @@ def matmul_nbits_int8(A, B, scales, zero_points=None, bias=None, *, K: int, N: i
     - ONNX Runtime (x86-64 AVX2/AVX-512) gets the same integers and combined scales, and sums
       ``fl32(scale_a * scale_w) * dot`` in float32 with FMA, the zero-point term
       ``(-scale_w * zp) * (scale_a * sum(a_q))`` apart; it agrees within
-      ``(n_blocks + 4) * 2**-22 * sum_j |scale_a scale_w| (|sum a_q q| + zp |sum a_q|)``.
+      :func:`matmul_nbits_int8_bound`.
     - Errors: ``ValueError`` for bad shapes, block sizes, or an ``act_block_size`` that is not a
       multiple of ``block_size``; ``TypeError`` for wrong dtypes.
     """
@@ -405,6 +409,36 @@ def matmul_nbits_int8(A, B, scales, zero_points=None, bias=None, *, K: int, N: i
             raise ValueError(f"bias must have N = {n} entries, got {bias.shape[0]}")
         y = y + bias
     return y.reshape(lead + (n,))
+
+
+def matmul_nbits_int8_bound(A, B, scales, zero_points=None, *, K: int, N: int,
+                            block_size: int) -> np.ndarray:
+    """Largest ``|Y_runtime - Y|`` a float32 evaluation of :func:`matmul_nbits_int8`
+    (``act_block_size=0``) in another order may show, per output element ``(..., N)``.
+
+    Numeric contract: with ``u = 2**-24``, ``n`` blocks and the terms of ONNX Runtime's
+    evaluation (per block ``fl32(s_a s_w) * sum(a_q q)`` with unsigned codes ``q``, split
+    across SIMD lanes whose partial sums are added at the end, and the zero-point term
+    ``(s_w zp) * (s_a sum(a_q))``), the bound is ``(n + 4) * 4u * T`` with
+    ``T = sum_j |s_a s_w| (sum |a_q| q + zp |sum a_q|)`` (absolute products: a lane's partial
+    sum can exceed the block's total); each term is rounded a few times and each partial sum
+    once per added term (FMA or not). Computed in float64.
+    """
+    bs = _check_block_size(block_size)
+    k = check_int("K", K, minimum=1)
+    n = check_int("N", N, minimum=1)
+    A = check_array("A", A, ("float32",))
+    codes, zp, sc_w = _nbits_operands(B, scales, zero_points, k, n, bs)
+    nblk = _blocks(k, bs)
+    a_q, sc_a = quantize_activation_blocks(A.reshape(-1, k), block_size=bs)
+    aq3 = a_q.astype(np.float64).reshape(-1, nblk, bs)
+    unsigned = np.einsum("mjb,njb->mnj", np.abs(aq3), codes.astype(np.float64).reshape(
+        n, nblk, bs))
+    sums = np.abs(aq3.sum(axis=2))                                     # (M, nblk)
+    terms = np.abs(sc_a[:, None, :].astype(np.float64) * sc_w[None].astype(np.float64)) * (
+        unsigned + zp[None].astype(np.float64) * sums[:, None, :])
+    bound = (nblk + 4) * 4 * 2.0**-24 * terms.sum(axis=2)
+    return bound.reshape(A.shape[:-1] + (n,))
 
 
 # --------------------------------------------------------------------------- KV cache
