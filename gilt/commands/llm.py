@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--slo-ttft-ms", type=float, help="with --slo-tpot-ms: search the "
                                                           "highest rate meeting both (p99)")
     serve.add_argument("--slo-tpot-ms", type=float)
+    serve.add_argument("--coarse", action="store_true",
+                       help="step tables on powers of 4 (faster to build, less exact)")
     serve.add_argument("--out", metavar="DIR", help="write requests.csv, timeline.csv, "
                                                     "summary.json and serve.png")
 
@@ -197,7 +199,7 @@ def _serve(args) -> int:
     prompt, output = LengthDist.parse(args.prompt), LengthDist.parse(args.output)
     dep = _deployment(args, args.target)
     sched = _scheduler(args)
-    cost = step_cost(dep)
+    cost = step_cost(dep, coarse=args.coarse)
     t0 = time.perf_counter()
     if args.slo_ttft_ms is not None:
         slo = Slo(args.slo_ttft_ms / 1e3, args.slo_tpot_ms / 1e3)

@@ -260,8 +260,7 @@ def _pick_batch(queues, trace, t, limit, sched, kind, no_more):
     full = [q for q in queues if len(q) >= limit]
     if full:
         return min(full, key=lambda q: trace.arrival_s[q[0]])
-    due = [q for q in queues if q and (t - trace.arrival_s[q[0]] >= sched.max_queue_delay_s
-                                       or no_more)]
+    due = [q for q in queues if q and t - trace.arrival_s[q[0]] >= sched.max_queue_delay_s]
     return min(due, key=lambda q: trace.arrival_s[q[0]]) if due else None
 
 
