@@ -67,8 +67,18 @@ class Table1D:
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "_px", [float(v) for v in x])
         object.__setattr__(self, "_py", [float(v) for v in y])
+        object.__setattr__(self, "_memo", {})
 
     def __call__(self, x: float) -> float:
+        memo = self._memo
+        if x in memo:               # steps ask for the same batch and token counts again
+            return memo[x]
+        y = self._eval(x)
+        if len(memo) < 65536:
+            memo[x] = y
+        return y
+
+    def _eval(self, x: float) -> float:
         px, py = self._px, self._py
         if x <= 0:
             return 0.0

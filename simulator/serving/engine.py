@@ -379,44 +379,48 @@ class _Continuous:
             if np.isnan(self.start[i]):
                 self.start[i] = self.t
 
-    def _make_room(self, growing: list[int]) -> list[int]:
+    def _running(self) -> np.ndarray:
+        return np.fromiter(self.running, dtype=np.int64, count=len(self.running))
+
+    def _make_room(self, growing: np.ndarray) -> np.ndarray:
         """Preempt (latest admitted first) until every sequence in ``growing`` can write one
-        more token; return those still running."""
-        if self.s.reserve != "prompt" or not growing:
+        more token; return those still running (a preempted sequence holds no block)."""
+        if self.s.reserve != "prompt" or not growing.size:
             return growing
-        if self.blocks_total - self.blocks_used >= len(growing):
+        if self.blocks_total - self.blocks_used >= growing.size:
             return growing              # at most one new block each
+        bt = self.s.block_tokens
         while True:
-            g = np.array([i for i in growing if self.held[i] > 0], dtype=np.int64)
+            g = growing[self.held[growing] > 0]
             cached = self.prefilled[g] + self.emitted[g] - self.base[g]
-            extra = int(np.maximum(-(-(cached + 1) // self.s.block_tokens) - self.held[g],
-                                   0).sum())
+            extra = int(np.maximum(-(-(cached + 1) // bt) - self.held[g], 0).sum())
             if self.blocks_used + extra <= self.blocks_total:
-                return [int(i) for i in g]
+                return g
             self._preempt()
 
     def _prefill_step(self) -> None:
         """One step: whole prompts only (no chunking), or decodes plus prompt chunks."""
         s = self.s
-        decoding = [i for i in self.running if self.prefilled[i] >= self.target[i]] \
-            if s.chunked_prefill else []
+        run = self._running()
+        prefilling = self.prefilled[run] < self.target[run]
+        decoding = run[~prefilling] if s.chunked_prefill else run[:0]
         decoding = self._make_room(decoding)
-        budget = s.max_batched_tokens - len(decoding)
+        budget = s.max_batched_tokens - decoding.size
         chunks, owners = [], []
-        for i in self.running:
-            left = int(self.target[i] - self.prefilled[i])
-            if left <= 0:
+        for i in run[prefilling]:
+            if self.held[i] == 0:       # preempted by _make_room
                 continue
+            left = int(self.target[i] - self.prefilled[i])
             take = left if not s.chunked_prefill else min(left, budget)
             if take <= 0:
                 break
             chunks.append((take, int(self.prefilled[i]) + take))
-            owners.append(i)
+            owners.append(int(i))
             budget -= take
-        kv = sum(self._cached(i) for i in decoding)
-        emitting = len(decoding) + sum(1 for (_, ctx), i in zip(chunks, owners)
+        kv = int((self.prefilled[decoding] + self.emitted[decoding] - self.base[decoding]).sum())
+        emitting = decoding.size + sum(1 for (_, ctx), i in zip(chunks, owners)
                                        if ctx >= self.target[i])
-        self.t += self.cost.mixed_step(len(decoding), kv, chunks, emitting)
+        self.t += self.cost.mixed_step(decoding.size, kv, chunks, emitting)
         self.steps += 1
         for (take, _), i in zip(chunks, owners):
             self.prefilled[i] += take
@@ -427,11 +431,13 @@ class _Continuous:
                     self.first[i] = self.t
                 self.emitted[i] += 1
                 self.base[i] = self.emitted[i]
-        if decoding:
-            self._grow(np.array(decoding, dtype=np.int64), 1)
-        for i in decoding + owners:
-            if self.emitted[i] >= self.out[i] and self.prefilled[i] >= self.target[i]:
-                self._finish(i)
+        if decoding.size:
+            self._grow(decoding, 1)
+        done = np.concatenate([decoding, np.array(owners, dtype=np.int64)])
+        done = done[(self.emitted[done] >= self.out[done])
+                    & (self.prefilled[done] >= self.target[done])]
+        for i in done:
+            self._finish(int(i))
 
     def _grow(self, run: np.ndarray, k: int) -> None:
         """Each sequence in ``run`` (all decoding) emits ``k`` more tokens."""
@@ -446,7 +452,7 @@ class _Continuous:
     def _decode_jump(self) -> None:
         """Decode steps until the next event: a completion, an arrival that could be
         admitted, or a KV block the cache lacks (then preempt)."""
-        run = np.array(self._make_room(list(self.running)), dtype=np.int64)
+        run = self._make_room(self._running())
         b = run.size
         k = int((self.out[run] - self.emitted[run]).min())
         kv = self.kv
