@@ -20,6 +20,7 @@ from gilt import targets
 from networks.llm import (
     ATTENTION_LAYERS,
     block_workload,
+    default_kv_bits,
     get_config,
     head_workload,
     model_bytes,
@@ -88,8 +89,7 @@ class Deployment:
         return model_bytes(self.config, self.precision)
 
     def kv_bits_resolved(self) -> int:
-        from networks.llm import _default_kv_bits
-        return _default_kv_bits(self.precision, self.kv_bits)
+        return default_kv_bits(self.precision, self.kv_bits)
 
     def kv_bytes_per_token(self) -> float:
         return self.config.kv_bytes_per_token(self.kv_bits_resolved())

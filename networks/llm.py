@@ -51,7 +51,8 @@ from reference.onnx_ops import matmul_nbits
 
 __all__ = ["ATTENTION_LAYERS", "ATTENTION_MODES", "CONFIGS", "GOLDEN_PRECISIONS",
            "SIM_PRECISIONS", "Decoder", "DecoderWeights", "KVCache", "LlmConfig",
-           "block_workload", "decode_workload", "get_config", "head_workload", "init_weights",
+           "block_workload", "decode_workload", "default_kv_bits", "get_config",
+           "head_workload", "init_weights",
            "model_bytes", "prefill_workload", "with_layers"]
 
 #: golden-model precisions
@@ -396,7 +397,8 @@ def _sim_bits(precision: str) -> tuple[int, int]:
     return SIM_PRECISIONS[precision]
 
 
-def _default_kv_bits(precision: str, kv_bits: int | None) -> int:
+def default_kv_bits(precision: str, kv_bits: int | None) -> int:
+    """The KV-cache width: ``kv_bits`` checked, or 16 for 16-bit activations and 8 else."""
     if kv_bits is None:
         return 16 if _sim_bits(precision)[1] == 16 else 8
     if kv_bits not in (16, 8, 4):
@@ -445,7 +447,7 @@ def block_workload(config: LlmConfig | str, *, precision: str, batch: int, token
     fp16 scores."""
     cfg = get_config(config)
     wb, ab = _sim_bits(precision)
-    kvb = _default_kv_bits(precision, kv_bits)
+    kvb = default_kv_bits(precision, kv_bits)
     if attention not in ATTENTION_MODES:
         raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
     b, t, c = _positive("batch", batch), _positive("tokens", tokens), _positive("context", context)
@@ -517,7 +519,7 @@ def _workload(cfg: LlmConfig, phase: str, precision: str, batch: int, tokens: in
                                  attention=attention)
     layers += head[1:]
     meta = {"batch": batch, "model": cfg.name, "phase": phase, "tokens": tokens,
-            "context": context, "kv_bits": _default_kv_bits(precision, kv_bits),
+            "context": context, "kv_bits": default_kv_bits(precision, kv_bits),
             "params": cfg.param_count(), "model_bytes": model_bytes(cfg, precision),
             "layers_per_block": len(layers[1:-2]) // cfg.layers, "blocks": cfg.layers,
             "attention": attention}
