@@ -216,7 +216,8 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
                  zero_points: np.ndarray | None = None, g_idx: None = None,
                  bias: np.ndarray | None = None, *, K: int, N: int, bits: int = 4,
                  block_size: int, accuracy_level: int = 0) -> np.ndarray:
-    """com.microsoft ``MatMulNBits`` (4-bit): ``A @ dequant(B).T + bias`` in float32.
+    """com.microsoft ``MatMulNBits`` (4-bit): ``A @ dequant(B).T + bias`` in float32;
+    ``accuracy_level=4`` is the int8-activation path (:func:`reference.llm_ops.matmul_nbits_int8`).
 
     Numeric contract
     ----------------
@@ -225,12 +226,15 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
       ONNX order (:mod:`reference.packing`); a short last block is zero-padded.
     - ``scales``: float32 ``N * n_blocks`` (row-major ``[n, block]``); ``zero_points``: packed
       uint8 ``N * ceil(n_blocks / 2)`` (4-bit, same nibble order, per row), or None for 8.
-    - ``W[n, k] = float32(q - zp) * scale[n, k // block_size]`` (exact int, one float32
-      multiply); ``Y = A @ W.T`` in float64 then rounded once to float32, ``+ bias``.
-    - Tolerance: ONNX Runtime sums in float32 in a blocked order (and at ``accuracy_level=4``
-      quantizes ``A`` to int8), so it matches this result within
-      ``1e-5 * sum_k |A[m,k] * W[n,k]|`` (levels 0-3) — not bit for bit: this is a float
-      operator.
+    - Levels 0-3: ``W[n, k] = float32(q - zp) * scale[n, k // block_size]`` (exact int, one
+      float32 multiply); ``Y = A @ W.T`` in float64 then rounded once to float32, ``+ bias``.
+      ONNX Runtime sums in float32 in a blocked order, so it matches this result within
+      ``1e-5 * sum_k |A[m,k] * W[n,k]|``, not bit for bit: this is a float operator.
+    - Level 4: ``A`` is quantized to int8 per block of ``block_size`` values (ONNX Runtime's
+      CPU int8 path), integer block dot products, float32 combination: see
+      :func:`reference.llm_ops.matmul_nbits_int8` for the contract and its error bound against
+      ONNX Runtime. (The float result of levels 0-3 differs from it by the activation
+      quantization error, far more than the float tolerance.)
     - Errors: ``bits != 4``, ``g_idx``, bad shapes, dtypes or block sizes raise.
     """
     check_int("bits", bits, minimum=4, maximum=4)
@@ -242,6 +246,10 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
     if bs & (bs - 1):
         raise ValueError(f"block_size must be a power of two >= 16, got {bs}")
     check_int("accuracy_level", accuracy_level, minimum=0, maximum=4)
+    if accuracy_level == 4:
+        from reference.llm_ops import matmul_nbits_int8
+
+        return matmul_nbits_int8(A, B, scales, zero_points, bias, K=K, N=N, block_size=bs)
     A = check_array("A", A, ("float32",))
     if A.ndim < 1 or A.shape[-1] != K:
         raise ValueError(f"A.shape[-1] must be K = {K}, got shape {A.shape}")

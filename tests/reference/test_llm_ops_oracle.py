@@ -78,6 +78,9 @@ def test_matmul_nbits_level4_within_order_bound(bs, symmetric, k, n):
         ours = matmul_nbits_int8(a, B, S, Z, K=k, N=n, block_size=bs)
         bound = matmul_nbits_int8_bound(a, B, S, Z, K=k, N=n, block_size=bs)
         assert np.all(np.abs(got - ours) <= bound), np.abs(got - ours).max()
+        # the ONNX entry point follows the node's accuracy_level (no silent float path)
+        entry = matmul_nbits(a, B, S, Z, K=k, N=n, block_size=bs, accuracy_level=4)
+        assert np.array_equal(entry, ours)
         # the int8 path, not the float one: the float result is outside the bound
         floaty = matmul_nbits(a, B, S, Z, K=k, N=n, block_size=bs)
         assert np.mean(np.abs(got - floaty) > bound) > 0.5
