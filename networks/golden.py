@@ -111,6 +111,27 @@ def _act_input(graph: Graph, node: Node) -> str:
     return next(t for t in node.inputs if t and t not in graph.constants)
 
 
+def _layer_graph(graph: Graph) -> dict:
+    """``layer_ops`` (layer name -> graph op) and ``layer_inputs`` (layer name -> names of the
+    layers producing its activation inputs, through relabelling nodes): what a deployment pass
+    (epilogue fusion) needs to know about the graph the flat layer list came from."""
+    producer: dict[str, str] = {}
+    ops: dict[str, str] = {}
+    inputs: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        srcs = [producer[t] for t in node.inputs if t and t in producer]
+        if node.op in _NO_LAYER:
+            for out in node.outputs:
+                if srcs:
+                    producer[out] = srcs[0]
+            continue
+        ops[node.name] = node.op
+        inputs[node.name] = srcs
+        for out in node.outputs:
+            producer[out] = node.name
+    return {"layer_ops": ops, "layer_inputs": inputs}
+
+
 def graph_workload(graph: Graph, records: dict[str, LayerActivity] | None = None, *,
                    source: str = "shapes") -> Workload:
     """The workload of a graph: one LayerWork per compute node (with the observed activity
@@ -170,6 +191,7 @@ def graph_workload(graph: Graph, records: dict[str, LayerActivity] | None = None
                     node.name, shape=shape, inputs=max(1, n_inputs),
                     act_bits=_bits(graph, src), out_bits=_bits(graph, out)))
     meta = {"source": source, "model": graph.meta.get("model", graph.name),
+            **_layer_graph(graph),
             "batch": int(graph.shape(graph.inputs[0])[0]) if graph.inputs else 1,
             "params": graph.param_count(), "model_bytes": graph.model_bytes()}
     if "size_ratio" in graph.meta:

@@ -91,8 +91,10 @@ def resnet50_workload(batch: int = 1, precision: str = "w8a8", *,
         return layers[-1].out_h
 
     hw = conv("conv1", 3, 224, 64, 7, 2, 3, ("bn", "relu"))
+    # a pool reads its whole input: "inputs" = input/output size ratio (as networks.golden)
     layers.append(LayerWork.elementwise("maxpool", shape=(batch, 64, hw // 2, hw // 2),
-                                        op="pool", act_bits=abits, out_bits=abits))
+                                        op="pool", ops_per_element=4, inputs=4,
+                                        act_bits=abits, out_bits=abits))
     hw //= 2
     c = 64
     for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), start=1):
@@ -111,6 +113,7 @@ def resnet50_workload(batch: int = 1, precision: str = "w8a8", *,
                                                     inputs=2, act_bits=abits, out_bits=abits))
             c, hw = out, hw2
     layers.append(LayerWork.elementwise("avgpool", shape=(batch, c, 1, 1), op="pool",
+                                        ops_per_element=hw * hw, inputs=hw * hw,
                                         act_bits=abits, out_bits=abits))
     layers.append(LayerWork.matmul("fc", m=batch, n=1000, k=c, weight_bits=wbits,
                                    act_bits=abits, out_bits=max(abits, 16)))

@@ -1,49 +1,56 @@
-"""Per-layer GPU model: a layer as CUTLASS-like threadblock tiles on an SM array.
+"""Per-layer GPU model: a layer as library-chosen threadblock tiles on an SM array.
 
 A compute layer is ``G`` independent GEMMs ``O[M x N] = I[M x K] . F[K x N]`` (implicit GEMM for a
-convolution: M = batch*out_h*out_w, N = out_channels/G, K = (in_channels/G)*kh*kw; see
-:meth:`common.workload.LayerWork.gemm_shape`). For each candidate threadblock tile
-``BM x BN x BK`` (``BK`` = 64 bytes of the MMA operand type) and split-K factor ``s``:
+convolution: M = batch*out_h*out_w, N = out_channels/G, K = (in_channels/G, padded for Tensor
+Cores)*kh*kw; see :meth:`common.workload.LayerWork.gemm_shape`). Every constant below that is a
+calibration (efficiencies, latencies, launch costs) comes from the preset's cited ``model:``
+section (:class:`simulator.gpu.spec.GpuModel`, written ``md`` here).
 
-Occupancy (blocks per SM, ``b``)::
+**Tile and split-K: a library heuristic, not the best of all** (:func:`choose_tile`). Tiles are
+tried largest first along a ladder oriented by the GEMM's shape (M >= N: 256x128, 128x128,
+128x64, 64x64; else the transposes); the first tile whose grid fills every SM once
+(``tiles >= SMs``) is taken, else the smallest rung. A grid still under half the SMs with
+``k_iters >= 4 * split`` gets split-K: the largest power of two (<= 16) keeping
+``tiles * split <= SMs``, as CUTLASS's split-K-serial / cuBLAS's heuristics do for small grids.
 
-    regs/thread   = ceil8(BM*BN / threads + REG_OVERHEAD)          (accumulators + fragments)
-    smem/block    = stages * (BM*BK*a_bytes + BN*BK*w_bytes)
+**Occupancy** (blocks per SM, ``b``)::
+
+    regs/thread = ceil8(BM*BN / threads + reg_overhead_per_thread)
+    smem/block  = pipeline_stages * (BM*BK*a_bytes + BN*BK*w_bytes)
     b = min(regs_per_sm // (regs/thread * threads), smem_per_sm // smem/block,
             max_threads_per_sm // threads, max_blocks_per_sm)
 
-Tile and wave quantization::
+**One K step of b co-resident blocks on one SM** (cycles, :func:`step_cycles`)::
 
-    tiles  = G * ceil(M/BM) * ceil(N/BN) * s          (minus M-tiles a spatial gate skips)
-    waves  = ceil(tiles / (sm_count * b))             last wave holds r = tiles mod (sm_count*b)
+    c_mma    = b*BM*BN*BK / (tc_macs_per_clock_per_sm * mma_efficiency * min(1, b*warps/4))
+    c_l2     = b*(BM*BK*a_bytes + BN*BK*w_bytes) / (l2_bw_bytes_per_clock / sm_count)
+    c_gather = b*BM*BK*a_bytes / gather_bytes_per_clock_per_sm   (channel run < 16 B only)
+    c_w4     = b*BN*BK*w4_dequant_ops / int32_lanes_per_sm         (4-bit weights only)
+    c_lat    = dram_latency_cycles / (pipeline_stages - 1)         (latency a prefetch must hide)
+    t_step   = max(c_mma, c_l2, c_gather, c_w4, c_lat)
 
-One main-loop iteration of ``b`` co-resident blocks on one SM (cycles)::
+so Volta's two-stage pipeline exposes ~450 cycles of latency behind a ~284-cycle MMA step. A wave
+is ``k_iters * t_step + fill + b * epilogue`` with ``fill = dram_latency + c_l2/b``.
 
-    c_mma = b*BM*BN*BK / (tc_macs_per_clock_per_sm * mma_issue_efficiency * min(1, warps/4))
-    c_l2  = b*(BM*BK*a_bytes + BN*BK*w_bytes) / (l2_bw_bytes_per_clock / sm_count)
-    c_w4  = b*BN*BK*W4_DEQUANT_OPS / int32_lanes_per_sm           (W4A8 only)
-    t_wave(b) = k_iters_eff * max(c_mma, c_l2, c_w4) + fill + b * epilogue
-    fill      = dram_latency_cycles + c_l2/b                  (first stage of the pipeline)
-    epilogue  = BM*BN*(EPILOGUE_OPS[fused]/fp32_lanes + out_bytes/(l2 bytes per clock per SM))
+**Kernel**: ``waves = ceil(tiles / (SMs*b))`` (the last wave runs with the blocks it has); DRAM
+bytes from a roofline with L2 reuse (:func:`dram_traffic`); compute ``C`` and DRAM ``D`` overlap
+partially::
 
-Memory roofline with L2 reuse: operands that fit in ``L2_RESIDENT_FRACTION`` of L2 are read from
-DRAM once; otherwise every wave re-reads the A rows and B columns of its (square-rasterized)
-block of tiles. A convolution's A operand in DRAM is its input tensor, not the im2col view (the
-kh*kw overlapping re-reads are served by L1/L2). ``dram_cycles = dram_bytes / (hbm_bw * hbm_efficiency) * clock``.
-Kernel cycles = ``max(sum of waves, dram_cycles) + launch``; the tile and split with the fewest
-cycles wins, as a cuBLAS heuristic would pick.
+    kernel = max(C, D) + (1 - memory_overlap) * min(C, D)
+    cycles = kernel + launch_gap + kernel_fixed_us        (graph mode: graph_launch_overhead_us)
 
-Gating and zero-skip only pay where a whole tile step can be skipped: a channel gate
-``(N, C_in)`` drops a ``BK``-deep K step of an M-tile when every channel of that step is off for
-every sample the M-tile covers; a spatial gate ``(N, H_out, W_out)`` drops an M-tile whose pixels
-are all off; zero-block bitmaps drop a step with probability ``p ** blocks_per_step`` (blocks
-assumed independent). MACs skipped at a finer grain still cost Tensor Core time.
+**Gating as deployed** (``gating=``; :func:`simulate_layer`): ``dense`` runs the masked layer
+dense (no saving); ``tile-skip`` skips a ``BK``-deep K step of an M-tile only when every channel
+of the step is off for every sample the tile covers (a spatial gate skips whole M-tiles);
+``compaction`` gathers each sample's active channels (a memory pass) and runs a grouped GEMM
+with the smaller K; ``auto`` takes the fastest of the three for each gated layer. The mode used
+and a one-line reason are in ``details["gating_mode"]`` / ``details["gating_note"]``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -51,29 +58,33 @@ from common.workload import LayerWork
 from simulator.gpu.spec import MMA_DTYPE_BITS, GpuSpec
 from simulator.results import LayerResult
 
-#: Threadblock tiles (BM, BN, warps) in the spirit of CUTLASS/cuBLAS tile sets (the guide's
-#: "Typical Tile Dimensions In cuBLAS": 256x128 and 128x256 most efficient, 64x64 least).
+#: Threadblock tiles (BM, BN, warps) in the spirit of CUTLASS/cuBLAS tile sets (NVIDIA, Matrix
+#: Multiplication Background User's Guide, "Typical Tile Dimensions In cuBLAS": 256x128 and
+#: 128x256 most efficient, 64x64 least). Library data, not calibration.
 TILE_SHAPES: tuple[tuple[int, int, int], ...] = (
     (256, 128, 8), (128, 256, 8), (128, 128, 4), (256, 64, 4), (64, 256, 4),
     (128, 64, 4), (64, 128, 4), (64, 64, 4), (64, 32, 2), (32, 32, 1))
+#: The heuristic's ladders, largest first, for M >= N and for M < N.
+TILE_LADDER = {"tall": ((256, 128), (128, 128), (128, 64), (64, 64)),
+               "wide": ((128, 256), (128, 128), (64, 128), (64, 64))}
 #: K depth of one main-loop step, in bytes of the MMA operand (CUTLASS: 32 fp16, 64 int8, 16 tf32)
 BK_BYTES = 64
-#: registers per thread beyond the accumulators: A/B fragments, addresses, loop state
-REG_OVERHEAD = 40
-#: split-K factors tried when the grid is small compared to the SM count
+#: split-K factors the heuristic may pick (powers of two, CUTLASS split-K serial)
 SPLIT_K = (1, 2, 4, 8, 16)
-#: CUDA-core ops per output element of a fused epilogue (scale, bias/BN, activation, convert)
-#: and of a plain store epilogue (convert only)
-EPILOGUE_OPS = {"fused": 4, "plain": 1}
-#: INT32 ops to unpack one 4-bit weight to an 8/16-bit MMA operand (shift, mask/sign-extend)
-W4_DEQUANT_OPS = 2
-#: fraction of L2 that operands may occupy and still be read from DRAM only once
-L2_RESIDENT_FRACTION = 0.5
-#: depthwise conv on CUDA cores: fraction of FMA peak a tuned kernel reaches
-DEPTHWISE_FMA_EFFICIENCY = 0.5
 #: fused ops that are separate memory passes when the epilogue is not fused
 EPILOGUE_FUSABLE = ("bn", "batchnorm", "relu", "relu6", "clip", "hardswish", "sigmoid", "add",
-                    "requant")
+                    "requant", "gelu", "layernorm", "bias")
+GATING_MODES = ("auto", "dense", "tile-skip", "compaction")
+LAUNCH_MODES = ("stream", "graph")
+#: one line per gating mode: why the speed-up is what it is
+GATING_NOTES = {
+    "none": "layer not gated",
+    "dense": "masked dense: gated channels are zeros in a dense GEMM, no time saved",
+    "tile-skip": "tile skip: only K steps whose BK channels are off for every sample of an "
+                 "M-tile are skipped; per-sample masks rarely empty a whole step",
+    "compaction": "channel compaction: active channels gathered per sample (one extra memory "
+                  "pass), then a grouped GEMM with the smaller K",
+}
 
 
 @dataclass(frozen=True)
@@ -88,14 +99,16 @@ class GemmProblem:
     w_bits: int = 16
     out_bits: int = 16
     mma_dtype: str = "fp16"
-    #: mean fraction of K steps each M-tile still runs (gating / zero skip), in [0, 1]
+    #: mean fraction of K steps each M-tile still runs (tile-skip gating / zero skip), in [0, 1]
     k_step_fraction: float = 1.0
-    #: M-tiles left after a spatial gate, as a fraction of ceil(M/BM) (per tile height)
+    #: M-tiles left after a spatial gate, as a fraction of ceil(M/BM), by tile height BM
     m_tile_fraction: dict = field(default_factory=dict, compare=False)
     fused_epilogue: bool = True
     #: bytes of the distinct A operand in memory (a convolution's input tensor, smaller than its
     #: im2col view M x K); None: the GEMM view, M*K*a_bits/8 per group
     a_unique_bytes: float | None = None
+    #: the A operand is gathered element-wise (a pixel's channel run is under one 16 B vector)
+    gather_a: bool = False
 
     def __post_init__(self):
         for key in ("m", "n", "k", "groups", "a_bits", "w_bits", "out_bits"):
@@ -114,12 +127,45 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def bk_for(mma_dtype: str) -> int:
+    """K elements per main-loop step: 64 bytes of operand (8 for FP32 SIMT).
+
+    >>> bk_for("fp16"), bk_for("int8"), bk_for("tf32"), bk_for("fp32")
+    (32, 64, 16, 8)
+    """
+    if mma_dtype == "fp32":
+        return 8
+    return BK_BYTES * 8 // MMA_DTYPE_BITS[mma_dtype]
+
+
+def dram_cycles(spec: GpuSpec, nbytes: float) -> float:
+    """Cycles to stream ``nbytes`` through HBM: ``bytes / (hbm_bw * hbm_efficiency) * clock``
+    (the one HBM formula of the model)."""
+    return nbytes / (spec.hbm_bw_bytes_per_s * spec.model.hbm_efficiency) * spec.clock_hz
+
+
+def launch_cycles(spec: GpuSpec, launch: str = "stream") -> float:
+    """Fixed cycles of one kernel: the launch gap of ``launch`` mode plus ``kernel_fixed_us``."""
+    md = spec.model
+    gap = md.graph_launch_overhead_us if launch == "graph" else md.launch_overhead_us
+    return (gap + md.kernel_fixed_us) * 1e-6 * spec.clock_hz
+
+
+def overlap(compute: float, memory: float, fraction: float) -> float:
+    """Time of compute and memory that overlap by ``fraction`` of the shorter one.
+
+    >>> overlap(10.0, 4.0, 1.0), overlap(10.0, 4.0, 0.0), overlap(10.0, 4.0, 0.5)
+    (10.0, 14.0, 12.0)
+    """
+    return max(compute, memory) + (1.0 - fraction) * min(compute, memory)
+
+
 def tile_occupancy(spec: GpuSpec, bm: int, bn: int, warps: int, bk: int, a_bytes: float,
                    w_bytes: float) -> dict:
     """Blocks per SM for one tile and what limits it (registers, shared memory, threads)."""
     threads = warps * 32
-    regs = min(_ceil_div(bm * bn // threads + REG_OVERHEAD, 8) * 8, 10**6)
-    smem = spec.pipeline_stages * (bm * bk * a_bytes + bn * bk * w_bytes)
+    regs = _ceil_div(bm * bn // threads + spec.model.reg_overhead_per_thread, 8) * 8
+    smem = spec.model.pipeline_stages * (bm * bk * a_bytes + bn * bk * w_bytes)
     if regs > spec.max_registers_per_thread or smem > spec.max_shared_mem_per_block_kib * 1024:
         return {"blocks_per_sm": 0, "regs_per_thread": regs, "smem_per_block": smem,
                 "limit": "registers" if regs > spec.max_registers_per_thread else "shared_mem"}
@@ -134,135 +180,172 @@ def tile_occupancy(spec: GpuSpec, bm: int, bn: int, warps: int, bk: int, a_bytes
             "limit": limit}
 
 
-def _bk(mma_dtype: str) -> int:
-    bits = 32 if mma_dtype == "fp32" else MMA_DTYPE_BITS[mma_dtype]
-    return BK_BYTES * 8 // bits
+def _warps(bm: int, bn: int) -> int:
+    return next(w for m, n, w in TILE_SHAPES if (m, n) == (bm, bn))
 
 
-def _evaluate(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, warps: int, split: int,
-              include_memory: bool = True) -> dict | None:
-    """Cycles and counters of one (tile, split) choice; None if the tile cannot launch."""
-    bk = 8 if p.mma_dtype == "fp32" else _bk(p.mma_dtype)
-    a_bytes, w_bytes, out_bytes = p.a_bits / 8, p.w_bits / 8, p.out_bits / 8
-    occ = tile_occupancy(spec, bm, bn, warps, bk, a_bytes, w_bytes)
-    b = occ["blocks_per_sm"]
-    if b == 0:
-        return None
-    sms = spec.sm_count
-    tiles_m = _ceil_div(p.m, bm)
-    tiles_n = _ceil_div(p.n, bn)
-    k_iters_total = _ceil_div(p.k, bk)
-    if split > k_iters_total:
-        return None
-    k_iters = _ceil_div(k_iters_total, split)
-    k_eff = k_iters * p.k_step_fraction
-    m_frac = p.m_tile_fraction.get(bm, 1.0)
-    tiles_m_run = tiles_m * m_frac
-    tiles = max(0, round(p.groups * tiles_m_run * tiles_n * split))
+def choose_tile(p: GemmProblem, spec: GpuSpec) -> tuple[int, int, int]:
+    """``(BM, BN, split_k)`` by the library heuristic of the module docstring."""
+    ladder = TILE_LADDER["tall" if p.m >= p.n else "wide"]
+    bm, bn = ladder[-1]
+    for cand in ladder:
+        if p.groups * _ceil_div(p.m, cand[0]) * _ceil_div(p.n, cand[1]) >= spec.sm_count:
+            bm, bn = cand
+            break
+    tiles = p.groups * _ceil_div(p.m, bm) * _ceil_div(p.n, bn)
+    k_iters = _ceil_div(p.k, bk_for(p.mma_dtype))
+    split = 1
+    if 2 * tiles < spec.sm_count:
+        for s in SPLIT_K:
+            if tiles * s <= spec.sm_count and k_iters >= 4 * s:
+                split = s
+    return bm, bn, split
 
+
+def step_cycles(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, warps: int, blocks: int,
+                include_memory: bool = True) -> dict:
+    """Cycles of one K step of ``blocks`` co-resident blocks on one SM, by resource (module
+    docstring); ``include_memory=False`` prices the step with free memory."""
+    md = spec.model
+    bk = bk_for(p.mma_dtype)
+    a_bytes, w_bytes = p.a_bits / 8, p.w_bits / 8
     if p.mma_dtype == "fp32":
-        rate = spec.fp32_lanes_per_sm * spec.mma_issue_efficiency
+        rate = spec.fp32_lanes_per_sm * md.simt_efficiency
     else:
-        rate = spec.tc_macs_per_clock_per_sm[p.mma_dtype] * spec.mma_issue_efficiency
-    l2_per_sm = spec.l2_bw_bytes_per_clock / sms
-    epi_ops = EPILOGUE_OPS["fused" if p.fused_epilogue else "plain"]
-    epi_single = bm * bn * (epi_ops / spec.fp32_lanes_per_sm + out_bytes / l2_per_sm)
-    if split > 1:   # partial sums leave as fp32; the reduction applies the epilogue
-        epi_single = bm * bn * (1 / spec.fp32_lanes_per_sm + 4 / l2_per_sm)
+        rate = spec.tc_macs_per_clock_per_sm[p.mma_dtype] * md.mma_efficiency
+    part = min(1.0, blocks * warps / spec.sub_partitions_per_sm)
+    l2_per_sm = spec.l2_bw_bytes_per_clock / spec.sm_count
+    parts = {"mma": blocks * bm * bn * bk / (rate * part)}
+    if p.w_bits == 4:
+        parts["w4_unpack"] = blocks * bn * bk * md.w4_dequant_ops / spec.int32_lanes_per_sm
+    if include_memory:
+        parts["l2"] = blocks * (bm * bk * a_bytes + bn * bk * w_bytes) / l2_per_sm
+        parts["latency"] = md.dram_latency_cycles / (md.pipeline_stages - 1)
+        if p.gather_a:
+            parts["gather"] = blocks * bm * bk * a_bytes / md.gather_bytes_per_clock_per_sm
+    return parts
 
-    def wave_cycles(blocks: int) -> tuple[float, float]:
-        part = min(1.0, blocks * warps / spec.sub_partitions_per_sm)
-        c_mma = blocks * bm * bn * bk / (rate * part)
-        c_l2 = blocks * (bm * bk * a_bytes + bn * bk * w_bytes) / l2_per_sm
-        c_w4 = blocks * bn * bk * W4_DEQUANT_OPS / spec.int32_lanes_per_sm if p.w_bits == 4 else 0
-        c_iter = max(c_mma, c_l2 if include_memory else 0.0, c_w4)
-        fill = (spec.dram_latency_cycles + c_l2 / blocks) if include_memory else 0.0
-        return k_eff * c_iter + fill + blocks * epi_single, k_eff * c_mma
 
-    wave_slots = sms * b
-    full_waves, rest = divmod(tiles, wave_slots)
-    t_full, mma_full = wave_cycles(b)
-    compute = full_waves * t_full
-    busy = full_waves * sms * t_full
-    mma_total = full_waves * mma_full
-    if rest:
-        b_last = _ceil_div(rest, sms)
-        t_last, mma_last = wave_cycles(b_last)
-        compute += t_last
-        mma_total += mma_last
-        busy += min(rest, sms) * t_last
-    waves = full_waves + (1 if rest else 0)
-
-    # DRAM traffic with L2 reuse (square rasterization of each wave's tiles)
+def dram_traffic(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, split: int, waves: int,
+                 wave_slots: int) -> tuple[float, float]:
+    """``(dram_bytes, l2_bytes)`` of the kernel: operands that fit in ``l2_resident_fraction``
+    of L2 are read once; otherwise every wave re-reads the A rows and B columns of its
+    square-rasterized block of tiles. A convolution's A in DRAM is its input tensor."""
     g = p.groups
+    a_bytes, w_bytes = p.a_bits / 8, p.w_bits / 8
+    tiles_m, tiles_n = _ceil_div(p.m, bm), _ceil_div(p.n, bn)
+    m_frac = p.m_tile_fraction.get(bm, 1.0)
     a_gemm = g * p.m * p.k * a_bytes
     a_total = a_gemm if p.a_unique_bytes is None else min(a_gemm, p.a_unique_bytes)
     a_expand = a_gemm / a_total if a_total else 1.0      # im2col re-reads hit L1/L2
     w_total = g * p.n * p.k * w_bytes
-    out_total = g * p.m * p.n * out_bytes
+    kf = p.k_step_fraction
     l2_traffic = g * (tiles_n * p.m * p.k * a_bytes * m_frac
-                      + tiles_m_run * p.n * p.k * w_bytes) * p.k_step_fraction
-    if a_total + w_total <= L2_RESIDENT_FRACTION * spec.l2_size_bytes:
-        dram_in = (a_total + w_total) * max(p.k_step_fraction, 0.0)
+                      + tiles_m * m_frac * p.n * p.k * w_bytes) * kf
+    if a_total + w_total <= spec.model.l2_resident_fraction * spec.l2_size_bytes:
+        dram_in = (a_total + w_total) * kf
     else:
         wm = min(tiles_m, max(1, math.isqrt(wave_slots)))
         wn = min(tiles_n, _ceil_div(wave_slots, wm))
-        per_wave = (wm * bm * p.k * a_bytes / a_expand
-                    + wn * bn * p.k * w_bytes) * p.k_step_fraction
-        dram_in = max(a_total + w_total, min(l2_traffic, waves * per_wave / max(split, 1)))
+        per_wave = (wm * bm * p.k * a_bytes / a_expand + wn * bn * p.k * w_bytes) * kf
+        dram_in = max(a_total + w_total, min(l2_traffic, waves * per_wave / split))
     partials = 2 * g * p.m * p.n * 4 * split if split > 1 else 0.0
-    dram_bytes = dram_in + out_total + partials
-    dram_cycles = dram_bytes / (spec.hbm_bw_bytes_per_s * spec.hbm_efficiency) * spec.clock_hz
-    launches = 2 if split > 1 else 1
-    launch = launches * spec.kernel_launch_overhead_us * 1e-6 * spec.clock_hz
-    kernel = max(compute, dram_cycles if include_memory else 0.0)
-    total = kernel + launch
-    macs_issued = g * tiles_m_run * bm * tiles_n * bn * k_eff * bk * split
+    return dram_in + g * p.m * p.n * p.out_bits / 8 + partials, l2_traffic
+
+
+def _waves(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, warps: int, split: int,
+           blocks_per_sm: int, include_memory: bool) -> dict:
+    """Sum over waves of ``k_iters * t_step + fill + b * epilogue`` (module docstring)."""
+    md, sms = spec.model, spec.sm_count
+    bk = bk_for(p.mma_dtype)
+    k_iters = _ceil_div(_ceil_div(p.k, bk), split)
+    k_eff = k_iters * p.k_step_fraction
+    tiles = max(0, round(p.groups * _ceil_div(p.m, bm) * p.m_tile_fraction.get(bm, 1.0)
+                         * _ceil_div(p.n, bn) * split))
+    l2_per_sm = spec.l2_bw_bytes_per_clock / sms
+    out_bytes = 4 if split > 1 else p.out_bits / 8  # split-K partials leave as fp32
+    ops = md.epilogue_ops_fused if p.fused_epilogue and split == 1 else md.epilogue_ops_plain
+    epilogue = bm * bn * (ops / spec.fp32_lanes_per_sm + out_bytes / l2_per_sm)
+
+    def wave(blocks: int) -> tuple[float, float, str]:
+        parts = step_cycles(p, spec, bm, bn, warps, blocks, include_memory)
+        limiter = max(parts, key=parts.get)
+        fill = (md.dram_latency_cycles + parts["l2"] / blocks) if include_memory else 0.0
+        return k_eff * parts[limiter] + fill + blocks * epilogue, k_eff * parts["mma"], limiter
+
+    slots = sms * blocks_per_sm
+    full, rest = divmod(tiles, slots)
+    t_full, mma_full, limiter = wave(blocks_per_sm)
+    out = {"compute": full * t_full, "busy": full * sms * t_full, "mma": full * mma_full,
+           "waves": full + (1 if rest else 0), "tiles": tiles, "wave_slots": slots,
+           "last_wave_tiles": rest, "k_iters": k_iters, "k_eff": k_eff, "step_limit": limiter}
+    if rest:
+        t_last, mma_last, lim_last = wave(_ceil_div(rest, sms))
+        out["compute"] += t_last
+        out["mma"] += mma_last
+        out["busy"] += min(rest, sms) * t_last
+        if not full:
+            out["step_limit"] = lim_last
+    return out
+
+
+def _evaluate(p: GemmProblem, spec: GpuSpec, bm: int, bn: int, split: int,
+              include_memory: bool = True, launch: str = "stream") -> dict | None:
+    """Cycles and counters of one (tile, split) choice; None if the tile cannot launch."""
+    warps = _warps(bm, bn)
+    bk = bk_for(p.mma_dtype)
+    occ = tile_occupancy(spec, bm, bn, warps, bk, p.a_bits / 8, p.w_bits / 8)
+    b = occ["blocks_per_sm"]
+    if b == 0 or split > _ceil_div(p.k, bk):
+        return None
+    w = _waves(p, spec, bm, bn, warps, split, b, include_memory)
+    dram_bytes, l2_bytes = dram_traffic(p, spec, bm, bn, split, w["waves"], w["wave_slots"])
+    dram = dram_cycles(spec, dram_bytes) if include_memory else 0.0
+    fixed = (2 if split > 1 else 1) * launch_cycles(spec, launch)
+    kernel = overlap(w["compute"], dram, spec.model.memory_overlap)
+    macs_issued = (p.groups * _ceil_div(p.m, bm) * p.m_tile_fraction.get(bm, 1.0) * bm
+                   * _ceil_div(p.n, bn) * bn * w["k_eff"] * bk * split)
     return {
-        "cycles": total, "compute_cycles": compute, "dram_cycles": dram_cycles,
-        "launch_cycles": launch, "busy_sm_cycles": busy, "tiles": tiles, "waves": waves,
-        "wave_slots": wave_slots, "last_wave_tiles": rest, "blocks_per_sm": b,
+        "cycles": kernel + fixed, "compute_cycles": w["compute"], "dram_cycles": dram,
+        "launch_cycles": fixed, "busy_sm_cycles": w["busy"], "tiles": w["tiles"],
+        "waves": w["waves"], "wave_slots": w["wave_slots"],
+        "last_wave_tiles": w["last_wave_tiles"], "blocks_per_sm": b,
         "occupancy_limit": occ["limit"], "regs_per_thread": occ["regs_per_thread"],
         "smem_per_block_kib": occ["smem_per_block"] / 1024, "tile": (bm, bn, bk),
-        "warps": warps, "split_k": split, "k_iters": k_iters, "k_iters_effective": k_eff,
-        "dram_bytes": dram_bytes, "l2_bytes": l2_traffic, "macs_issued": macs_issued,
-        "mma_cycles": mma_total,
+        "warps": warps, "split_k": split, "k_iters": w["k_iters"],
+        "k_iters_effective": w["k_eff"], "dram_bytes": dram_bytes, "l2_bytes": l2_bytes,
+        "macs_issued": macs_issued, "mma_cycles": w["mma"], "step_limit": w["step_limit"],
     }
 
 
 def simulate_gemm(p: GemmProblem, spec: GpuSpec, *, tile: tuple[int, int] | None = None,
-                  split_k: int | None = None) -> dict:
-    """Best (tile, split-K) for ``p`` on ``spec``: the counters of :func:`_evaluate` plus
-    ``stall_cycles`` (cycles added by memory: the same choice re-run with free memory).
+                  split_k: int | None = None, launch: str = "stream") -> dict:
+    """The library's (tile, split-K) for ``p`` on ``spec`` (:func:`choose_tile`), with the
+    counters of :func:`_evaluate` plus ``stall_cycles`` (cycles added by memory: the same
+    choice re-run with free memory) and ``free_compute_cycles``.
 
     ``tile=(BM, BN)`` forces a tile from :data:`TILE_SHAPES`; ``split_k`` forces a split.
     Raises ValueError for a tile that is not in the set or cannot launch on ``spec``."""
     if p.mma_dtype != "fp32" and not spec.has_mma(p.mma_dtype):
         raise ValueError(f"{spec.name} has no {p.mma_dtype!r} Tensor Core path "
                          f"(has {sorted(spec.tc_macs_per_clock_per_sm)})")
-    shapes = TILE_SHAPES
-    if tile is not None:
-        shapes = tuple(s for s in TILE_SHAPES if (s[0], s[1]) == tuple(tile))
-        if not shapes:
-            raise ValueError(f"tile must be one of {[s[:2] for s in TILE_SHAPES]}, got {tile!r}")
-    if split_k is not None and (not isinstance(split_k, int) or split_k < 1):
+    if launch not in LAUNCH_MODES:
+        raise ValueError(f"launch must be one of {LAUNCH_MODES}, got {launch!r}")
+    if tile is not None and tuple(tile) not in {s[:2] for s in TILE_SHAPES}:
+        raise ValueError(f"tile must be one of {[s[:2] for s in TILE_SHAPES]}, got {tile!r}")
+    if split_k is not None and (isinstance(split_k, bool) or not isinstance(split_k, int)
+                                or split_k < 1):
         raise ValueError(f"split_k must be a positive int, got {split_k!r}")
-    splits = (split_k,) if split_k is not None else SPLIT_K
-    best = None
-    for bm, bn, warps in shapes:
-        for split in splits:
-            if split > 1 and split_k is None:
-                base_tiles = p.groups * _ceil_div(p.m, bm) * _ceil_div(p.n, bn)
-                if base_tiles >= spec.sm_count:   # split-K only helps a small grid
-                    continue
-            r = _evaluate(p, spec, bm, bn, warps, split)
-            if r is not None and (best is None or r["cycles"] < best["cycles"]):
-                best = r
+    bm, bn, split = choose_tile(p, spec)
+    if tile is not None:
+        bm, bn = tile
+        split = 1
+    if split_k is not None:
+        split = split_k
+    best = _evaluate(p, spec, bm, bn, split, launch=launch)
     if best is None:
-        raise ValueError(f"no tile in {[s[:2] for s in shapes]} (split {splits}) can launch "
-                         f"for {p} on {spec.name}")
-    bm, bn, _ = best["tile"]
-    free = _evaluate(p, spec, bm, bn, best["warps"], best["split_k"], include_memory=False)
+        raise ValueError(f"tile {bm}x{bn} (split {split}) cannot launch for {p} on {spec.name}")
+    free = _evaluate(p, spec, bm, bn, split, include_memory=False, launch=launch)
     best["stall_cycles"] = max(0.0, best["cycles"] - free["cycles"])
     best["free_compute_cycles"] = free["compute_cycles"]
     return best
@@ -289,200 +372,282 @@ def resolve_mma_dtype(layer: LayerWork, spec: GpuSpec, requested: str = "auto") 
 def _operand_bits(layer: LayerWork, mma: str) -> tuple[int, int]:
     """Bits per operand element as loaded (storage width; W4 stays 4-bit until dequantized)."""
     mma_bits = 32 if mma == "fp32" else MMA_DTYPE_BITS[mma]
-    a_bits = max(layer.act_bits, 1) if layer.act_bits <= mma_bits else mma_bits
+    a_bits = max(layer.act_bits, mma_bits) if mma != "int4" else 4
     w_bits = layer.weight_bits if layer.weight_bits <= mma_bits else mma_bits
     return a_bits, w_bits
 
 
-def _act_bytes(layer: LayerWork, a_bits: int) -> float:
-    """Bytes of the layer's input tensor at the loaded operand width (the implicit GEMM's A
-    operand as it sits in memory)."""
-    return layer.batch * layer.in_channels * layer.in_h * layer.in_w * a_bits / 8
+def padded_channels(spec: GpuSpec, channels: int, a_bits: int, mma: str) -> int:
+    """Input channels per group as a Tensor Core implicit GEMM sees them: padded to
+    ``channel_align_bytes`` (C <= ``small_channel_pad``: to that, the C=4 first-layer kernels).
+
+    >>> from simulator.gpu.spec import load_gpu_spec
+    >>> a100 = load_gpu_spec("a100_sxm4_40gb")
+    >>> [padded_channels(a100, c, 16, "fp16") for c in (3, 4, 5, 64, 100)]
+    [4, 4, 8, 64, 104]
+    >>> padded_channels(a100, 3, 32, "fp32")
+    3
+    """
+    if mma == "fp32":
+        return channels
+    md = spec.model
+    if channels <= md.small_channel_pad:
+        return md.small_channel_pad
+    align = max(1, md.channel_align_bytes * 8 // a_bits)
+    return _ceil_div(channels, align) * align
 
 
-def _gate_fractions(layer: LayerWork, bk: int, tile_heights: tuple[int, ...]
-                    ) -> tuple[float, dict, dict]:
-    """(mean fraction of K steps run, {BM: fraction of M-tiles run}, notes) from the layer's
-    gate mask and zero-block bitmaps, at the granularity a tile can skip."""
-    k_frac, m_frac, notes = 1.0, {}, {}
-    mask = layer.gate_mask
+def _tile_skip_fractions(layer: LayerWork, bk: int, heights: tuple[int, ...]
+                         ) -> tuple[dict, dict]:
+    """``({BM: fraction of K steps run}, {BM: fraction of M-tiles run})`` of the tile-skip
+    deployment: a channel gate ``(N, C_in)`` frees a K step of an M-tile only when all of its
+    ``bk`` channels (one filter tap) are off for every sample the tile covers; a spatial gate
+    ``(N, H_out, W_out)`` frees an M-tile whose pixels are all off. Always dicts by BM."""
+    mask = np.asarray(layer.gate_mask, dtype=bool)
     _, m, _, k = layer.gemm_shape()
+    if mask.shape == (layer.batch, layer.out_h, layer.out_w):
+        flat = mask.reshape(-1)
+        m_frac = {}
+        for bm in heights:
+            padded = np.zeros(_ceil_div(m, bm) * bm, dtype=bool)
+            padded[:m] = flat
+            m_frac[bm] = float(padded.reshape(-1, bm).any(axis=1).mean())
+        return {bm: 1.0 for bm in heights}, m_frac
     pixels = layer.out_h * layer.out_w
-    if mask is not None and layer.groups == 1:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape == (layer.batch, layer.in_channels):
-            taps = layer.kernel_h * layer.kernel_w
-            c = layer.in_channels
-            if c >= bk:   # K ordered (r, s, c): a step holds bk channels of one tap
-                chunks = _ceil_div(c, bk)
-                padded = np.zeros((layer.batch, chunks * bk), dtype=bool)
-                padded[:, :c] = mask
-                active = padded.reshape(layer.batch, chunks, bk).any(axis=2)   # (N, chunks)
-            else:
-                active = mask.any(axis=1, keepdims=True)
-                chunks = 1
-            fractions = []
-            for bm in tile_heights:
-                tiles_m = _ceil_div(m, bm)
-                first = (np.arange(tiles_m) * bm) // pixels
-                last = np.minimum((np.arange(tiles_m) * bm + bm - 1), m - 1) // pixels
-                prefix = np.vstack([np.zeros((1, chunks), dtype=np.int64),
-                                    np.cumsum(active, axis=0, dtype=np.int64)])
-                union = (prefix[last + 1] - prefix[first]) > 0     # (tiles_m, chunks)
-                if c >= bk:
-                    fractions.append(float(union.mean()))
-                else:
-                    union_ch = np.array([mask[f:l_ + 1].any(axis=0).sum()
-                                         for f, l_ in zip(first, last)])
-                    fractions.append(float(np.mean(np.ceil(union_ch * taps / bk))
-                                           / _ceil_div(k, bk)))
-            k_frac = {bm: f for bm, f in zip(tile_heights, fractions)}
-            notes["gate"] = "channel"
-        elif mask.shape == (layer.batch, layer.out_h, layer.out_w):
-            flat = mask.reshape(-1)
-            for bm in tile_heights:
-                tiles_m = _ceil_div(m, bm)
-                padded = np.zeros(tiles_m * bm, dtype=bool)
-                padded[:m] = flat
-                m_frac[bm] = float(padded.reshape(tiles_m, bm).any(axis=1).mean())
-            notes["gate"] = "spatial"
-        else:
-            raise ValueError(
-                f"layer {layer.name!r}: gate_mask shape {mask.shape} is neither (N, C_in) = "
-                f"{(layer.batch, layer.in_channels)} nor (N, H_out, W_out) = "
-                f"{(layer.batch, layer.out_h, layer.out_w)}")
-    elif mask is not None:
-        notes["gate"] = "ignored (grouped conv)"
-    return k_frac, m_frac, notes
+    taps = layer.kernel_h * layer.kernel_w
+    c = layer.in_channels
+    chunks = _ceil_div(c, bk) if c >= bk else 1
+    padded = np.zeros((layer.batch, chunks * bk if c >= bk else c), dtype=bool)
+    padded[:, :c] = mask
+    active = padded.reshape(layer.batch, chunks, -1).any(axis=2)          # (N, chunks)
+    prefix = np.vstack([np.zeros((1, chunks), dtype=np.int64),
+                        np.cumsum(active, axis=0, dtype=np.int64)])
+    ch_prefix = np.vstack([np.zeros((1, c), dtype=np.int64), np.cumsum(mask, axis=0)])
+    k_frac = {}
+    for bm in heights:
+        starts = np.arange(_ceil_div(m, bm)) * bm
+        first, last = starts // pixels, np.minimum(starts + bm - 1, m - 1) // pixels
+        if c >= bk:   # K ordered (r, s, c): a step holds bk channels of one tap
+            k_frac[bm] = float(((prefix[last + 1] - prefix[first]) > 0).mean())
+        else:         # a step spans taps: count the channels any covered sample keeps
+            union = ((ch_prefix[last + 1] - ch_prefix[first]) > 0).sum(axis=1)
+            k_frac[bm] = float(np.mean(np.ceil(union * taps / bk)) / _ceil_div(k, bk))
+    return k_frac, {}
+
+
+def _check_gate(layer: LayerWork) -> str:
+    """``"channel"``, ``"spatial"`` or ``"none"``; ValueError for a mask of another shape."""
+    if layer.gate_mask is None:
+        return "none"
+    shape = np.shape(layer.gate_mask)
+    if shape == (layer.batch, layer.in_channels):
+        return "channel" if layer.groups == 1 else "none"
+    if shape == (layer.batch, layer.out_h, layer.out_w):
+        return "spatial"
+    raise ValueError(
+        f"layer {layer.name!r}: gate_mask shape {shape} is neither (N, C_in) = "
+        f"{(layer.batch, layer.in_channels)} nor (N, H_out, W_out) = "
+        f"{(layer.batch, layer.out_h, layer.out_w)}")
 
 
 def _zero_skip_fraction(layer: LayerWork, bm: int, bn: int, bk: int) -> tuple[float, str]:
     """Fraction of K steps a tile can skip because a whole operand step is zero blocks:
-    ``p ** blocks_per_step`` with ``p`` the measured zero-block fraction (independence)."""
+    ``p ** blocks_per_step`` with ``p`` the measured zero-block fraction (independence).
+
+    Example: half of the 4x4 weight blocks zero, a 128-wide N tile and a 32-deep step hold
+    256 blocks, so ``0.5 ** 256``: effectively never."""
     block = layer.zero_block
-    skip = 0.0
-    how = "none"
+    skip, how = 0.0, "none"
     for bitmap, rows, kind in ((layer.weight_zero_bitmap, bn, "weight"),
                                (layer.act_zero_bitmap, bm, "act")):
         if bitmap is None or block is None:
             continue
         bitmap = np.asarray(bitmap, dtype=bool)
         p = float(bitmap.mean()) if bitmap.size else 0.0
-        block_elems = int(np.prod(block))
-        blocks_per_step = max(1, _ceil_div(rows * bk, max(block_elems, 1)))
+        blocks_per_step = max(1, _ceil_div(rows * bk, max(int(np.prod(block)), 1)))
         skip = max(skip, p ** blocks_per_step)
         how = f"{kind} blocks {tuple(block)}: p={p:.3f}, {blocks_per_step} blocks/step"
     return skip, how
 
 
-def _dram_cycles(spec: GpuSpec, nbytes: float) -> float:
-    return nbytes / (spec.hbm_bw_bytes_per_s * spec.hbm_efficiency) * spec.clock_hz
+@dataclass(frozen=True)
+class _LayerGemm:
+    """A compute layer resolved to its GEMM: MMA type, operand widths, padded K, gather."""
+
+    mma: str
+    groups: int
+    m: int
+    n: int
+    k: int
+    a_bits: int
+    w_bits: int
+    out_bits: int
+    gather_a: bool
+    a_unique_bytes: float
+    c_padded: int
 
 
-def _pass_overhead(spec: GpuSpec) -> float:
-    """The fixed part of a memory pass: DRAM latency (nothing to hide it) and the launch."""
-    return spec.dram_latency_cycles + spec.kernel_launch_overhead_us * 1e-6 * spec.clock_hz
+def _layer_gemm(layer: LayerWork, spec: GpuSpec, mma_dtype: str, out_bits: int) -> _LayerGemm:
+    mma = resolve_mma_dtype(layer, spec, mma_dtype)
+    groups, m, n, _ = layer.gemm_shape()
+    a_bits, w_bits = _operand_bits(layer, mma)
+    cin = layer.in_channels // groups
+    c_pad = padded_channels(spec, cin, a_bits, mma) if layer.op == "conv" else cin
+    k = c_pad * layer.kernel_h * layer.kernel_w
+    taps = layer.kernel_h * layer.kernel_w
+    gather = layer.op == "conv" and taps > 1 and c_pad * a_bits / 8 < 16
+    a_unique = layer.batch * layer.in_channels * layer.in_h * layer.in_w * a_bits / 8
+    return _LayerGemm(mma, groups, m, n, k, a_bits, w_bits, out_bits, gather, a_unique, c_pad)
 
 
-def _memory_pass(spec: GpuSpec, op: str, nbytes: float) -> dict:
+def _gemm_run(lg: _LayerGemm, spec: GpuSpec, layer: LayerWork, *, fused: bool, launch: str,
+              tile, split_k, k_scale: float = 1.0, groups: int | None = None,
+              m: int | None = None, gate: tuple[dict, dict] | None = None) -> dict:
+    """One kernel for the layer's GEMM (optionally with K scaled, regrouped, or tile-skip
+    fractions), with the zero-block skip of the chosen tile applied."""
+    k = max(1, round(lg.k * k_scale))
+    base = GemmProblem(m=m or lg.m, n=lg.n, k=k, groups=groups or lg.groups, a_bits=lg.a_bits,
+                       w_bits=lg.w_bits, out_bits=lg.out_bits, mma_dtype=lg.mma,
+                       fused_epilogue=fused, a_unique_bytes=lg.a_unique_bytes * k_scale,
+                       gather_a=lg.gather_a)
+    bm, bn, _ = choose_tile(base, spec) if tile is None else (*tile, 1)
+    k_frac = gate[0].get(bm, 1.0) if gate else 1.0
+    z_skip, z_note = _zero_skip_fraction(layer, bm, bn, bk_for(lg.mma))
+    problem = replace(base, k_step_fraction=k_frac * (1.0 - z_skip),
+                      m_tile_fraction=gate[1] if gate else {})
+    r = simulate_gemm(problem, spec, tile=tile, split_k=split_k, launch=launch)
+    r["zero_skip"] = z_note
+    return r
+
+
+def _memory_pass(spec: GpuSpec, op: str, nbytes: float, launch: str = "stream") -> dict:
     """One memory-bound kernel over ``nbytes`` (read + write): DRAM time + latency + launch."""
-    dram = _dram_cycles(spec, nbytes)
-    overhead = _pass_overhead(spec)
-    return {"op": op, "bytes": nbytes, "cycles": dram + overhead, "dram_cycles": dram,
-            "overhead_cycles": overhead}
+    dram = dram_cycles(spec, nbytes)
+    fixed = spec.model.dram_latency_cycles + launch_cycles(spec, launch)
+    return {"op": op, "bytes": nbytes, "cycles": dram + fixed, "dram_cycles": dram,
+            "overhead_cycles": fixed}
+
+
+def _gated_runs(layer: LayerWork, lg: _LayerGemm, spec: GpuSpec, gating: str, kw: dict
+                ) -> tuple[str, dict, list]:
+    """``(mode, gemm run, extra passes)`` for ``gating`` (``auto``: the fastest mode)."""
+    kind = _check_gate(layer)
+    if kind == "none":
+        return "none", _gemm_run(lg, spec, layer, **kw), []
+    modes = ("dense", "tile-skip", "compaction") if gating == "auto" else (gating,)
+    best = None
+    for mode in modes:
+        run, passes = _gating_mode_run(layer, lg, spec, mode, kind, kw)
+        total = run["cycles"] + sum(p["cycles"] for p in passes)
+        if best is None or total < best[0]:
+            best = (total, mode, run, passes)
+    return best[1], best[2], best[3]
+
+
+def _gating_mode_run(layer: LayerWork, lg: _LayerGemm, spec: GpuSpec, mode: str, kind: str,
+                     kw: dict) -> tuple[dict, list]:
+    if mode == "dense":
+        return _gemm_run(lg, spec, layer, **kw), []
+    if mode == "tile-skip":
+        heights = tuple(sorted({s[0] for s in TILE_SHAPES}))
+        gate = _tile_skip_fractions(layer, bk_for(lg.mma), heights)
+        return _gemm_run(lg, spec, layer, gate=gate, **kw), []
+    mask = np.asarray(layer.gate_mask, dtype=bool)
+    act_bytes = lg.a_unique_bytes
+    if kind == "channel":   # per-sample gather of active channels, grouped GEMM over samples
+        active = float(mask.sum(axis=1).mean()) / layer.in_channels
+        per_sample_m = layer.out_h * layer.out_w
+        run = _gemm_run(lg, spec, layer, k_scale=active, groups=layer.batch * lg.groups,
+                        m=per_sample_m, **kw)
+    else:                   # spatial: gather active output pixels' receptive rows
+        active = float(mask.mean())
+        run = _gemm_run(lg, spec, layer, m=max(1, round(lg.m * active)), **kw)
+    gather = _memory_pass(spec, "gather", act_bytes * (1.0 + active), kw["launch"])
+    return run, [gather]
+
+
+def _check_choices(epilogue: str, gating: str, launch: str) -> None:
+    for name, value, allowed in (("epilogue", epilogue, ("workload", "fused", "unfused")),
+                                 ("gating", gating, GATING_MODES),
+                                 ("launch", launch, LAUNCH_MODES)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _epilogue_passes(layer: LayerWork, spec: GpuSpec, ops: list, width: int,
+                     launch: str) -> list:
+    """Each unfused op as its own memory pass over the output (read at ``width`` bits, the
+    last one writes the layer's ``out_bits``)."""
+    elems = layer.batch * layer.out_channels * layer.out_h * layer.out_w
+    passes = []
+    for i, op in enumerate(ops):
+        out_w = layer.out_bits if i == len(ops) - 1 else width
+        passes.append(_memory_pass(spec, op, elems * (width + out_w) / 8, launch))
+        width = out_w
+    return passes
 
 
 def simulate_layer(layer: LayerWork, spec: GpuSpec, *, mma_dtype: str = "auto",
                    epilogue: str = "workload", tile: tuple[int, int] | None = None,
-                   split_k: int | None = None) -> LayerResult:
+                   split_k: int | None = None, gating: str = "auto",
+                   launch: str = "stream") -> LayerResult:
     """Cycles, utilization and traffic of one layer (see the module docstring).
 
-    ``epilogue``: ``"workload"`` fuses what ``layer.fused`` lists, ``"fused"`` the same,
-    ``"unfused"`` runs each op in ``layer.fused`` as its own memory pass after the GEMM (the
-    GEMM then writes accumulators: 32-bit for integer MMA). Raises ValueError on bad choices."""
-    if epilogue not in ("workload", "fused", "unfused"):
-        raise ValueError(f"epilogue must be 'workload', 'fused' or 'unfused', got {epilogue!r}")
+    ``epilogue``: ``"workload"``/``"fused"`` fuse what ``layer.fused`` lists; ``"unfused"`` runs
+    each op in ``layer.fused`` as its own memory pass after the GEMM (which then writes
+    accumulators: 32-bit for integer MMA). ``gating``: ``auto``, ``dense``, ``tile-skip`` or
+    ``compaction`` (module docstring); ``launch``: ``stream`` or ``graph`` (CUDA Graphs /
+    TensorRT engine). Raises ValueError on bad choices."""
+    _check_choices(epilogue, gating, launch)
     if layer.op in ("elementwise", "pool"):
-        return _memory_layer(layer, spec)
+        return _memory_layer(layer, spec, launch)
     if layer.op == "depthwise":
-        return _depthwise_layer(layer, spec, epilogue)
-    mma = resolve_mma_dtype(layer, spec, mma_dtype)
-    groups, m, n, k = layer.gemm_shape()
-    a_bits, w_bits = _operand_bits(layer, mma)
-    bk = 8 if mma == "fp32" else _bk(mma)
-    heights = tuple(sorted({s[0] for s in TILE_SHAPES}))
-    k_frac_by_bm, m_frac, gate_notes = _gate_fractions(layer, bk, heights)
-    unfused_ops = [op for op in layer.fused if op.lower() in EPILOGUE_FUSABLE] \
+        return _depthwise_layer(layer, spec, epilogue, launch)
+    unfused = [op for op in layer.fused if op.lower() in EPILOGUE_FUSABLE] \
         if epilogue == "unfused" else []
-    integer_mma = mma in ("int8", "int4")
-    gemm_out_bits = (layer.acc_bits if integer_mma else max(layer.out_bits, 16)) \
-        if unfused_ops else layer.out_bits
+    mma = resolve_mma_dtype(layer, spec, mma_dtype)
+    gemm_out = (layer.acc_bits if mma in ("int8", "int4") else max(layer.out_bits, 16)) \
+        if unfused else layer.out_bits
+    lg = _layer_gemm(layer, spec, mma_dtype, gemm_out)
+    kw = {"fused": not unfused, "launch": launch, "tile": tile, "split_k": split_k}
+    mode, best, passes = _gated_runs(layer, lg, spec, gating, kw)
+    passes = passes + _epilogue_passes(layer, spec, unfused, gemm_out, launch)
+    return _gemm_result(layer, spec, lg, best, passes, mode, epilogue)
 
-    best = None
-    for bm_fixed in heights if tile is None else (tile[0],):
-        k_frac = k_frac_by_bm.get(bm_fixed, 1.0) if isinstance(k_frac_by_bm, dict) \
-            else k_frac_by_bm
-        shapes = [s for s in TILE_SHAPES if s[0] == bm_fixed
-                  and (tile is None or (s[0], s[1]) == tuple(tile))]
-        for bm, bn, _w in shapes:
-            z_skip, z_note = _zero_skip_fraction(layer, bm, bn, bk)
-            problem = GemmProblem(m=m, n=n, k=k, groups=groups, a_bits=a_bits, w_bits=w_bits,
-                                  out_bits=gemm_out_bits, mma_dtype=mma,
-                                  k_step_fraction=k_frac * (1.0 - z_skip),
-                                  m_tile_fraction=m_frac, fused_epilogue=not unfused_ops,
-                                  a_unique_bytes=_act_bytes(layer, a_bits))
-            try:
-                r = simulate_gemm(problem, spec, tile=(bm, bn), split_k=split_k)
-            except ValueError:
-                continue
-            r["zero_skip"] = z_note
-            if best is None or r["cycles"] < best["cycles"]:
-                best = r
-    if best is None:
-        raise ValueError(f"layer {layer.name!r}: no tile can launch on {spec.name}")
 
-    passes = []
-    if unfused_ops:
-        elems = layer.batch * layer.out_channels * layer.out_h * layer.out_w
-        width = gemm_out_bits
-        for i, op in enumerate(unfused_ops):
-            out_w = layer.out_bits if i == len(unfused_ops) - 1 else width
-            nbytes = elems * (width + out_w) / 8
-            passes.append(_memory_pass(spec, op, nbytes))
-            width = out_w
-    extra_cycles = sum(p["cycles"] for p in passes)
-    extra_bytes = sum(p["bytes"] for p in passes)
-    cycles = best["cycles"] + extra_cycles
-    dram = best["dram_bytes"] + extra_bytes
-    peak_mac_clk = spec.peak_macs_per_clock(mma)
-    details = _common_details(spec, layer, cycles, dram, peak_mac_clk)
+def _gemm_result(layer: LayerWork, spec: GpuSpec, lg: _LayerGemm, best: dict, passes: list,
+                 mode: str, epilogue: str) -> LayerResult:
+    extra = sum(p["cycles"] for p in passes)
+    pass_overhead = sum(p["overhead_cycles"] for p in passes)
+    cycles = best["cycles"] + extra
+    dram = best["dram_bytes"] + sum(p["bytes"] for p in passes)
+    peak = spec.peak_macs_per_clock(lg.mma)
+    details = _common_details(spec, layer, cycles, dram, peak)
+    details.update({key: best[key] for key in (
+        "warps", "split_k", "blocks_per_sm", "occupancy_limit", "regs_per_thread", "tiles",
+        "waves", "wave_slots", "last_wave_tiles", "k_iters", "compute_cycles", "dram_cycles",
+        "launch_cycles", "zero_skip", "step_limit")})
     details.update({
-        "mma_dtype": mma, "tile": "x".join(map(str, best["tile"])), "warps": best["warps"],
-        "split_k": best["split_k"], "blocks_per_sm": best["blocks_per_sm"],
-        "occupancy_limit": best["occupancy_limit"], "regs_per_thread": best["regs_per_thread"],
-        "smem_per_block_kib": round(best["smem_per_block_kib"], 2), "tiles": best["tiles"],
-        "waves": best["waves"], "wave_slots": best["wave_slots"],
-        "last_wave_tiles": best["last_wave_tiles"],
+        "mma_dtype": lg.mma, "tile": "x".join(map(str, best["tile"])),
+        "smem_per_block_kib": round(best["smem_per_block_kib"], 2),
         "wave_efficiency": (best["tiles"] / (best["waves"] * best["wave_slots"])
                             if best["waves"] else 0.0),
-        "k_iters": best["k_iters"], "k_iters_effective": round(best["k_iters_effective"], 3),
+        "k_iters_effective": round(best["k_iters_effective"], 3),
         "sm_utilization": best["busy_sm_cycles"] / (spec.sm_count * cycles) if cycles else 0.0,
-        "tc_pipe_utilization": (best["macs_issued"] / (peak_mac_clk * cycles)
-                                if cycles else 0.0),
-        "compute_cycles": best["compute_cycles"], "dram_cycles": best["dram_cycles"],
-        "launch_cycles": best["launch_cycles"], "epilogue": "unfused" if passes else "fused",
-        "epilogue_pass_cycles": extra_cycles, "epilogue_passes": passes,
-        "w4_dequant": w_bits == 4, "zero_skip": best["zero_skip"], **gate_notes,
-    })
-    pass_overhead = sum(p["overhead_cycles"] for p in passes)
+        "tc_pipe_utilization": best["macs_issued"] / (peak * cycles) if cycles else 0.0,
+        "epilogue": "unfused" if any(p["op"] != "gather" for p in passes) else "fused",
+        "epilogue_pass_cycles": extra, "epilogue_passes": passes,
+        "w4_dequant": lg.w_bits == 4, "channels_padded": lg.c_padded, "im2col_gather":
+        lg.gather_a, "gating_mode": mode, "gating_note": GATING_NOTES[mode],
+        "gate": _check_gate(layer)})
     return LayerResult(
         name=layer.name, target="gpu", cycles=cycles, time_s=cycles / spec.clock_hz,
         macs_dense=layer.macs_dense, macs_done=layer.macs_done,
-        utilization=min(1.0, layer.macs_done / (peak_mac_clk * cycles)) if cycles else 0.0,
+        utilization=min(1.0, layer.macs_done / (peak * cycles)) if cycles else 0.0,
         compute_cycles=best["free_compute_cycles"],
-        memory_cycles=best["dram_cycles"] + sum(p["dram_cycles"] for p in passes),
+        memory_cycles=min(cycles, best["dram_cycles"] + sum(p["dram_cycles"] for p in passes)),
         overhead_cycles=best["launch_cycles"] + pass_overhead,
-        stall_cycles=best["stall_cycles"] + extra_cycles - pass_overhead, dram_bytes=dram,
+        stall_cycles=best["stall_cycles"] + extra - pass_overhead, dram_bytes=dram,
         onchip_bytes=best["l2_bytes"], details=details)
 
 
@@ -500,66 +665,64 @@ def _common_details(spec: GpuSpec, layer: LayerWork, cycles: float, dram: float,
     }
 
 
-def _memory_layer(layer: LayerWork, spec: GpuSpec) -> LayerResult:
+def _memory_layer(layer: LayerWork, spec: GpuSpec, launch: str = "stream") -> LayerResult:
     """Element-wise and pooling passes: read inputs, write output, at HBM bandwidth."""
     nbytes = layer.act_in_bytes + layer.act_out_bytes
-    dram_cycles = _dram_cycles(spec, nbytes)
+    memory = dram_cycles(spec, nbytes)
     elems = layer.batch * layer.out_channels * layer.out_h * layer.out_w
     op_cycles = layer.ops / (spec.fp32_lanes_per_sm * spec.sm_count)
-    cycles = max(op_cycles, dram_cycles) + _pass_overhead(spec)
-    threads = elems / 4                    # 4 elements per thread (vectorized)
-    blocks = _ceil_div(int(max(threads, 1)), 256)
-    sm_busy = min(1.0, blocks / spec.sm_count) * dram_cycles / cycles
+    fixed = spec.model.dram_latency_cycles + launch_cycles(spec, launch)
+    body = overlap(op_cycles, memory, spec.model.memory_overlap)
+    cycles = body + fixed
+    blocks = _ceil_div(int(max(elems / 4, 1)), 256)     # 4 elements per thread, 256 threads
     details = _common_details(spec, layer, cycles, nbytes, spec.peak_macs_per_clock("fp32"))
-    details.update({"sm_utilization": sm_busy, "tc_pipe_utilization": 0.0, "tiles": blocks,
-                    "waves": _ceil_div(blocks, spec.sm_count * 8), "dram_cycles": dram_cycles,
-                    "mma_dtype": "none"})
+    details.update({"sm_utilization": min(1.0, blocks / spec.sm_count) * body / cycles,
+                    "tc_pipe_utilization": 0.0, "tiles": blocks,
+                    "waves": _ceil_div(blocks, spec.sm_count * 8), "dram_cycles": memory,
+                    "mma_dtype": "none", "gating_mode": "none",
+                    "gating_note": GATING_NOTES["none"]})
     return LayerResult(name=layer.name, target="gpu", cycles=cycles,
                        time_s=cycles / spec.clock_hz, macs_dense=0, macs_done=0,
-                       utilization=0.0, compute_cycles=op_cycles, memory_cycles=dram_cycles,
-                       overhead_cycles=_pass_overhead(spec),
-                       stall_cycles=max(0.0, dram_cycles - op_cycles), ops=layer.ops,
+                       utilization=0.0, compute_cycles=op_cycles, memory_cycles=memory,
+                       overhead_cycles=fixed, stall_cycles=body - op_cycles, ops=layer.ops,
                        dram_bytes=nbytes, details=details)
 
 
-def _depthwise_layer(layer: LayerWork, spec: GpuSpec, epilogue: str) -> LayerResult:
+def _depthwise_layer(layer: LayerWork, spec: GpuSpec, epilogue: str,
+                     launch: str = "stream") -> LayerResult:
     """Depthwise conv on CUDA cores (no Tensor Core mapping: K = kh*kw is tiny). FP16/INT8
     activations use packed half2 FMA (2 per lane per clock)."""
+    md = spec.model
     pack = 2 if layer.act_bits <= 16 else 1
-    rate = spec.fp32_lanes_per_sm * spec.sm_count * pack * DEPTHWISE_FMA_EFFICIENCY
+    rate = spec.fp32_lanes_per_sm * spec.sm_count * pack * md.depthwise_fma_efficiency
     skip = layer.skip_fraction if layer.gate_mask is not None else 0.0
-    macs_run = layer.macs_dense * (1.0 - skip)
-    compute = macs_run / rate
+    compute = layer.macs_dense * (1.0 - skip) / rate
     nbytes = layer.act_in_bytes + layer.weight_bytes + layer.act_out_bytes
-    dram_cycles = _dram_cycles(spec, nbytes)
-    outputs = layer.batch * layer.out_channels * layer.out_h * layer.out_w
-    blocks = _ceil_div(outputs, 256)
-    waves = _ceil_div(blocks, spec.sm_count * 8)
-    launch = spec.kernel_launch_overhead_us * 1e-6 * spec.clock_hz
-    kernel = max(compute, dram_cycles) + spec.dram_latency_cycles
-    passes = []
-    if epilogue == "unfused":
-        for op in (o for o in layer.fused if o.lower() in EPILOGUE_FUSABLE):
-            nb = 2 * layer.act_out_bytes
-            passes.append(_memory_pass(spec, op, nb))
-    extra = sum(p["cycles"] for p in passes)
-    cycles = kernel + launch + extra
-    dram = nbytes + sum(p["bytes"] for p in passes)
+    memory = dram_cycles(spec, nbytes)
+    blocks = _ceil_div(layer.batch * layer.out_channels * layer.out_h * layer.out_w, 256)
+    fixed = launch_cycles(spec, launch) + md.dram_latency_cycles
+    body = overlap(compute, memory, md.memory_overlap)
+    ops = [o for o in layer.fused if o.lower() in EPILOGUE_FUSABLE] \
+        if epilogue == "unfused" else []
+    passes = [_memory_pass(spec, op, 2 * layer.act_out_bytes, launch) for op in ops]
+    cycles = body + fixed + sum(p["cycles"] for p in passes)
     peak = spec.peak_macs_per_clock("fp32") * pack
-    details = _common_details(spec, layer, cycles, dram, peak)
+    details = _common_details(spec, layer, cycles, nbytes, peak)
     details.update({"mma_dtype": "fp32-simt" if pack == 1 else "half2-simt", "tiles": blocks,
-                    "waves": waves, "compute_cycles": compute, "dram_cycles": dram_cycles,
-                    "sm_utilization": min(1.0, blocks / spec.sm_count) * kernel / cycles,
-                    "tc_pipe_utilization": 0.0, "epilogue_passes": passes,
-                    "epilogue": "unfused" if passes else "fused"})
+                    "waves": _ceil_div(blocks, spec.sm_count * 8), "compute_cycles": compute,
+                    "dram_cycles": memory, "tc_pipe_utilization": 0.0,
+                    "sm_utilization": min(1.0, blocks / spec.sm_count) * body / cycles,
+                    "epilogue_passes": passes, "epilogue": "unfused" if passes else "fused",
+                    "gating_mode": "dense" if layer.gate_mask is not None else "none",
+                    "gating_note": "depthwise on CUDA cores: gated channels' MACs skipped"
+                    if layer.gate_mask is not None else GATING_NOTES["none"]})
+    pass_dram = sum(p["dram_cycles"] for p in passes)
     return LayerResult(name=layer.name, target="gpu", cycles=cycles,
                        time_s=cycles / spec.clock_hz, macs_dense=layer.macs_dense,
                        macs_done=layer.macs_done,
                        utilization=min(1.0, layer.macs_done / (peak * cycles)),
-                       compute_cycles=compute,
-                       memory_cycles=dram_cycles + sum(p["dram_cycles"] for p in passes),
-                       overhead_cycles=launch + spec.dram_latency_cycles
-                       + sum(p["overhead_cycles"] for p in passes),
-                       stall_cycles=max(0.0, dram_cycles - compute)
-                       + sum(p["dram_cycles"] for p in passes),
-                       dram_bytes=dram, onchip_bytes=nbytes, details=details)
+                       compute_cycles=compute, memory_cycles=min(cycles, memory + pass_dram),
+                       overhead_cycles=fixed + sum(p["overhead_cycles"] for p in passes),
+                       stall_cycles=body - compute + pass_dram,
+                       dram_bytes=nbytes + sum(p["bytes"] for p in passes),
+                       onchip_bytes=nbytes, details=details)

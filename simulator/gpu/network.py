@@ -8,7 +8,8 @@ import dataclasses
 import numpy as np
 
 from common.workload import Workload
-from simulator.gpu.model import simulate_layer
+from simulator.gpu.deploy import fuse_epilogues
+from simulator.gpu.model import GATING_NOTES, simulate_layer
 from simulator.gpu.spec import GpuSpec, load_gpu_spec
 from simulator.results import BOUNDS, NetworkResult
 
@@ -53,21 +54,34 @@ def rebatch(workload: Workload, batch: int) -> Workload:
 
 
 def simulate_network(workload: Workload, spec: GpuSpec | str, *, batch: int | None = None,
-                     mma_dtype: str = "auto", epilogue: str = "workload") -> NetworkResult:
+                     mma_dtype: str = "auto", epilogue: str = "workload",
+                     gating: str = "auto", launch: str = "stream",
+                     fusion: str = "none") -> NetworkResult:
     """All layers of ``workload`` on ``spec`` (a GpuSpec, preset name or YAML path).
 
     ``batch`` re-batches the workload first (:func:`rebatch`). ``mma_dtype`` forces the Tensor
-    Core type (``auto``: from the layers' bit widths); ``epilogue`` as in
-    :func:`simulate_layer`. Totals: ``NetworkResult.time_s`` and ``throughput_per_s``
-    (images/s); ``details`` holds SM and Tensor Core utilization over the whole run."""
+    Core type (``auto``: from the layers' bit widths); ``epilogue``, ``gating`` and ``launch``
+    as in :func:`simulate_layer`; ``fusion="tensorrt"`` first folds element-wise layers into
+    their producers' epilogues (:func:`simulator.gpu.deploy.fuse_epilogues`). Totals:
+    ``NetworkResult.time_s`` and ``throughput_per_s`` (images/s); ``details`` holds SM and
+    Tensor Core utilization over the whole run and the gating modes used."""
     spec = load_gpu_spec(spec)
     if not isinstance(workload, Workload):
         raise TypeError(f"workload must be a common.workload.Workload, got "
                         f"{type(workload).__name__}")
+    if fusion not in FUSION_MODES:
+        raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
     if batch is not None:
         workload = rebatch(workload, batch)
-    results = tuple(simulate_layer(layer, spec, mma_dtype=mma_dtype, epilogue=epilogue)
+    if fusion == "tensorrt":
+        workload = fuse_epilogues(workload)
+    results = tuple(simulate_layer(layer, spec, mma_dtype=mma_dtype, epilogue=epilogue,
+                                   gating=gating, launch=launch)
                     for layer in workload.layers)
+    used: dict[str, int] = {}
+    for r in results:
+        if r.details.get("gating_mode", "none") != "none":
+            used[r.details["gating_mode"]] = used.get(r.details["gating_mode"], 0) + 1
     net_batch = workload.batch
     total = sum(r.cycles for r in results)
     sm_busy = sum(r.details.get("sm_utilization", 0.0) * r.cycles for r in results)
@@ -81,9 +95,24 @@ def simulate_network(workload: Workload, spec: GpuSpec | str, *, batch: int | No
         "bound_time_share": {b: sum(r.cycles for r in results if r.bound == b) / total
                              for b in BOUNDS} if total else {},
         "precision": workload.precision, "mma_dtype": mma_dtype, "epilogue": epilogue,
+        "gating": gating, "gating_modes_used": used, "launch": launch, "fusion": fusion,
+        "gating_note": _gating_note(gating, used),
     }
     return NetworkResult(network=workload.name, target="gpu", hardware=spec.name,
                          layers=results, batch=net_batch, details=details)
 
 
-__all__ = ["rebatch", "simulate_network"]
+FUSION_MODES = ("none", "tensorrt")
+
+
+def _gating_note(gating: str, used: dict) -> str:
+    """One line for reports: which gating deployment ran and why it pays what it pays."""
+    if not used:
+        return "no gated layer"
+    counts = ", ".join(f"{mode} on {n} layer{'s' if n > 1 else ''}" for mode, n in used.items())
+    main = max(used, key=used.get)
+    chosen = "fastest per layer" if gating == "auto" else "as requested"
+    return f"gating {gating} ({chosen}): {counts}; {GATING_NOTES[main]}"
+
+
+__all__ = ["FUSION_MODES", "rebatch", "simulate_network"]

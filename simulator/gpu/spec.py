@@ -11,15 +11,101 @@ Derived peaks, used everywhere in the model::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.spec import list_presets, load_spec
+import yaml
+
+from simulator.spec import list_presets, spec_from_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
 #: Tensor Core input dtypes the model knows, with their operand width in bits.
 MMA_DTYPE_BITS = {"fp16": 16, "bf16": 16, "tf32": 32, "int8": 8, "int4": 4, "fp8": 8}
+
+
+#: Every calibration constant of the GPU cycle model, with what it means. A preset gives each
+#: as ``{value: ..., source: "..."}`` under ``model:`` (Timeloop-style: the citation travels
+#: with the number); :func:`load_gpu_spec` checks that no source is missing or empty.
+@dataclass(frozen=True)
+class GpuModel:
+    """Calibration constants of :mod:`simulator.gpu.model` for one GPU generation.
+
+    * ``mma_efficiency``: fraction of the Tensor Core peak a large-tile main loop issues in the
+      steady state (MMA issue slots lost to address arithmetic, barriers, shared-memory bank
+      conflicts); ``simt_efficiency`` the same for an FP32 CUDA-core GEMM;
+    * ``hbm_efficiency``: fraction of the HBM peak a streaming kernel reaches;
+    * ``dram_latency_cycles``: global-memory load latency, paid once per kernel (pipeline fill)
+      and exposed per K step when ``pipeline_stages - 1`` steps of MMA cannot cover it;
+    * ``pipeline_stages``: shared-memory stages of the GEMM main loop (2 on Volta, cp.async
+      multistage on Ampere, TMA on Hopper);
+    * ``launch_overhead_us``: gap between back-to-back kernels launched on a stream;
+      ``graph_launch_overhead_us`` the gap inside a CUDA Graph / TensorRT engine;
+    * ``kernel_fixed_us``: per-kernel cost that no work hides (grid ramp-up, last-wave drain,
+      epilogue flush, the dependent kernel's first loads);
+    * ``memory_overlap``: fraction of the shorter of compute and DRAM time hidden under the
+      longer (1: perfect overlap, ``max``; 0: serial, ``sum``);
+    * ``reg_overhead_per_thread``: registers per thread beyond the accumulators;
+    * ``l2_resident_fraction``: fraction of L2 operands may occupy and be read from DRAM once;
+    * ``epilogue_ops_fused`` / ``epilogue_ops_plain``: CUDA-core ops per output element of a
+      fused (scale, bias/BN, activation, residual, convert) and a plain (convert) epilogue;
+    * ``w4_dequant_ops``: INT32 ops to unpack one 4-bit weight to the MMA operand type;
+    * ``depthwise_fma_efficiency``: fraction of CUDA-core FMA peak a depthwise kernel reaches;
+    * ``channel_align_bytes``: Tensor Core implicit-GEMM kernels need the input channels of a
+      convolution padded to this many bytes (``small_channel_pad`` channels for C <= that:
+      the C=4 first-layer kernels of cuDNN/TensorRT);
+    * ``gather_bytes_per_clock_per_sm``: A-operand bytes per clock an SM gathers when a pixel's
+      channel run is narrower than one 16-byte vector load (im2col of a 3/4-channel image).
+    """
+
+    mma_efficiency: float
+    simt_efficiency: float
+    hbm_efficiency: float
+    dram_latency_cycles: int
+    pipeline_stages: int
+    launch_overhead_us: float
+    graph_launch_overhead_us: float
+    kernel_fixed_us: float
+    memory_overlap: float
+    reg_overhead_per_thread: int
+    l2_resident_fraction: float
+    epilogue_ops_fused: int
+    epilogue_ops_plain: int
+    w4_dequant_ops: int
+    depthwise_fma_efficiency: float
+    channel_align_bytes: int
+    small_channel_pad: int
+    gather_bytes_per_clock_per_sm: float
+
+    def __post_init__(self):
+        for key in ("mma_efficiency", "simt_efficiency", "hbm_efficiency",
+                    "l2_resident_fraction", "depthwise_fma_efficiency"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0 < value <= 1:
+                raise ValueError(f"GpuModel.{key} must be in (0, 1], got {value!r}")
+        if isinstance(self.memory_overlap, bool) or not isinstance(
+                self.memory_overlap, (int, float)) or not 0 <= self.memory_overlap <= 1:
+            raise ValueError(f"GpuModel.memory_overlap must be in [0, 1], "
+                             f"got {self.memory_overlap!r}")
+        for key in ("dram_latency_cycles", "pipeline_stages", "reg_overhead_per_thread",
+                    "epilogue_ops_fused", "epilogue_ops_plain", "w4_dequant_ops",
+                    "channel_align_bytes", "small_channel_pad"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"GpuModel.{key} must be a positive int, got {value!r}")
+        if self.pipeline_stages < 2:
+            raise ValueError(f"GpuModel.pipeline_stages must be >= 2 (a main loop overlaps at "
+                             f"least one load with one MMA step), got {self.pipeline_stages!r}")
+        for key in ("launch_overhead_us", "graph_launch_overhead_us", "kernel_fixed_us",
+                    "gather_bytes_per_clock_per_sm"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"GpuModel.{key} must be a number >= 0, got {value!r}")
+        if self.gather_bytes_per_clock_per_sm <= 0:
+            raise ValueError("GpuModel.gather_bytes_per_clock_per_sm must be > 0, got "
+                             f"{self.gather_bytes_per_clock_per_sm!r}")
 
 
 @dataclass(frozen=True)
@@ -47,14 +133,8 @@ class GpuSpec:
     l2_bw_bytes_per_clock: float
     hbm_size_gib: float
     hbm_bw_gb_per_s: float
-    #: fraction of HBM bandwidth a streaming kernel reaches (copy benchmarks)
-    hbm_efficiency: float
-    dram_latency_cycles: int
-    kernel_launch_overhead_us: float
-    #: cp.async / TMA multistage pipeline depth the GEMM kernels use on this part
-    pipeline_stages: int
-    #: steady-state fraction of the Tensor Core peak the MMA issue loop reaches
-    mma_issue_efficiency: float
+    #: calibration constants of the cycle model (:class:`GpuModel`), each cited in the preset
+    model: GpuModel = field(default=None)
     notes: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -63,8 +143,7 @@ class GpuSpec:
         positive_ints = ("sm_count", "fp32_lanes_per_sm", "int32_lanes_per_sm",
                          "tensor_cores_per_sm", "sub_partitions_per_sm", "registers_per_sm",
                          "max_registers_per_thread", "max_threads_per_sm", "max_blocks_per_sm",
-                         "shared_mem_per_sm_kib", "max_shared_mem_per_block_kib",
-                         "dram_latency_cycles", "pipeline_stages")
+                         "shared_mem_per_sm_kib", "max_shared_mem_per_block_kib")
         for key in positive_ints:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -74,14 +153,9 @@ class GpuSpec:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"GpuSpec.{key} must be a positive number, got {value!r}")
-        if not isinstance(self.kernel_launch_overhead_us, (int, float)) \
-                or self.kernel_launch_overhead_us < 0:
-            raise ValueError("GpuSpec.kernel_launch_overhead_us must be >= 0, got "
-                             f"{self.kernel_launch_overhead_us!r}")
-        for key in ("hbm_efficiency", "mma_issue_efficiency"):
-            value = getattr(self, key)
-            if not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise ValueError(f"GpuSpec.{key} must be in (0, 1], got {value!r}")
+        if not isinstance(self.model, GpuModel):
+            raise ValueError(f"GpuSpec.model must be a GpuModel (the preset's 'model:' section), "
+                             f"got {type(self.model).__name__}")
         if self.max_shared_mem_per_block_kib > self.shared_mem_per_sm_kib:
             raise ValueError(
                 f"GpuSpec.max_shared_mem_per_block_kib ({self.max_shared_mem_per_block_kib}) "
@@ -127,12 +201,60 @@ class GpuSpec:
         return 2.0 * self.peak_macs_per_clock(dtype) * self.clock_hz
 
 
+def cited_values(section: dict, where: str) -> dict:
+    """``{key: value}`` from a ``{key: {value: ..., source: "..."}}`` mapping; ValueError naming
+    any entry without a non-empty ``source`` (every calibration constant is cited)."""
+    if not isinstance(section, dict):
+        raise TypeError(f"{where} must be a mapping of key -> {{value, source}}, "
+                        f"got {type(section).__name__}")
+    values = {}
+    for key, entry in section.items():
+        if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
+            raise ValueError(f"{where}.{key} must be {{value: ..., source: '...'}} (every "
+                             f"calibration constant carries its citation), got {entry!r}")
+        if not isinstance(entry["source"], str) or not entry["source"].strip():
+            raise ValueError(f"{where}.{key}: the source must be a non-empty string")
+        values[key] = entry["value"]
+    return values
+
+
+def _read_preset(source) -> tuple[dict, str]:
+    path = Path(source)
+    if not path.suffix:
+        candidate = PRESETS_DIR / f"{source}.yaml"
+        if not candidate.exists():
+            raise ValueError(f"hardware preset {str(source)!r} not found; presets: "
+                             f"{gpu_presets()} (or give a path to a .yaml file)")
+        path = candidate
+    if not path.exists():
+        raise ValueError(f"hardware spec file {str(path)!r} does not exist")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise TypeError(f"{path.name}: expected a mapping of keys to values")
+    return {k: v for k, v in data.items() if k != "sources"}, path.name
+
+
 def load_gpu_spec(source) -> GpuSpec:
     """A :class:`GpuSpec` from a preset name (``a100_sxm4_40gb``), a YAML path, a dict, or a
-    GpuSpec (returned as is). Unknown or missing keys raise ValueError naming them."""
+    GpuSpec (returned as is). Unknown or missing keys raise ValueError naming them; the
+    ``model:`` section's entries are ``{value, source}`` pairs (:func:`cited_values`)."""
     if isinstance(source, GpuSpec):
         return source
-    return load_spec(GpuSpec, source, presets_dir=PRESETS_DIR)
+    if isinstance(source, dict):
+        data, where = dict(source), "GpuSpec"
+    else:
+        data, where = _read_preset(source)
+        where = f"GpuSpec ({where})"
+    data.pop("sources", None)
+    if "model" not in data:
+        raise ValueError(f"{where}: missing required key(s) ['model'] (the cited calibration "
+                         "constants of the cycle model)")
+    if isinstance(data["model"], GpuModel):
+        data["model"] = dataclasses.asdict(data["model"])
+    else:
+        data["model"] = cited_values(data["model"], "model")
+    return spec_from_dict(GpuSpec, data, where=where)
 
 
 def gpu_presets() -> list[str]:
