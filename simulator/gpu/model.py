@@ -8,8 +8,10 @@ section (:class:`simulator.gpu.spec.GpuModel`, written ``md`` here).
 
 **Tile and split-K: a library heuristic, not the best of all** (:func:`choose_tile`). Tiles are
 tried largest first along a ladder oriented by the GEMM's shape (M >= N: 256x128, 128x128,
-128x64, 64x64; else the transposes); the first tile whose grid fills every SM once
-(``tiles >= SMs``) is taken, else the smallest rung. A grid still under half the SMs with
+128x64, 64x64; else the transposes), leaving out tiles wider than M or N rounded up to 64 and,
+for a GEMM of fewer than ``SHORT_K_ITERS`` K steps, the top rung; the first tile whose grid
+fills every SM once (``tiles >= SMs``) with waves at least ``WAVE_EFFICIENCY_MIN`` full is
+taken (failing that, the best-filled of the rungs that fill the SMs, else the smallest rung). A grid still under half the SMs with
 ``k_iters >= 4 * split`` gets split-K: the largest power of two (<= 16) keeping
 ``tiles * split <= SMs``, as CUTLASS's split-K-serial / cuBLAS's heuristics do for small grids.
 
@@ -67,6 +69,12 @@ TILE_SHAPES: tuple[tuple[int, int, int], ...] = (
 #: The heuristic's ladders, largest first, for M >= N and for M < N.
 TILE_LADDER = {"tall": ((256, 128), (128, 128), (128, 64), (64, 64)),
                "wide": ((128, 256), (128, 128), (64, 128), (64, 64))}
+#: a GEMM with fewer K steps than this starts one rung down the ladder: several smaller blocks
+#: per SM hide each other's prologue (DRAM latency) and epilogue, which one big block cannot
+SHORT_K_ITERS = 4
+#: the heuristic's wave-quantization bar: a rung whose last wave leaves more than this share
+#: of the block slots idle is passed over for the next (cuBLAS heuristics weigh waves too)
+WAVE_EFFICIENCY_MIN = 0.8
 #: K depth of one main-loop step, in bytes of the MMA operand (CUTLASS: 32 fp16, 64 int8, 16 tf32)
 BK_BYTES = 64
 #: split-K factors the heuristic may pick (powers of two, CUTLASS split-K serial)
@@ -187,13 +195,28 @@ def _warps(bm: int, bn: int) -> int:
 def choose_tile(p: GemmProblem, spec: GpuSpec) -> tuple[int, int, int]:
     """``(BM, BN, split_k)`` by the library heuristic of the module docstring."""
     ladder = TILE_LADDER["tall" if p.m >= p.n else "wide"]
-    bm, bn = ladder[-1]
-    for cand in ladder:
-        if p.groups * _ceil_div(p.m, cand[0]) * _ceil_div(p.n, cand[1]) >= spec.sm_count:
-            bm, bn = cand
-            break
-    tiles = p.groups * _ceil_div(p.m, bm) * _ceil_div(p.n, bn)
     k_iters = _ceil_div(p.k, bk_for(p.mma_dtype))
+    fits = [t for t in ladder if t[0] <= max(64, _ceil_div(p.m, 64) * 64)
+            and t[1] <= max(64, _ceil_div(p.n, 64) * 64)] or [ladder[-1]]
+    if k_iters < SHORT_K_ITERS and len(fits) > 1:
+        fits = fits[1:]
+    bm, bn = fits[-1]
+    filled = []
+    for cand in fits:
+        tiles = p.groups * _ceil_div(p.m, cand[0]) * _ceil_div(p.n, cand[1])
+        if tiles < spec.sm_count:
+            continue
+        occ = tile_occupancy(spec, *cand, _warps(*cand), bk_for(p.mma_dtype), p.a_bits / 8,
+                             p.w_bits / 8)["blocks_per_sm"]
+        slots = spec.sm_count * max(1, occ)
+        efficiency = tiles / (_ceil_div(tiles, slots) * slots)
+        filled.append((efficiency, cand))
+        if efficiency >= WAVE_EFFICIENCY_MIN:
+            break
+    if filled:
+        bm, bn = filled[-1][1] if filled[-1][0] >= WAVE_EFFICIENCY_MIN else \
+            max(filled, key=lambda e: e[0])[1]
+    tiles = p.groups * _ceil_div(p.m, bm) * _ceil_div(p.n, bn)
     split = 1
     if 2 * tiles < spec.sm_count:
         for s in SPLIT_K:

@@ -46,10 +46,35 @@ def test_published_memory_figures():
 def test_every_figure_cites_a_source(preset):
     with open(PRESETS_DIR / f"{preset}.yaml", encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
-    figures = set(data) - {"name", "notes", "sources"}
+    figures = set(data) - {"name", "notes", "sources", "model"}
     missing = figures - set(data["sources"])
     assert not missing, f"{preset}: no source for {sorted(missing)}"
     assert all(isinstance(v, str) and len(v) > 10 for v in data["sources"].values())
+    # calibration constants carry their citation beside the value (Timeloop-style)
+    assert all(isinstance(e["source"], str) and len(e["source"]) > 10
+               for e in data["model"].values())
+
+
+def test_model_constant_without_source_is_refused():
+    data = _preset_dict("a100_sxm4_40gb")
+    data["model"]["mma_efficiency"] = {"value": 0.8, "source": " "}
+    with pytest.raises(ValueError, match="mma_efficiency: the source must be a non-empty"):
+        load_gpu_spec(data)
+    data["model"]["mma_efficiency"] = 0.8
+    with pytest.raises(ValueError, match="carries its citation"):
+        load_gpu_spec(data)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("mma_efficiency", 0.0, "mma_efficiency"), ("hbm_efficiency", 1.5, "hbm_efficiency"),
+    ("memory_overlap", -0.1, "memory_overlap"), ("pipeline_stages", 1, "pipeline_stages"),
+    ("launch_overhead_us", -1.0, "launch_overhead_us"),
+])
+def test_model_invariants(key, value, match):
+    data = _preset_dict("a100_sxm4_40gb")
+    data["model"][key] = {"value": value, "source": "a test of the invariant checks"}
+    with pytest.raises(ValueError, match=match):
+        load_gpu_spec(data)
 
 
 def test_volta_has_no_int8_tensor_cores():
@@ -82,13 +107,10 @@ def test_wrong_type_is_named():
 
 @pytest.mark.parametrize("key,value,match", [
     ("sm_count", 0, "sm_count"),
-    ("hbm_efficiency", 1.5, "hbm_efficiency"),
-    ("mma_issue_efficiency", 0.0, "mma_issue_efficiency"),
     ("boost_clock_mhz", -1.0, "boost_clock_mhz"),
     ("max_shared_mem_per_block_kib", 200, "exceeds shared_mem_per_sm_kib"),
     ("tc_macs_per_clock_per_sm", {"fp17": 10}, "unknown dtype 'fp17'"),
     ("tc_macs_per_clock_per_sm", {"fp16": 0}, "fp16"),
-    ("kernel_launch_overhead_us", -1.0, "kernel_launch_overhead_us"),
 ])
 def test_invariants(key, value, match):
     data = _preset_dict("a100_sxm4_40gb")
