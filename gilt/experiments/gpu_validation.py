@@ -146,7 +146,7 @@ def fit(kernels: list[dict], networks: list[dict]) -> dict:
     """Per generation, the grid point of :data:`FIT_GRID` (coordinate search, two sweeps)
     minimizing the median |log error| over that generation's **fit** rows."""
     overrides: dict = {}
-    for family, presets in FAMILIES.items():
+    for presets in FAMILIES.values():
         k_rows = [r for r in kernels if r["half"] == "fit" and r["preset"] in presets]
         n_rows = [r for r in networks if r["half"] == "fit" and r["preset"] in presets]
         if not k_rows and not n_rows:

@@ -8,8 +8,7 @@ from common.workload import LayerWork, Workload
 from gilt.experiments.published import bert_large_workload, resnet50_workload
 from simulator.gpu import load_gpu_spec, simulate_layer, simulate_network
 from simulator.gpu.deploy import fuse_epilogues
-from simulator.gpu.model import (GemmProblem, _evaluate, choose_tile, simulate_gemm,
-                                 step_cycles)
+from simulator.gpu.model import GemmProblem, _evaluate, choose_tile, simulate_gemm, step_cycles
 
 A100 = load_gpu_spec("a100_sxm4_80gb")
 V100 = load_gpu_spec("v100_sxm2")
