@@ -121,7 +121,7 @@ class KernelChoice:
 
 # --------------------------------------------------------------------------- instruction level
 @dataclass(frozen=True)
-class Path:
+class IsaPath:
     """Resolved instruction path: ISA width, data type and int8 sequence."""
 
     isa: str
@@ -137,26 +137,24 @@ class Path:
         return self.lanes * (1 if self.kind == "fp32" else 4 if self.kind == "vnni" else 2)
 
 
-def resolve_path(spec: CpuSpec, kernel: KernelChoice, dtype: str) -> Path:
+def resolve_path(spec: CpuSpec, kernel: KernelChoice, dtype: str) -> IsaPath:
     """The instruction path ``kernel`` runs on ``spec`` for ``dtype`` (``fp32`` / ``int8``)."""
-    isa = kernel.isa
-    if isa == "best":
-        isa = "avx512" if spec.vector_bits >= 512 else "avx2"
+    isa = spec.best_isa() if kernel.isa == "best" else kernel.isa
     width = spec.isa_bits(isa)
     lanes = max(1, width // 32)
     regs = _SCALAR_REGISTERS if width == 32 else (spec.vector_registers if width == 512 else 16)
     if dtype == "fp32":
-        return Path(isa, width, lanes, "fp32", 1, regs)
+        return IsaPath(isa, width, lanes, "fp32", 1, regs)
     if width == 32:  # scalar int8: imul + add per MAC, one MAC per iteration
-        return Path(isa, width, 1, "madd", 1, regs)
+        return IsaPath(isa, width, 1, "madd", 1, regs)
     kind = kernel.int8_path or ("vnni" if spec.has_vnni(isa) else "madd")
     if kind == "vnni" and not spec.has_vnni(isa):
         raise ValueError(f"int8_path 'vnni' needs vpdpbusd at {width} bits; {spec.name} has "
                          f"vnni_bits={spec.vnni_bits}")
-    return Path(isa, width, lanes, kind, 4, regs)
+    return IsaPath(isa, width, lanes, kind, 4, regs)
 
 
-def iteration_mix(path: Path, mr: int, nr: int) -> dict[str, int]:
+def iteration_mix(path: IsaPath, mr: int, nr: int) -> dict[str, int]:
     """Instructions of one inner iteration of an ``mr x nr`` register block."""
     mix = {"fma": 0, "int_mul": 0, "alu": 0, "vector_loads": nr, "broadcasts": mr}
     if path.kind == "fp32":
@@ -172,7 +170,7 @@ def iteration_mix(path: Path, mr: int, nr: int) -> dict[str, int]:
     return mix
 
 
-def iteration_cycles(spec: CpuSpec, path: Path, mr: int, nr: int) -> float:
+def iteration_cycles(spec: CpuSpec, path: IsaPath, mr: int, nr: int) -> float:
     """Cycles of one inner iteration: busiest pipe class or the accumulator chain latency."""
     mix = iteration_mix(path, mr, nr)
     if path.width == 32:
@@ -189,13 +187,13 @@ def iteration_cycles(spec: CpuSpec, path: Path, mr: int, nr: int) -> float:
                loads, float(chain))
 
 
-def register_limit(path: Path, mr: int, nr: int) -> bool:
+def register_limit(path: IsaPath, mr: int, nr: int) -> bool:
     """Accumulators + B vectors + one broadcast (+ one temp for madd) fit the register file."""
     extra = 2 if path.kind == "madd" else 1
     return mr * nr + nr + extra <= path.registers
 
 
-def choose_block(spec: CpuSpec, path: Path, max_rows: int = 16) -> tuple[int, int]:
+def choose_block(spec: CpuSpec, path: IsaPath, max_rows: int = 16) -> tuple[int, int]:
     """The legal ``(mr, nr)`` with the fewest cycles per MAC slot (larger block on ties);
     ``max_rows`` caps ``mr`` for GEMMs with few rows (a GEMV-shaped kernel keeps more vectors
     of one row in flight instead)."""
@@ -219,7 +217,7 @@ class GemmCompute:
     instructions: dict
 
 
-def gemm_compute(spec: CpuSpec, path: Path, m: int, n: int, k: int, *, mr: int, nr: int,
+def gemm_compute(spec: CpuSpec, path: IsaPath, m: int, n: int, k: int, *, mr: int, nr: int,
                  groups: int = 1) -> GemmCompute:
     """Serial compute cycles of ``groups`` GEMMs M x N x K with an ``mr x nr`` block.
 
@@ -333,7 +331,7 @@ def _bytes_per(dtype: str, bits: int) -> float:
     return 4.0 if dtype == "fp32" else bits / 8
 
 
-def _finish(layer: LayerWork, spec: CpuSpec, path: Path, clock_hz: float, threads: int,
+def _finish(layer: LayerWork, spec: CpuSpec, path: IsaPath, clock_hz: float, threads: int,
             compute_cycles: float, level_cycles: dict[str, float], serial_cycles: float,
             overhead_cycles: float, mac_slots: float, details: dict, dram_bytes: float,
             onchip_bytes: float, dtype: str) -> LayerResult:
@@ -344,8 +342,7 @@ def _finish(layer: LayerWork, spec: CpuSpec, path: Path, clock_hz: float, thread
                                     int8_path=path.kind if (dtype == "int8" and path.width > 32
                                                             and layer.is_compute) else None)
     peak_total = peak_path * threads
-    best_isa = "avx512" if spec.vector_bits >= 512 else "avx2"
-    machine_peak = spec.macs_per_cycle(dtype if layer.is_compute else "fp32", best_isa) \
+    machine_peak = spec.macs_per_cycle(dtype if layer.is_compute else "fp32", spec.best_isa()) \
         * spec.cores
     useful = layer.macs_done
     achieved = useful / cycles if cycles > 0 else 0.0
@@ -414,7 +411,8 @@ def _gemm_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: st
             total = GemmCompute(total.cycles + part.cycles, total.tiles + part.tiles,
                                 total.mac_slots + part.mac_slots, merged)
     threads = max(1, min(threads_cap, total.tiles))
-    per_thread = total.cycles * math.ceil(total.tiles / threads) / max(1, total.tiles)
+    per_thread = total.cycles * math.ceil(total.tiles / threads) / max(1, total.tiles) \
+        / spec.kernel_efficiency(dtype)
 
     # memory: bytes at the compute data type; weights stream from DRAM at their stored bits
     ea = _bytes_per(dtype, 8)
@@ -573,8 +571,7 @@ def simulate_layer(layer: LayerWork, spec, kernel: KernelChoice | None = None) -
     if not isinstance(kernel, KernelChoice):
         raise TypeError(f"kernel must be a KernelChoice, got {type(kernel).__name__}")
     dtype = _layer_dtype(layer, kernel)
-    isa = kernel.isa if kernel.isa != "best" else ("avx512" if spec.vector_bits >= 512
-                                                   else "avx2")
+    isa = spec.best_isa() if kernel.isa == "best" else kernel.isa
     clock_hz = spec.clock_hz_for(isa)
     if layer.op in ("conv", "matmul"):
         return _gemm_layer(layer, spec, kernel, dtype, clock_hz)

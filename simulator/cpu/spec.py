@@ -87,6 +87,11 @@ class CpuSpec:
     dram_bw_gb_per_s: float
     avx512_clock_mhz: float | None = None
     parallel_overhead_us: float = 5.0
+    #: measured on a host (:mod:`simulator.cpu.calibrate`): the fraction of the modelled
+    #: instruction-level rate a library GEMM reaches on it (1.0 in the presets: the ideal
+    #: register-blocked kernel)
+    fp32_kernel_efficiency: float = 1.0
+    int8_kernel_efficiency: float = 1.0
 
     def __post_init__(self):
         for key in ("cores", "vector_registers", "fma_units", "fma_bits_per_cycle",
@@ -104,6 +109,10 @@ class CpuSpec:
         if not _is_number(self.parallel_overhead_us) or self.parallel_overhead_us < 0:
             raise ValueError("CpuSpec.parallel_overhead_us must be a number >= 0, "
                              f"got {self.parallel_overhead_us!r}")
+        for key in ("fp32_kernel_efficiency", "int8_kernel_efficiency"):
+            value = getattr(self, key)
+            if not _is_number(value) or not 0 < value <= 1.5:
+                raise ValueError(f"CpuSpec.{key} must be in (0, 1.5], got {value!r}")
         if self.avx512_clock_mhz is not None and (not _is_number(self.avx512_clock_mhz)
                                                   or not self.avx512_clock_mhz > 0):
             raise ValueError("CpuSpec.avx512_clock_mhz must be a positive number or null, "
@@ -125,6 +134,15 @@ class CpuSpec:
                                  f"got {getattr(self, key)!r}")
 
     # ----------------------------------------------------------------- derived figures
+    def best_isa(self) -> str:
+        """The widest vector ISA this CPU has (``avx512`` or ``avx2``): what ``isa="best"``
+        resolves to (the one place that rule lives)."""
+        return "avx512" if self.vector_bits >= 512 else "avx2"
+
+    def kernel_efficiency(self, dtype: str) -> float:
+        """Measured library efficiency for ``fp32`` or ``int8`` GEMMs (1.0 unless calibrated)."""
+        return self.fp32_kernel_efficiency if dtype == "fp32" else self.int8_kernel_efficiency
+
     def isa_bits(self, isa: str) -> int:
         """Vector width of ``isa`` (``scalar``, ``avx2``, ``avx512``); ValueError if this CPU
         lacks it."""

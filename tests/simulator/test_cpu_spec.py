@@ -173,6 +173,52 @@ def test_bad_cpuinfo_is_an_error():
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists()
                     or " avx2 " not in Path("/proc/cpuinfo").read_text(),
                     reason="needs x86 Linux with AVX2")
-def test_host_loads_on_this_machine():
+def test_host_loads_on_this_machine(monkeypatch):
+    monkeypatch.setenv("GILT_HOST_CALIBRATION", "0")     # detection only: no microbenchmarks
     spec = load_cpu_spec("host")
     assert spec.name == "host" and spec.cores >= 1
+
+
+# --------------------------------------------------------------- per-host calibration
+def test_host_calibration_is_measured_once_and_cached(tmp_path, monkeypatch):
+    from simulator.cpu import calibrate
+
+    calls = []
+
+    def fake_measure(spec):
+        calls.append(spec.name)
+        return ({"clock_mhz": 3000.0, "l2_bw_bytes_per_cycle": 20.0,
+                 "fp32_kernel_efficiency": 0.8},
+                {"clock_mhz": 3000.0, "load_average_1min": 0.5, "fp32_gemm_s": 1e-3})
+
+    monkeypatch.setenv("GILT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("GILT_HOST_CALIBRATION", "1")
+    monkeypatch.setattr(calibrate, "measure", fake_measure)
+    text = "processor : 0\nvendor_id : AuthenticAMD\nmodel name : Test CPU\nflags : avx2 fma\n"
+    detected = load_cpu_spec("avx2-desktop").replace(name="host")
+    first = calibrate.calibrated_host_spec(detected, text)
+    second = calibrate.calibrated_host_spec(detected, text)
+    assert calls == ["host"]                                 # measured on first use only
+    assert first == second and first.clock_mhz == 3000.0 and first.fp32_kernel_efficiency == 0.8
+    (path,) = tmp_path.glob("host-*.yaml")
+    data = yaml.safe_load(path.read_text())
+    assert data["measured"]["load_average_1min"] == 0.5
+    assert data["sources"]["clock_mhz"].startswith("measured on this host")
+    assert data["sources"]["fma_units"].startswith("detected")
+    monkeypatch.setenv("GILT_HOST_CALIBRATION", "0")
+    assert calibrate.calibrated_host_spec(detected, text) == detected
+
+
+def test_kernel_efficiency_scales_gemm_compute():
+    from common.workload import LayerWork
+    from simulator.cpu.model import KernelChoice, simulate_layer
+
+    spec = load_cpu_spec("avx2-desktop")
+    layer = LayerWork.matmul("g", m=512, n=512, k=512, act_bits=32, weight_bits=32,
+                             out_bits=32)
+    kernel = KernelChoice(dtype="fp32", threads=1, warm=True)
+    ideal = simulate_layer(layer, spec, kernel)
+    slower = simulate_layer(layer, spec.replace(fp32_kernel_efficiency=0.5), kernel)
+    assert slower.compute_cycles == pytest.approx(2 * ideal.compute_cycles)
+    with pytest.raises(ValueError, match="fp32_kernel_efficiency"):
+        spec.replace(fp32_kernel_efficiency=0.0)
