@@ -1,6 +1,7 @@
 """Measure torch matmul and conv on the GPU at hand next to simulator.gpu's prediction.
 
     python benchmarks/gpu_measure.py [--hw PRESET_OR_YAML] [--out results.json] [--quick]
+                                     [--csv benchmarks/data/gpu_kernels.csv]
 
 Times FP16 and INT8 matmul (``torch.matmul``, ``torch._int_mm``) and FP16 convolution
 (``torch.nn.functional.conv2d``, channels-last, cuDNN) over a sweep of shapes: the tile/wave
@@ -8,6 +9,11 @@ quantization examples of NVIDIA's Matrix Multiplication Background guide, square
 GEMMs, ResNet-50 convolutions at batch 32 and 256. Each case is timed with CUDA events over
 back-to-back launches (median of 5 rounds after warm-up), so a launch gap is included as in the
 model. Prints measured vs predicted time and the error; finishes well under 5 minutes.
+
+``--csv PATH`` appends every measured row to a CSV in the schema of
+``benchmarks/data/gpu_kernels.csv`` (source ``gpu_measure``, the device, torch/CUDA/cuDNN
+versions and the date as the citation), so that the day a GPU is at hand one command extends
+the table ``gilt.experiments.gpu_validation`` reads.
 
 Without torch or without a CUDA device it prints why and exits 0 (nothing to measure). The
 preset is chosen from the device name (V100 -> v100_sxm2, A100 80GB -> a100_sxm4_80gb, A100 ->
@@ -164,6 +170,7 @@ def measure(torch, spec, quick: bool, deadline: float) -> list[dict]:
                                    out_channels=kout, kernel=(ks, ks), stride=(stride, stride),
                                    pads=(pad,) * 4, weight_bits=16, act_bits=16, out_bits=16)
             res = simulate_layer(layer, spec, mma_dtype="fp16")
+            row["conv"] = f"{batch},{c},{hw},{hw},{kout},{ks},{ks},{stride},{pad}"
             rows.append({**row, "measured_us": secs * 1e6, "model_us": res.time_s * 1e6,
                          "error": res.time_s / secs - 1,
                          "measured_tflops": 2 * layer.macs_dense / secs / 1e12,
@@ -171,6 +178,46 @@ def measure(torch, spec, quick: bool, deadline: float) -> list[dict]:
     rows.append({"case": "conv int8", "dtype": "int8",
                  "skipped": "torch has no public INT8 cuDNN convolution; not measured"})
     return rows
+
+
+CSV_FIELDS = ("id", "source", "hardware", "preset", "kind", "dtype", "batch", "m", "n", "k",
+              "conv", "measured_tflops", "measured_us", "citation")
+
+
+def validation_rows(rows: list[dict], device: str, preset: str, stack: str,
+                    first_id: int) -> list[dict]:
+    """Measured rows in the gpu_kernels.csv schema (skipped cases left out)."""
+    out = []
+    for r in rows:
+        if "skipped" in r:
+            continue
+        row = {"id": f"m{first_id + len(out):04d}", "source": "gpu_measure", "hardware": device,
+               "preset": preset, "dtype": r["dtype"], "measured_tflops": round(r["measured_tflops"], 3),
+               "measured_us": round(r["measured_us"], 3), "conv": r.get("conv", ""),
+               "citation": f"measured with benchmarks/gpu_measure.py on {device}; {stack}"}
+        if r.get("conv"):
+            row.update({"kind": "conv", "batch": 1, "m": 1, "n": 1, "k": 1})
+        else:
+            m, n, k = (int(v) for v in r["case"].split()[1].split("x"))
+            row.update({"kind": "gemm", "batch": 1, "m": m, "n": n, "k": k})
+        out.append(row)
+    return out
+
+
+def append_csv(path, rows: list[dict]) -> None:
+    """Append ``rows`` to ``path`` (atomically rewritten; header kept or written)."""
+    import csv
+    import io
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    buf = io.StringIO()
+    buf.write(text if text.endswith("\n") or not text else text + "\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    if not text:
+        writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
 
 
 def format_rows(rows: list[dict]) -> str:
@@ -195,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hw", help="GPU preset or spec YAML (default: from the device name)")
     parser.add_argument("--out", help="write the rows as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer shapes (~30 s)")
+    parser.add_argument("--csv", help="append measured rows to this validation CSV "
+                                      "(e.g. benchmarks/data/gpu_kernels.csv)")
     parser.add_argument("--budget-s", type=float, default=240.0,
                         help="stop measuring after this many seconds (default 240)")
     args = parser.parse_args(argv)
@@ -226,6 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(torch, spec, args.quick, t0 + args.budget_s)
     print(format_rows(rows))
     print(f"measured in {time.monotonic() - t0:.0f} s")
+    if args.csv:
+        stack = (f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN "
+                 f"{torch.backends.cudnn.version()}, {time.strftime('%Y-%m-%d')}")
+        existing = Path(args.csv).read_text(encoding="utf-8").count("\nm") \
+            if Path(args.csv).exists() else 0
+        preset = spec.name if args.hw else why.split()[1]
+        append_csv(args.csv, validation_rows(rows, name, preset, stack, existing))
+        print(f"appended to {args.csv}")
     if args.out:
         path = write_text_atomic(args.out, json.dumps(
             {"device": name, "spec": spec.name, "rows": rows}, indent=1))

@@ -26,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="force the Tensor Core input type (default: from bit widths)")
     parser.add_argument("--epilogue", default="workload", choices=("workload", "fused", "unfused"),
                         help="fuse BN/ReLU/add into the GEMM epilogue or run them as passes")
+    parser.add_argument("--gating", default="auto",
+                        choices=("auto", "dense", "tile-skip", "compaction"),
+                        help="how gated layers are deployed (default auto: fastest per layer)")
+    parser.add_argument("--launch", default="stream", choices=("stream", "graph"),
+                        help="kernel launches on a stream, or a CUDA Graph / TensorRT engine")
+    parser.add_argument("--fusion", default="none", choices=("none", "tensorrt"),
+                        help="fold element-wise layers into GEMM epilogues (TensorRT-style)")
     parser.add_argument("--plot", metavar="PNG", help="write a roofline plot")
     parser.add_argument("--json", metavar="PATH", help="write per-layer rows and totals as JSON")
 
@@ -52,7 +59,7 @@ def _workload(net: str, batch: int, precision: str):
 def format_table(result: NetworkResult) -> str:
     """Plain-text per-layer table with totals."""
     head = (f"{'layer':<28}{'op':<11}{'mma':<6}{'tile':<11}{'waves':>6}{'SM%':>6}{'TC%':>6}"
-            f"{'util%':>7}{'us':>9}{'TFLOP/s':>9}{'GB/s':>8}  bound")
+            f"{'util%':>7}{'us':>9}{'TFLOP/s':>9}{'GB/s':>8}  {'bound':<9}gating")
     lines = [head, "-" * len(head)]
     for r in result.layers:
         d = r.details
@@ -61,7 +68,7 @@ def format_table(result: NetworkResult) -> str:
             f"{str(d.get('tile', '-')):<11}{d.get('waves', 0):>6}"
             f"{100 * d.get('sm_utilization', 0):>6.1f}{100 * d.get('tc_pipe_utilization', 0):>6.1f}"
             f"{100 * r.utilization:>7.1f}{r.time_s * 1e6:>9.1f}{d.get('achieved_tflops', 0):>9.1f}"
-            f"{d.get('achieved_gbps', 0):>8.0f}  {r.bound}")
+            f"{d.get('achieved_gbps', 0):>8.0f}  {r.bound:<9}{d.get('gating_mode', '-')}")
     d = result.details
     lines.append("-" * len(head))
     lines.append(
@@ -70,6 +77,8 @@ def format_table(result: NetworkResult) -> str:
         f"SM util {100 * d['sm_utilization']:.1f}%, TC pipe util "
         f"{100 * d['tc_pipe_utilization']:.1f}%, MAC util {100 * result.utilization:.1f}%, "
         f"{d['achieved_tflops']:.1f} TFLOP/s, DRAM {d['dram_bytes'] / 1e6:.1f} MB")
+    lines.append(f"launch {d.get('launch', 'stream')}, fusion {d.get('fusion', 'none')}; "
+                 f"{d.get('gating_note', '')}")
     return "\n".join(lines)
 
 
@@ -83,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--batch must be >= 1, got {args.batch}")
         spec = load_gpu_spec(args.hw)
         workload = _workload(args.net, args.batch, args.precision)
-        result = simulate_network(workload, spec, mma_dtype=args.mma, epilogue=args.epilogue)
+        result = simulate_network(workload, spec, mma_dtype=args.mma, epilogue=args.epilogue,
+                                  gating=args.gating, launch=args.launch, fusion=args.fusion)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         print(f"gilt gpu: error: {exc}", file=sys.stderr)
         return 2

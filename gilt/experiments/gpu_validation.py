@@ -85,12 +85,21 @@ def _spec(preset: str, overrides: dict):
 
 
 def predict_kernel(row: dict, overrides: dict | None = None) -> float:
-    """Model time (s) of a kernel row."""
-    from simulator.gpu.model import GemmProblem, simulate_gemm
+    """Model time (s) of a kernel row: a GEMM, or a convolution whose ``conv`` column is
+    ``N,C,H,W,K,R,S,stride,pad`` (as ``benchmarks/gpu_measure.py --csv`` writes it)."""
+    from simulator.gpu.model import GemmProblem, simulate_gemm, simulate_layer
     from simulator.gpu.spec import MMA_DTYPE_BITS
 
     spec = _spec(row["preset"], overrides or {})
     bits = MMA_DTYPE_BITS[row["dtype"]]
+    if row.get("conv"):
+        from common.workload import LayerWork
+
+        n, c, h, w, k, r, s, stride, pad = (int(v) for v in row["conv"].split(","))
+        layer = LayerWork.conv("conv", batch=n, in_channels=c, in_h=h, in_w=w, out_channels=k,
+                               kernel=(r, s), stride=(stride, stride), pads=(pad,) * 4,
+                               weight_bits=bits, act_bits=bits, out_bits=bits)
+        return simulate_layer(layer, spec, mma_dtype=row["dtype"], epilogue="fused").time_s
     p = GemmProblem(m=int(row["m"]), n=int(row["n"]), k=int(row["k"]),
                     groups=int(row["batch"]), a_bits=bits, w_bits=bits, out_bits=bits,
                     mma_dtype=row["dtype"], fused_epilogue=False)

@@ -52,6 +52,7 @@ and usually memory-bound.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -561,11 +562,54 @@ def _elementwise_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dt
                    traffic if home == "DRAM" else 0.0, traffic, dtype)
 
 
-def simulate_layer(layer: LayerWork, spec, kernel: KernelChoice | None = None) -> LayerResult:
+GATING_MODES = ("auto", "dense", "tile-skip", "compaction")
+GATING_NOTES = {
+    "none": "layer not gated",
+    "dense": "masked dense: gated channels are zeros in a dense GEMM, no time saved",
+    "tile-skip": "tile skip (direct conv): a group of k_step channels is skipped only when "
+                 "all of it is gated for the sample",
+    "compaction": "channel compaction (im2col of the active channels only): K shrinks with the "
+                  "active fraction, the gather is the im2col copy",
+}
+
+
+def _dense_twin(layer: LayerWork) -> LayerWork:
+    return dataclasses.replace(layer, gate_mask=None, macs_skipped_gate=0,
+                               macs_done=layer.macs_done + layer.macs_skipped_gate)
+
+
+def _gated_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: str,
+                 clock_hz: float, gating: str) -> LayerResult:
+    """A gated conv/matmul in the deployment ``gating`` names (``auto``: the fastest)."""
+    modes = ("dense", "tile-skip", "compaction") if gating == "auto" else (gating,)
+    best = None
+    for mode in modes:
+        if mode == "dense":
+            r = _gemm_layer(_dense_twin(layer), spec, kernel, dtype, clock_hz)
+            peak = r.details["peak_macs_per_cycle"]
+            r = dataclasses.replace(r, macs_done=layer.macs_done, utilization=min(
+                1.0, layer.macs_done / (peak * r.cycles)) if peak and r.cycles else 0.0)
+        else:
+            method = "direct" if mode == "tile-skip" else "im2col"
+            r = _gemm_layer(layer, spec, dataclasses.replace(kernel, conv_method=method),
+                            dtype, clock_hz)
+        if best is None or r.cycles < best[1].cycles:
+            best = (mode, r)
+    mode, r = best
+    r.details.update({"gating_mode": mode, "gating_note": GATING_NOTES[mode]})
+    return r
+
+
+def simulate_layer(layer: LayerWork, spec, kernel: KernelChoice | None = None, *,
+                   gating: str = "auto") -> LayerResult:
     """Model one layer on a CPU (``spec``: :class:`CpuSpec`, preset name, YAML path, dict or
-    ``"host"``). Returns a :class:`LayerResult`; CPU figures are in ``details``."""
+    ``"host"``). Returns a :class:`LayerResult`; CPU figures are in ``details``. ``gating``
+    names how a gated layer is deployed: ``dense``, ``tile-skip``, ``compaction`` or ``auto``
+    (the fastest); ``details["gating_mode"]`` / ``["gating_note"]`` say which and why."""
     if not isinstance(layer, LayerWork):
         raise TypeError(f"layer must be a LayerWork, got {type(layer).__name__}")
+    if gating not in GATING_MODES:
+        raise ValueError(f"gating must be one of {GATING_MODES}, got {gating!r}")
     spec = load_cpu_spec(spec)
     kernel = kernel or KernelChoice()
     if not isinstance(kernel, KernelChoice):
@@ -573,21 +617,35 @@ def simulate_layer(layer: LayerWork, spec, kernel: KernelChoice | None = None) -
     dtype = _layer_dtype(layer, kernel)
     isa = spec.best_isa() if kernel.isa == "best" else kernel.isa
     clock_hz = spec.clock_hz_for(isa)
+    gated = layer.gate_mask is not None or layer.macs_skipped_gate > 0
+    if layer.op in ("conv", "matmul") and gated:
+        return _gated_layer(layer, spec, kernel, dtype, clock_hz, gating)
     if layer.op in ("conv", "matmul"):
-        return _gemm_layer(layer, spec, kernel, dtype, clock_hz)
-    if layer.op == "depthwise":
-        return _depthwise_layer(layer, spec, kernel, dtype, clock_hz)
-    return _elementwise_layer(layer, spec, kernel, dtype, clock_hz)
+        r = _gemm_layer(layer, spec, kernel, dtype, clock_hz)
+    elif layer.op == "depthwise":
+        r = _depthwise_layer(layer, spec, kernel, dtype, clock_hz)
+    else:
+        r = _elementwise_layer(layer, spec, kernel, dtype, clock_hz)
+    r.details.setdefault("gating_mode", "dense" if gated else "none")
+    r.details.setdefault("gating_note", GATING_NOTES["dense" if gated else "none"])
+    return r
 
 
-def simulate_network(workload: Workload, spec, kernel: KernelChoice | None = None
-                     ) -> NetworkResult:
-    """Every layer of ``workload`` through :func:`simulate_layer`; totals on the result."""
+def simulate_network(workload: Workload, spec, kernel: KernelChoice | None = None, *,
+                     gating: str = "auto") -> NetworkResult:
+    """Every layer of ``workload`` through :func:`simulate_layer`; totals on the result
+    (``details["gating_modes_used"]`` counts the gated layers per deployment mode)."""
     if not isinstance(workload, Workload):
         raise TypeError(f"workload must be a Workload, got {type(workload).__name__}")
     spec = load_cpu_spec(spec)
     kernel = kernel or KernelChoice()
-    layers = tuple(simulate_layer(layer, spec, kernel) for layer in workload.layers)
+    layers = tuple(simulate_layer(layer, spec, kernel, gating=gating)
+                   for layer in workload.layers)
+    used: dict[str, int] = {}
+    for r in layers:
+        mode = r.details.get("gating_mode", "none")
+        if mode != "none":
+            used[mode] = used.get(mode, 0) + 1
     batch = workload.batch
     bounds: dict[str, float] = {}
     for result in layers:
@@ -599,6 +657,11 @@ def simulate_network(workload: Workload, spec, kernel: KernelChoice | None = Non
     details = {"isa": layers[0].details["isa"] if layers else kernel.isa,
                "precision": workload.precision, "time_by_bound_s": bounds,
                "lane_utilization": dense / slots if slots else 0.0,
-               "dram_bytes": sum(r.dram_bytes for r in layers)}
+               "dram_bytes": sum(r.dram_bytes for r in layers), "gating": gating,
+               "gating_modes_used": used,
+               "gating_note": ("no gated layer" if not used else
+                               f"gating {gating}: " + ", ".join(
+                                   f"{m} on {n} layers" for m, n in used.items())
+                               + "; " + GATING_NOTES[max(used, key=used.get)])}
     return NetworkResult(network=workload.name, target="cpu", hardware=spec.name, layers=layers,
                          batch=batch, details=details)

@@ -127,9 +127,16 @@ def test_gated_input_channels_im2col_compacts_direct_skips_groups():
                            kernel=(3, 3), pads=(1, 1, 1, 1), macs_skipped_gate=dense - done,
                            gate_mask=mask)
     icx = load_cpu_spec("icelake-sp")
-    im2col = simulate_layer(layer, icx, KernelChoice(threads=1, warm=True))
-    direct = simulate_layer(layer, icx, KernelChoice(threads=1, warm=True,
-                                                     conv_method="direct"))
+    im2col = simulate_layer(layer, icx, KernelChoice(threads=1, warm=True),
+                            gating="compaction")
+    direct = simulate_layer(layer, icx, KernelChoice(threads=1, warm=True),
+                            gating="tile-skip")
+    dense = simulate_layer(layer, icx, KernelChoice(threads=1, warm=True), gating="dense")
+    auto = simulate_layer(layer, icx, KernelChoice(threads=1, warm=True))
+    assert [r.details["gating_mode"] for r in (im2col, direct, dense)] == \
+        ["compaction", "tile-skip", "dense"]
+    assert auto.cycles == min(r.cycles for r in (im2col, direct, dense))
+    assert dense.details["gemm"]["k_effective"] == 16 * 9 and dense.macs_done == done
     assert im2col.details["gemm"]["k_effective"] == 4 * 9        # active channels x taps
     assert direct.details["gemm"]["k_effective"] == 16 * 9       # no group of 4 fully gated
     ungated = LayerWork.conv("c", batch=1, in_channels=16, in_h=8, in_w=8, out_channels=16,

@@ -38,3 +38,24 @@ def test_error_table(gpu_measure):
             {"case": "conv int8", "dtype": "int8", "skipped": "not measured"}]
     text = gpu_measure.format_rows(rows)
     assert "20.0%" in text and "skipped: not measured" in text and "mean |error| 20.0%" in text
+
+
+def test_measured_rows_extend_the_validation_csv(gpu_measure, tmp_path):
+    from gilt.experiments import gpu_validation
+
+    rows = [{"case": "matmul 2048x2048x2048", "dtype": "fp16", "measured_us": 80.0,
+             "model_us": 70.0, "error": -0.12, "measured_tflops": 214.7, "model_tile": "x",
+             "model_waves": 1},
+            {"case": "conv b32 64x56x56 -> 64 k3s1", "dtype": "fp16", "measured_us": 90.0,
+             "model_us": 80.0, "error": -0.1, "measured_tflops": 82.2, "model_tile": "x",
+             "model_waves": 1, "conv": "32,64,56,56,64,3,3,1,1"},
+            {"case": "conv int8", "dtype": "int8", "skipped": "not measured"}]
+    out = gpu_measure.validation_rows(rows, "NVIDIA A100-SXM4-80GB", "a100_sxm4_80gb",
+                                      "torch x", 0)
+    assert [r["kind"] for r in out] == ["gemm", "conv"]
+    path = tmp_path / "k.csv"
+    gpu_measure.append_csv(path, out)
+    read = gpu_validation._read(path)
+    assert [r["id"] for r in read] == ["m0000", "m0001"]
+    for r in read:   # the validation can price both rows
+        assert gpu_validation.predict_kernel(r) > 0
