@@ -10,8 +10,9 @@ section (:class:`simulator.gpu.spec.GpuModel`, written ``md`` here).
 tried largest first along a ladder oriented by the GEMM's shape (M >= N: 256x128, 128x128,
 128x64, 64x64; else the transposes), leaving out tiles wider than M or N rounded up to 64 and,
 for a GEMM of fewer than ``SHORT_K_ITERS`` K steps, the top rung; the first tile whose grid
-fills every SM once (``tiles >= SMs``) with waves at least ``WAVE_EFFICIENCY_MIN`` full is
-taken (failing that, the best-filled of the rungs that fill the SMs, else the smallest rung). A grid still under half the SMs with
+gives nearly every SM a tile with waves not too empty is
+taken, else the smallest rung: ``tiles >= GRID_FILL_MIN * SMs`` and
+``tiles / (ceil(tiles / SMs) * SMs) >= WAVE_EFFICIENCY_MIN``. A grid still under half the SMs with
 ``k_iters >= 4 * split`` gets split-K: the largest power of two (<= 16) keeping
 ``tiles * split <= SMs``, as CUTLASS's split-K-serial / cuBLAS's heuristics do for small grids.
 
@@ -72,9 +73,12 @@ TILE_LADDER = {"tall": ((256, 128), (128, 128), (128, 64), (64, 64)),
 #: a GEMM with fewer K steps than this starts one rung down the ladder: several smaller blocks
 #: per SM hide each other's prologue (DRAM latency) and epilogue, which one big block cannot
 SHORT_K_ITERS = 4
-#: the heuristic's wave-quantization bar: a rung whose last wave leaves more than this share
-#: of the block slots idle is passed over for the next (cuBLAS heuristics weigh waves too)
-WAVE_EFFICIENCY_MIN = 0.8
+#: the heuristic's bars: a rung is taken when its grid gives at least GRID_FILL_MIN of the
+#: SMs a tile and its waves (one tile per SM each) are at least WAVE_EFFICIENCY_MIN full; the
+#: guide's 2304x1664 GEMM (117 256x128 tiles on 108 SMs, a 54%-full second wave) still runs
+#: 256x128 in cuBLAS, so the wave bar is low
+GRID_FILL_MIN = 0.9
+WAVE_EFFICIENCY_MIN = 0.5
 #: K depth of one main-loop step, in bytes of the MMA operand (CUTLASS: 32 fp16, 64 int8, 16 tf32)
 BK_BYTES = 64
 #: split-K factors the heuristic may pick (powers of two, CUTLASS split-K serial)
@@ -201,21 +205,13 @@ def choose_tile(p: GemmProblem, spec: GpuSpec) -> tuple[int, int, int]:
     if k_iters < SHORT_K_ITERS and len(fits) > 1:
         fits = fits[1:]
     bm, bn = fits[-1]
-    filled = []
     for cand in fits:
         tiles = p.groups * _ceil_div(p.m, cand[0]) * _ceil_div(p.n, cand[1])
-        if tiles < spec.sm_count:
-            continue
-        occ = tile_occupancy(spec, *cand, _warps(*cand), bk_for(p.mma_dtype), p.a_bits / 8,
-                             p.w_bits / 8)["blocks_per_sm"]
-        slots = spec.sm_count * max(1, occ)
-        efficiency = tiles / (_ceil_div(tiles, slots) * slots)
-        filled.append((efficiency, cand))
-        if efficiency >= WAVE_EFFICIENCY_MIN:
+        sm_waves = _ceil_div(tiles, spec.sm_count)
+        if tiles >= GRID_FILL_MIN * spec.sm_count \
+                and tiles / (sm_waves * spec.sm_count) >= WAVE_EFFICIENCY_MIN:
+            bm, bn = cand
             break
-    if filled:
-        bm, bn = filled[-1][1] if filled[-1][0] >= WAVE_EFFICIENCY_MIN else \
-            max(filled, key=lambda e: e[0])[1]
     tiles = p.groups * _ceil_div(p.m, bm) * _ceil_div(p.n, bn)
     split = 1
     if 2 * tiles < spec.sm_count:

@@ -15,16 +15,16 @@ V100 = load_gpu_spec("v100_sxm2")
 
 
 def test_heuristic_is_not_the_best_of_all_tiles():
-    # M=2304, N=1664: 256x128 makes 117 tiles at one block per SM (a 54%-full second wave),
-    # so the heuristic steps down to 128x128; it does not search every tile for the fastest
-    # (an oracle no library runs): 64x128 would model slightly faster here
+    # the guide's M=2304, N=1664: 117 256x128 tiles on 108 SMs (a 54%-full second wave); cuBLAS
+    # keeps the big tile (the guide measures the two waves), and so does the heuristic, though
+    # a smaller tile would model faster: it does not search every tile (an oracle)
     p = GemmProblem(m=2304, n=1664, k=4096)
     bm, bn, split = choose_tile(p, A100)
-    assert (bm, bn, split) == (128, 128, 1)
+    assert (bm, bn, split) == (256, 128, 1)
     every = {(t[0], t[1]): _evaluate(p, A100, t[0], t[1], 1)["cycles"]
-             for t in ((128, 128), (64, 128))}
-    assert simulate_gemm(p, A100)["cycles"] == pytest.approx(every[(128, 128)])
-    assert every[(64, 128)] < every[(128, 128)]
+             for t in ((256, 128), (128, 128))}
+    assert simulate_gemm(p, A100)["cycles"] == pytest.approx(every[(256, 128)])
+    assert every[(128, 128)] < every[(256, 128)]
 
 
 def test_split_k_for_a_tiny_grid_with_deep_k():
@@ -64,12 +64,12 @@ def test_graph_launch_is_cheaper_than_stream_at_batch_1():
         simulate_network(wl, A100, launch="warp")
 
 
-def _gated_conv(active_fraction, seed=0):
+def _gated_conv(active_fraction, seed=0, batch=64):
     rng = np.random.default_rng(seed)
-    mask = rng.random((16, 256)) < active_fraction
-    dense = 16 * 256 * 28 * 28 * 256 * 9
+    mask = rng.random((batch, 256)) < active_fraction
+    dense = batch * 256 * 28 * 28 * 256 * 9
     done = int(dense * mask.mean())
-    return LayerWork.conv("g", batch=16, in_channels=256, in_h=28, in_w=28, out_channels=256,
+    return LayerWork.conv("g", batch=batch, in_channels=256, in_h=28, in_w=28, out_channels=256,
                           kernel=(3, 3), pads=(1, 1, 1, 1), macs_done=done,
                           macs_skipped_gate=dense - done, gate_mask=mask)
 
@@ -101,7 +101,7 @@ def test_compaction_does_not_pay_when_most_channels_are_on():
 
 def test_network_reports_the_gating_modes_used():
     layer = _gated_conv(0.4)
-    wl = Workload("g", (layer,), meta={"batch": 16})
+    wl = Workload("g", (layer,), meta={"batch": 64})
     r = simulate_network(wl, A100)
     assert r.details["gating_modes_used"] == {"compaction": 1}
     assert "compaction" in r.details["gating_note"]
