@@ -394,23 +394,7 @@ def _gemm_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: st
     groups, m_dense, n, k_dense = layer.gemm_shape()
     pixels = layer.out_h * layer.out_w
     threads_cap = _threads(spec, kernel)
-    total = GemmCompute(0.0, 0, 0.0, {})
-    k_work = []
-    for k_eff, k_samples in _effective_k_per_sample(layer, kernel, path.k_step, k_dense):
-        for rows, r_samples in _rows_per_sample(layer):
-            # one of the two lists is dense ([(x, batch)]), so this is the sample count
-            m = round(rows * k_samples * r_samples / layer.batch)
-            k_run = k_eff
-            if k_eff and kernel.skip_zero_blocks and layer.macs_skipped_zero:
-                k_run = max(1, math.ceil(k_eff * (1 - layer.macs_skipped_zero
-                                                  / max(1, layer.macs_dense))))
-            part = gemm_compute(spec, path, m, n, k_run, mr=mr, nr=nr, groups=groups)
-            k_work.append((k_run, m))
-            merged = dict(total.instructions)
-            for key, value in part.instructions.items():
-                merged[key] = merged.get(key, 0) + value
-            total = GemmCompute(total.cycles + part.cycles, total.tiles + part.tiles,
-                                total.mac_slots + part.mac_slots, merged)
+    total, k_work = _gemm_work(layer, spec, kernel, path, mr, nr)
     threads = max(1, min(threads_cap, total.tiles))
     per_thread = total.cycles * math.ceil(total.tiles / threads) / max(1, total.tiles) \
         / spec.kernel_efficiency(dtype)
@@ -435,32 +419,13 @@ def _gemm_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: st
     needs_im2col = layer.op != "matmul" and kernel.conv_method == "im2col" and (
         layer.kernel_h * layer.kernel_w > 1 or layer.stride != (1, 1))
     im2col_bytes = a_bytes if needs_im2col else 0.0
-    if kernel.warm:
-        home = home_level(spec, b_bytes, a_bytes + c_bytes + im2col_bytes, threads)
-        dram = 0.0 if home != "DRAM" else b_bytes + act_in + c_bytes
-        outer = reuse_b + act_in + c_bytes
-        level_cycles = _level_cycles(spec, clock_hz, threads, home, l2_bytes, outer)
-    else:
-        act_home = "L3" if act_in + c_bytes <= spec.l3_mib * 2**20 else "DRAM"
-        b_home = home_level(spec, b_bytes, 0.0, threads)
-        dram = weights_stored + (0.0 if act_home == "L3" else act_in + c_bytes)
-        level_cycles = {"L2": l2_bytes / level_bandwidth(spec, "L2", threads, clock_hz),
-                        "DRAM": dram / level_bandwidth(spec, "DRAM", threads, clock_hz)}
-        onchip = reuse_b - b_bytes + (act_in + c_bytes if act_home == "L3" else 0.0)
-        lvl = "L3" if b_home != "L2" or act_home == "L3" else "L2"
-        level_cycles[lvl] = level_cycles.get(lvl, 0.0) + onchip / level_bandwidth(
-            spec, lvl, threads, clock_hz)
-        home = "DRAM"
-    # serial passes: im2col copy and per-call packing of A (read + write at vector width)
-    # im2col copies kh*kw runs of C_in/groups contiguous values (NHWC) per output pixel, each
-    # run at least one load+store, so narrow channel counts copy slowly
-    copy_bytes = im2col_bytes + (a_bytes if kernel.pack_a else 0.0)
-    copy_bw = min(spec.l1_load_bytes_per_cycle, path.width / 8 * spec.load_units) * threads
-    serial = 2 * copy_bytes / min(copy_bw, level_bandwidth(spec, "L2", threads, clock_hz))
-    if needs_im2col:
-        run_bytes = (layer.in_channels // groups) * ea
-        runs = groups * m_total * layer.kernel_h * layer.kernel_w
-        serial = max(serial, runs * math.ceil(run_bytes / (path.width / 8)) / threads)
+    home, dram, level_cycles = _gemm_levels(
+        spec, kernel, clock_hz, threads, {"a": a_bytes, "b": b_bytes, "c": c_bytes,
+                                          "im2col": im2col_bytes, "act_in": act_in,
+                                          "l2": l2_bytes, "reuse_b": reuse_b,
+                                          "weights": weights_stored})
+    serial = _serial_copy_cycles(layer, spec, kernel, path, clock_hz, threads, a_bytes,
+                                 im2col_bytes, needs_im2col, m_total * groups, ea)
     overhead_s = kernel.call_overhead_us * 1e-6 + (spec.parallel_overhead_us * 1e-6
                                                    if threads > 1 else 0.0)
     details = {"op_mapping": "gemm" if layer.op == "matmul" else f"conv-{kernel.conv_method}",
@@ -475,6 +440,69 @@ def _gemm_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: st
     onchip_total = l2_bytes + reuse_b + act_in + c_bytes
     return _finish(layer, spec, path, clock_hz, threads, per_thread, level_cycles, serial,
                    overhead_s * clock_hz, total.mac_slots, details, dram, onchip_total, dtype)
+
+
+def _gemm_work(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, path: IsaPath, mr: int,
+               nr: int) -> tuple[GemmCompute, list]:
+    """Serial compute of every (reduction length, rows) part gating leaves, summed, and the
+    ``[(k, m)]`` parts (zero-block skip shortens K when the kernel skips zero blocks)."""
+    groups, _, n, k_dense = layer.gemm_shape()
+    total = GemmCompute(0.0, 0, 0.0, {})
+    k_work = []
+    for k_eff, k_samples in _effective_k_per_sample(layer, kernel, path.k_step, k_dense):
+        for rows, r_samples in _rows_per_sample(layer):
+            # one of the two lists is dense ([(x, batch)]), so this is the sample count
+            m = round(rows * k_samples * r_samples / layer.batch)
+            k_run = k_eff
+            if k_eff and kernel.skip_zero_blocks and layer.macs_skipped_zero:
+                k_run = max(1, math.ceil(k_eff * (1 - layer.macs_skipped_zero
+                                                  / max(1, layer.macs_dense))))
+            part = gemm_compute(spec, path, m, n, k_run, mr=mr, nr=nr, groups=groups)
+            k_work.append((k_run, m))
+            merged = dict(total.instructions)
+            for key, value in part.instructions.items():
+                merged[key] = merged.get(key, 0) + value
+            total = GemmCompute(total.cycles + part.cycles, total.tiles + part.tiles,
+                                total.mac_slots + part.mac_slots, merged)
+    return total, k_work
+
+
+def _gemm_levels(spec: CpuSpec, kernel: KernelChoice, clock_hz: float, threads: int,
+                 nbytes: dict) -> tuple[str, float, dict]:
+    """``(home level, DRAM bytes, cycles per level)``: warm operands sit in the smallest level
+    holding them; cold ones bring weights from DRAM and activations from L3 when they fit."""
+    b, act_in, c = nbytes["b"], nbytes["act_in"], nbytes["c"]
+    if kernel.warm:
+        home = home_level(spec, b, nbytes["a"] + c + nbytes["im2col"], threads)
+        dram = 0.0 if home != "DRAM" else b + act_in + c
+        outer = nbytes["reuse_b"] + act_in + c
+        return home, dram, _level_cycles(spec, clock_hz, threads, home, nbytes["l2"], outer)
+    act_home = "L3" if act_in + c <= spec.l3_mib * 2**20 else "DRAM"
+    b_home = home_level(spec, b, 0.0, threads)
+    dram = nbytes["weights"] + (0.0 if act_home == "L3" else act_in + c)
+    level_cycles = {"L2": nbytes["l2"] / level_bandwidth(spec, "L2", threads, clock_hz),
+                    "DRAM": dram / level_bandwidth(spec, "DRAM", threads, clock_hz)}
+    onchip = nbytes["reuse_b"] - b + (act_in + c if act_home == "L3" else 0.0)
+    lvl = "L3" if b_home != "L2" or act_home == "L3" else "L2"
+    level_cycles[lvl] = level_cycles.get(lvl, 0.0) + onchip / level_bandwidth(
+        spec, lvl, threads, clock_hz)
+    return "DRAM", dram, level_cycles
+
+
+def _serial_copy_cycles(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, path: IsaPath,
+                        clock_hz: float, threads: int, a_bytes: float, im2col_bytes: float,
+                        needs_im2col: bool, rows: int, ea: float) -> float:
+    """Passes that do not overlap the GEMM: the im2col copy and per-call packing of A (read +
+    write at vector width). im2col copies kh*kw runs of C_in/groups contiguous values (NHWC)
+    per output pixel, each run at least one load+store, so narrow channel counts copy slowly."""
+    copy_bytes = im2col_bytes + (a_bytes if kernel.pack_a else 0.0)
+    copy_bw = min(spec.l1_load_bytes_per_cycle, path.width / 8 * spec.load_units) * threads
+    serial = 2 * copy_bytes / min(copy_bw, level_bandwidth(spec, "L2", threads, clock_hz))
+    if needs_im2col:
+        run_bytes = (layer.in_channels // layer.groups) * ea
+        runs = rows * layer.kernel_h * layer.kernel_w
+        serial = max(serial, runs * math.ceil(run_bytes / (path.width / 8)) / threads)
+    return serial
 
 
 def _depthwise_layer(layer: LayerWork, spec: CpuSpec, kernel: KernelChoice, dtype: str,
