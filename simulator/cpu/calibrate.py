@@ -7,8 +7,8 @@ time on a given machine, measures (about 5-10 s, one thread unless noted):
   cycles per iteration on any x86 core with move elimination);
 * the FP32 GEMM rate the BLAS reaches (OpenBLAS through numpy, a cache-resident 256^3 SGEMM) and
   the INT8 rate of ONNX Runtime's MLAS (``MatMulInteger`` u8 x s8, 256^3) when onnxruntime is
-  installed; each divided by the model's instruction-level prediction for the same GEMM on this
-  host gives ``fp32_kernel_efficiency`` / ``int8_kernel_efficiency``;
+  installed; the time at this host's peak MAC rate (``CpuSpec.macs_per_cycle``, one core) over
+  the measured time gives ``fp32_kernel_efficiency`` / ``int8_kernel_efficiency``;
 * bandwidth of L2, L3 and DRAM (``numpy.copyto`` between two arrays filling a quarter of L2,
   half of L3, and twice L3: read + write bytes), in bytes per cycle per core (DRAM: GB/s);
 * the fixed cost of one library call (numpy's 8x16x16 matmul, ORT's smallest run).
@@ -140,15 +140,11 @@ def _gemm_rates() -> dict:
     return out
 
 
-def _model_gemm_s(spec: CpuSpec, dtype: str) -> float:
-    from common.workload import LayerWork
-    from simulator.cpu.model import KernelChoice, simulate_layer
-
-    bits = 32 if dtype == "fp32" else 8
-    s = GEMM_SIDE
-    layer = LayerWork.matmul("calib", m=s, n=s, k=s, act_bits=bits, weight_bits=bits,
-                             out_bits=32)
-    return simulate_layer(layer, spec, KernelChoice(dtype=dtype, threads=1, warm=True)).time_s
+def _peak_gemm_s(spec: CpuSpec, dtype: str) -> float:
+    """Seconds of the 256^3 GEMM at this host's peak MAC rate for ``dtype`` on one core (its
+    widest ISA; what the model's register-blocked kernel runs at on a cache-resident GEMM)."""
+    macs = GEMM_SIDE ** 3
+    return macs / (spec.macs_per_cycle(dtype, spec.best_isa()) * spec.clock_hz)
 
 
 def measure(spec: CpuSpec) -> tuple[dict, dict]:
@@ -169,7 +165,7 @@ def measure(spec: CpuSpec) -> tuple[dict, dict]:
     calibrated = spec.replace(clock_mhz=changes["clock_mhz"])
     for dtype, key in (("fp32", "fp32_gemm_s"), ("int8", "int8_gemm_s")):
         if key in raw:
-            eff = _model_gemm_s(calibrated, dtype) / raw[key]
+            eff = _peak_gemm_s(calibrated, dtype) / raw[key]
             changes[f"{dtype}_kernel_efficiency"] = round(min(1.5, max(0.05, eff)), 3)
     return changes, raw
 
