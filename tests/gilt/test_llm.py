@@ -41,7 +41,8 @@ def test_decode_is_memory_bound_and_batching_raises_throughput():
     one = phase_parts(dep, batch=1, tokens=1, context=512)["total"]
     many = phase_parts(dep, batch=64, tokens=1, context=512)["total"]
     weights = dep.weight_bytes() / (3.35e12 * 0.9)
-    assert weights < one < 1.5 * weights            # batch 1: the weight stream and a bit
+    # batch 1: the weight stream plus the fixed cost of ~230 stream-launched kernels
+    assert weights < one < 1.6 * weights
     assert 64 / many > 20 / one
 
 
