@@ -27,6 +27,8 @@ SIMULATORS = ("verilator", "icarus")
 BUILD_ROOT = ROOT / "build" / "rtl"
 #: the bench module cocotb imports inside the simulator
 TEST_MODULE = "validation.rtl.bench"
+#: our own simulation main for Verilator 5.0xx (see the file's header)
+MAIN_CPP = str(RTL_DIR / "tb" / "verilator_main.cpp")
 
 
 class ToolMissingError(RuntimeError):
@@ -91,8 +93,8 @@ class ArrayParams:
 
 def _sources_digest() -> str:
     h = hashlib.sha256()
-    for name in (*SOURCES, CONTROL_FILE):
-        h.update((RTL_DIR / name).read_bytes())
+    for path in [*(RTL_DIR / s for s in (*SOURCES, CONTROL_FILE)), Path(MAIN_CPP)]:
+        h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -116,7 +118,8 @@ def _runner(simulator: str):
 
         def _build_command(self):
             cmds = super()._build_command()
-            cmds[0] = [c for c in cmds[0] if c != "--public-flat-rw"]
+            cmds[0] = [MAIN_CPP if c.endswith("verilator.cpp") else c for c in cmds[0]
+                       if c != "--public-flat-rw"]
             return cmds
 
     return _Verilator()
@@ -159,7 +162,7 @@ def run_test(params: ArrayParams, simulator: str, job_path: Path, *, waves: bool
     runner = _runner(simulator)
     job = json.loads(Path(job_path).read_text())
     plusargs = [f"+{k}={v}" for k, v in job["plusargs"].items()]
-    env = {"GILT_RTL_JOB": str(job_path), "PYTHONPATH": os.pathsep.join(
+    env = {"GILT_RTL_JOB": str(job_path), "COCOTB_TRUST_INERTIAL_WRITES": "0", "PYTHONPATH": os.pathsep.join(
         [str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     results = Path(job["results"])
     runner.test(test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL, build_dir=out,
