@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "golden": ("gilt.commands.golden", "write golden vectors for an operator or a network"),
     "check": ("gilt.commands.check", "check outputs or registered kernels against golden vectors"),
     "llm": ("gilt.commands.llm", "LLM decoder: prefill/decode on every target, serving, sharding"),
+    "rtl": ("gilt.commands.rtl", "run layers on the systolic-array RTL from golden vectors (cocotb)"),
 }
 
 

@@ -39,12 +39,12 @@ module gilt_sa #(
     parameter DATAFLOW = 0,
     parameter ZERO_SKIP = 1,
     parameter GATING = 1,
-    parameter IF_WORDS = 1 << 18,
-    parameter W_WORDS = 1 << 18,
-    parameter ACC_DEPTH = 1 << 20,
-    parameter BIAS_DEPTH = 1 << 12,
-    parameter GATE_WORDS = 1 << 10,
-    parameter MAX_CH = 1 << 12
+    parameter IF_WORDS = 1 << 20,
+    parameter W_WORDS = 1 << 20,
+    parameter ACC_DEPTH = 1 << 21,
+    parameter BIAS_DEPTH = 1 << 13,
+    parameter GATE_WORDS = 1 << 11,
+    parameter MAX_CH = 1 << 13
 ) (
     input  wire        clk,
     input  wire        rst,
@@ -159,7 +159,7 @@ module gilt_sa #(
     reg        dr_active;
     reg [31:0] dr_left;
 
-    integer i, j, busy_now;
+    integer i, j;
     reg signed [31:0] ih, iw, addr, aval, korig, wn, ch;
     reg signed [10:0] xv;
     reg signed [7:0]  wv;
@@ -169,10 +169,14 @@ module gilt_sa #(
     wire is_ws = (DATAFLOW == 0);
     wire [31:0] mcount = cfg_oh * cfg_ow;
 
-    always @(*) begin
-        busy_now = 0;
-        for (i = 0; i < ROWS * COLS; i = i + 1) busy_now = busy_now + fire_vec[i];
-    end
+    // PE-busy: how many PEs fired a MAC this cycle (counted on the clock edge)
+    function [31:0] popcount(input [ROWS*COLS-1:0] bits);
+        integer b;
+        begin
+            popcount = 0;
+            for (b = 0; b < ROWS * COLS; b = b + 1) popcount = popcount + bits[b];
+        end
+    endfunction
 
     // channel of the walker's current k (identity without gating)
     function [31:0] walker_channel(input dummy);
@@ -238,7 +242,7 @@ module gilt_sa #(
             dr_timer <= 0; dr_active <= 1'b0;
         end else begin
             if (state != S_IDLE && state != S_DONE) cnt_cycles <= cnt_cycles + 1;
-            cnt_busy <= cnt_busy + busy_now;
+            cnt_busy <= cnt_busy + popcount(fire_vec);
             case (state)
             S_IDLE, S_DONE: if (start) begin
                 done <= 1'b0;

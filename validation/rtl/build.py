@@ -8,6 +8,7 @@ Verilator is missing (``simulator="auto"``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -76,6 +77,23 @@ class ArrayParams:
     dataflow: str = "ws"
     zero_skip: bool = True
     gating: bool = True
+    #: buffer depths in 32-bit words (accumulator: int32 entries) and the gate-list size; the
+    #: defaults hold every ResNet-50 layer at 224x224; Icarus runs size them per layer
+    #: (:meth:`fitted`), Verilator keeps one cached model per array size
+    if_words: int = 1 << 20
+    w_words: int = 1 << 20
+    acc_depth: int = 1 << 21
+    bias_depth: int = 1 << 13
+    max_ch: int = 1 << 13
+
+    def fitted(self, *, if_words: int, w_words: int, acc_depth: int, bias_depth: int,
+               max_ch: int) -> ArrayParams:
+        """The same array with buffers of the next power of two >= each need (>= 1024)."""
+        def p2(n: int) -> int:
+            return max(1024, 1 << max(0, int(n) - 1).bit_length())
+        return dataclasses.replace(self, if_words=p2(if_words), w_words=p2(w_words),
+                                   acc_depth=p2(acc_depth), bias_depth=p2(bias_depth),
+                                   max_ch=p2(max_ch))
 
     def __post_init__(self):
         for key in ("rows", "cols"):
@@ -88,7 +106,10 @@ class ArrayParams:
     def verilog(self) -> dict[str, int]:
         return {"ROWS": self.rows, "COLS": self.cols,
                 "DATAFLOW": 0 if self.dataflow == "ws" else 1,
-                "ZERO_SKIP": int(self.zero_skip), "GATING": int(self.gating)}
+                "ZERO_SKIP": int(self.zero_skip), "GATING": int(self.gating),
+                "IF_WORDS": self.if_words, "W_WORDS": self.w_words,
+                "ACC_DEPTH": self.acc_depth, "BIAS_DEPTH": self.bias_depth,
+                "GATE_WORDS": max(1, self.max_ch // 4), "MAX_CH": self.max_ch}
 
 
 def _sources_digest() -> str:
@@ -138,7 +159,7 @@ def build(params: ArrayParams, simulator: str, *, waves: bool = False,
     if simulator == "verilator":
         sources.append(RTL_DIR / CONTROL_FILE)
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
-                "--x-initial", "fast", "-CFLAGS", "-O1"]
+                "--x-initial", "fast", "-CFLAGS", "-O2"]
     else:
         args = ["-g2005"]
     log = out.with_suffix(".log")
@@ -162,18 +183,22 @@ def run_test(params: ArrayParams, simulator: str, job_path: Path, *, waves: bool
     runner = _runner(simulator)
     job = json.loads(Path(job_path).read_text())
     plusargs = [f"+{k}={v}" for k, v in job["plusargs"].items()]
+    if job.get("native_clock"):
+        plusargs.append("+gilt_native_clock")
     env = {"GILT_RTL_JOB": str(job_path), "COCOTB_TRUST_INERTIAL_WRITES": "0", "PYTHONPATH": os.pathsep.join(
         [str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     results = Path(job["results"])
+    log = Path(job_path).parent / "sim.log"
     runner.test(test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL, build_dir=out,
                 hdl_toplevel_lang="verilog",
                 test_dir=str(Path(job_path).parent), plusargs=plusargs, extra_env=env,
                 waves=waves, results_xml=str(Path(job_path).parent / "cocotb_results.xml"),
                 parameters=params.verilog() if simulator == "icarus" else {},
-                timescale=None)
+                timescale=None, log_file=str(log))
     if not results.exists():
-        raise RuntimeError(f"the cocotb bench wrote no results ({results}); see the simulator "
-                           "log above")
+        tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+        raise RuntimeError(f"the cocotb bench wrote no results ({results}); simulator log "
+                           f"{log}: " + " | ".join(line.strip() for line in tail))
     return results
 
 

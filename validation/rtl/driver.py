@@ -283,6 +283,30 @@ class LayerRun:
         return macs / (self.params.rows * self.params.cols * self.counters["cycles"])
 
 
+def buffer_needs(layer: RtlLayer) -> dict[str, int]:
+    """32-bit words (accumulator: int32 entries) each buffer must hold for ``layer``."""
+    per_word = 8 if layer.w4 else 4
+    return {"if_words": math.ceil(layer.x.size / 4),
+            "w_words": math.ceil(layer.weight.size / per_word),
+            "acc_depth": layer.m * layer.n, "bias_depth": layer.n, "max_ch": layer.c}
+
+
+def _fit_buffers(layer: RtlLayer, params: ArrayParams, simulator: str) -> ArrayParams:
+    """Icarus: buffers sized to the layer (cheap rebuild). Verilator: the cached model's
+    buffers, and a layer that does not fit is refused (never truncated by $readmemh)."""
+    needs = buffer_needs(layer)
+    if simulator == "icarus":
+        return params.fitted(**needs)
+    have = {"if_words": params.if_words, "w_words": params.w_words,
+            "acc_depth": params.acc_depth, "bias_depth": params.bias_depth,
+            "max_ch": params.max_ch}
+    over = [f"{k} {needs[k]} > {have[k]}" for k in needs if needs[k] > have[k]]
+    if over:
+        raise RtlUnsupported(f"{layer.directory}: the layer does not fit the array's buffers "
+                             f"({', '.join(over)})")
+    return params
+
+
 def _acc_layout(layer: RtlLayer, dump: np.ndarray) -> np.ndarray:
     oh, ow = layer.out_hw
     if layer.kind == "conv":
@@ -300,6 +324,7 @@ def run_layer(layer: RtlLayer, params: ArrayParams, simulator: str, *, zero_skip
                              "array was built without GATING")
     if zero_skip and not params.zero_skip:
         raise RtlUnsupported("zero-skip requested from an array built without ZERO_SKIP")
+    params = _fit_buffers(layer, params, simulator)
     with tempfile.TemporaryDirectory(prefix="gilt-rtl-", dir=workdir) as tmp:
         tmp = Path(tmp)
         plusargs = {"ifmap": layer.directory / "input.hex",
@@ -310,6 +335,7 @@ def run_layer(layer: RtlLayer, params: ArrayParams, simulator: str, *, zero_skip
             plusargs["gate"] = layer.directory / "gate_mask.hex"
         config = {**layer.config(), "zero_skip": int(zero_skip)}
         job = {"config": config, "results": str(tmp / "results.json"),
+               "native_clock": simulator == "verilator",
                "plusargs": {k: str(v) for k, v in plusargs.items()}}
         job_path = tmp / "job.json"
         job_path.write_text(json.dumps(job))
