@@ -120,18 +120,30 @@ def _sources_digest() -> str:
 
 
 def build_dir(params: ArrayParams, simulator: str, *, waves: bool = False) -> Path:
-    key = json.dumps({**params.verilog(), "waves": waves, "src": _sources_digest()},
+    extra = hashlib.sha256((RTL_DIR / "tb" / "gilt_sa_vcd.v").read_bytes()).hexdigest()[:12] \
+        if waves else ""
+    key = json.dumps({**params.verilog(), "waves": waves, "src": _sources_digest() + extra},
                      sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     name = f"{simulator}-{params.rows}x{params.cols}-{params.dataflow}-{digest}"
     return BUILD_ROOT / name
 
 
-def _runner(simulator: str):
-    from cocotb_tools.runner import Verilator, get_runner
+def _runner(simulator: str, *, vcd: bool = False):
+    from cocotb_tools.runner import Icarus, Verilator
 
-    if simulator != "verilator":
-        return get_runner(simulator)
+    if simulator == "icarus":
+        class _Icarus(Icarus):
+            """cocotb's Icarus runner; with ``vcd`` the vvp flag that silences $dumpvars
+            (``-none``) becomes ``-vcd`` so gilt_sa_vcd writes plain VCD."""
+
+            def _test_command(self):
+                cmds = super()._test_command()
+                if vcd:
+                    cmds = [[("-vcd" if c == "-none" else c) for c in cmd] for cmd in cmds]
+                return cmds
+
+        return _Icarus()
 
     class _Verilator(Verilator):
         """cocotb's Verilator runner without --public-flat-rw (every signal public makes the
@@ -162,11 +174,15 @@ def build(params: ArrayParams, simulator: str, *, waves: bool = False,
                 "--x-initial", "fast", "-CFLAGS", "-O2"]
     else:
         args = ["-g2005"]
+        if waves:  # our own VCD root (cocotb's Icarus waves are FST)
+            sources.append(RTL_DIR / "tb" / "gilt_sa_vcd.v")
+            args += ["-s", "gilt_sa_vcd"]
     log = out.with_suffix(".log")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         runner.build(sources=sources, hdl_toplevel=TOPLEVEL, build_dir=out,
-                     parameters=params.verilog(), build_args=args, waves=waves,
+                     parameters=params.verilog(), build_args=args,
+                     waves=waves and simulator == "verilator",
                      always=True, log_file=str(log) if quiet else None)
     except (SystemExit, subprocess.CalledProcessError, RuntimeError) as exc:
         raise RuntimeError(f"{simulator} build of {TOPLEVEL} {params} failed ({exc}); see "
@@ -180,7 +196,7 @@ def run_test(params: ArrayParams, simulator: str, job_path: Path, *, waves: bool
     """Run the cocotb bench on ``job_path`` (JSON written by the driver); return the results
     file the bench wrote."""
     out = build(params, simulator, waves=waves)
-    runner = _runner(simulator)
+    runner = _runner(simulator, vcd=waves)
     job = json.loads(Path(job_path).read_text())
     plusargs = [f"+{k}={v}" for k, v in job["plusargs"].items()]
     if job.get("native_clock"):
@@ -192,7 +208,8 @@ def run_test(params: ArrayParams, simulator: str, job_path: Path, *, waves: bool
     runner.test(test_module=TEST_MODULE, hdl_toplevel=TOPLEVEL, build_dir=out,
                 hdl_toplevel_lang="verilog",
                 test_dir=str(Path(job_path).parent), plusargs=plusargs, extra_env=env,
-                waves=waves, results_xml=str(Path(job_path).parent / "cocotb_results.xml"),
+                waves=waves and simulator == "verilator",
+                results_xml=str(Path(job_path).parent / "cocotb_results.xml"),
                 parameters=params.verilog() if simulator == "icarus" else {},
                 timescale=None, log_file=str(log))
     if not results.exists():
