@@ -119,7 +119,7 @@ def _validate(args) -> None:
 def run(args: argparse.Namespace) -> int:
     from validation.check import write_junit
     from validation.rtl.build import ArrayParams, ToolMissingError, choose_simulator
-    from validation.rtl.driver import run_layer, load_layer
+    from validation.rtl.driver import load_layer, run_layer
 
     try:
         _validate(args)
