@@ -198,6 +198,21 @@ module gilt_sa #(
             end else kw_s <= kw_s + 1;
         end
     endtask
+    // the weights of compacted k (korig, kvalid) for the COLS filters n0.. onto the array's
+    // column bus; any_w: one of them is nonzero
+    task weight_row;
+        begin
+            any_w = 1'b0;
+            for (j = 0; j < COLS; j = j + 1) begin
+                wn = n0 + j;
+                wv = (kvalid && wn < cfg_n) ? w_elem(wn * cfg_w_nstride + korig * cfg_w_kstride)
+                                            : 8'sd0;
+                w_q[j*WBITS +: WBITS] <= wv;
+                wcol_q[j] <= wn < cfg_n;
+                if (wv != 0) any_w = 1'b1;
+            end
+        end
+    endtask
     task pixel_advance;
         begin
             px_m <= px_m + 1;
@@ -290,15 +305,7 @@ module gilt_sa #(
                     rc_hoff[cnt] <= $signed(kw_r * cfg_dh) - $signed(cfg_pt);
                     rc_hoffs[cnt] <= ($signed(kw_r * cfg_dh) - $signed(cfg_pt)) * $signed(cfg_in_hstride);
                     rc_woff[cnt] <= $signed(kw_s * cfg_dw) - $signed(cfg_pl);
-                    any_w = 1'b0;
-                    for (j = 0; j < COLS; j = j + 1) begin
-                        wn = n0 + j;
-                        wv = (kvalid && wn < cfg_n) ? w_elem(wn * cfg_w_nstride + korig * cfg_w_kstride)
-                                                    : 8'sd0;
-                        w_q[j*WBITS +: WBITS] <= wv;
-                        wcol_q[j] <= wn < cfg_n;
-                        if (wv != 0) any_w = 1'b1;
-                    end
+                    weight_row;
                     wload_q <= 1'b1; wrow_q <= cnt[RB-1:0];
                     if (kvalid) walker_advance;
                     if (cnt + 1 == ROWS) begin
@@ -371,15 +378,7 @@ module gilt_sa #(
                             arow_q[i] <= rc_valid[i] && kvalid;
                             if (aval != 0) any_a = 1'b1;
                         end
-                        any_w = 1'b0;
-                        for (j = 0; j < COLS; j = j + 1) begin
-                            wn = n0 + j;
-                            wv = (kvalid && wn < cfg_n) ? w_elem(wn * cfg_w_nstride + korig * cfg_w_kstride)
-                                                        : 8'sd0;
-                            w_q[j*WBITS +: WBITS] <= wv;
-                            wcol_q[j] <= wn < cfg_n;
-                            if (wv != 0) any_w = 1'b1;
-                        end
+                        weight_row;
                         step_q <= 1'b1;
                         first_q <= step_k == 0;
                         last_q <= steps_left == 1;
