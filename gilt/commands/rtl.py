@@ -139,14 +139,14 @@ def run(args: argparse.Namespace) -> int:
                 runs.append(run_)
                 print(_row(run_), flush=True)
     except (ValueError, ToolMissingError, RuntimeError, OSError) as exc:
-        print(f"gilt rtl: error: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-              file=sys.stderr)
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"gilt rtl: error: {message}", file=sys.stderr)
         return 2
     comparisons = [c for r in runs for c in _comparisons(r)]
     if args.junit:
         write_junit(args.junit, comparisons, suite="gilt-rtl")
     if args.json:
-        from gilt.files import write_text_atomic
+        from common.files import write_text_atomic
         write_text_atomic(args.json, json.dumps([
             {"layer": r.layer.name, "rows": args.rows, "cols": args.cols,
              "dataflow": args.dataflow, "simulator": simulator, "passed": r.passed,

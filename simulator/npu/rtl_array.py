@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from common.workload import LayerWork
 from simulator.npu.skip import expand_bitmap, gating_compaction, im2col_zero
 from simulator.npu.spec import NpuSpec, load_npu_spec
-from simulator.workload import LayerWork
 
 PRESET = "gilt-sa-8x8"
 

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
+from common.workload import LayerWork
 from simulator.npu import rtl_array
 from simulator.npu.spec import load_npu_spec
-from simulator.workload import LayerWork
 
 
 def conv(c=16, h=8, w=8, k=16, r=3, **kw) -> LayerWork:

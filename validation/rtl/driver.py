@@ -90,9 +90,9 @@ class RtlLayer:
                 "gating": int(self.gate_mask is not None)}
 
     def workload(self):
-        """The layer as a :class:`simulator.workload.LayerWork` with element-level zero
+        """The layer as a :class:`common.workload.LayerWork` with element-level zero
         bitmaps and the gate mask, what :mod:`simulator.npu.rtl_array` predicts from."""
-        from simulator.workload import LayerWork
+        from common.workload import LayerWork
 
         act_zero = self.x == self.x_zero_point
         if self.kind == "conv":

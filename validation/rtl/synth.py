@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<22} cells {row['total_cells']:>8}  flip-flops {row['flip_flops']:>6}  "
               f"NAND2-eq {row['nand2_eq']:>10.1f}", flush=True)
     if args.out:
-        from gilt.files import write_text_atomic
+        from common.files import write_text_atomic
         write_text_atomic(args.out, json.dumps(table, indent=2) + "\n")
     return 0
 

@@ -65,7 +65,7 @@ def plot(vcd_path: str | Path, out: str | Path, *, cycles: int = 60, step: int =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gilt.files import save_figure
+    from common.files import save_figure
 
     waves = parse_vcd(Path(vcd_path).read_text())
     start = next((t for t, v in waves["start"] if v == "1"), 0)
