@@ -123,11 +123,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         _validate(args)
-        simulator = choose_simulator(args.simulator)
         params = ArrayParams(args.rows, args.cols, args.dataflow)
         with tempfile.TemporaryDirectory(prefix="gilt-rtl-vectors-") as tmp:
             work = args.keep_vectors or Path(tmp)
             layers = [load_layer(d) for d in _case_dirs(args, work)]
+            simulator = choose_simulator(args.simulator)  # after the input checks
             print(f"gilt rtl: {args.rows}x{args.cols} {args.dataflow}, {simulator}, "
                   f"zero-skip {'off' if args.no_zero_skip else 'on'}; requantization in the "
                   "bench (the RTL stops at int32 + bias)")

@@ -18,8 +18,6 @@ from tests.rtl.conftest import need
     (["rtl", "--network", "nonet"], "nonet"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, argv, message):
-    if "--param" in argv and "g=2" in argv[-1]:
-        need("auto")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
