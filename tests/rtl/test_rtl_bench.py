@@ -132,18 +132,35 @@ def test_resnet50_layers_reduced_size(tmp_path, dataflow):
         check(run_layer(load_layer(sub), ArrayParams(8, 8, dataflow), sim, workdir=tmp_path))
 
 
-def test_network_layer_on_icarus(tmp_path):
-    """One ResNet-50 layer at reduced size in the default run (layer1.0.conv1 at 16x16 input:
-    64 -> 64 channels over 4x4 pixels, about 2k cycles on 8x8)."""
+SMALL_RESNET_LAYERS = ["conv1", "layer1.0.conv1", "layer1.0.conv2"]
+
+
+@pytest.fixture(scope="module")
+def small_resnet(tmp_path_factory):
+    """ResNet-50 W4A8 at 16x16 input: golden vectors of a few layers (one golden run)."""
     from validation.network import network_golden_files
 
-    sim = need("icarus")
-    name, files = network_golden_files("resnet50", input_size=16, layers=["layer1.0.conv1"],
+    root = tmp_path_factory.mktemp("resnet16")
+    name, files = network_golden_files("resnet50", input_size=16, layers=SMALL_RESNET_LAYERS,
                                        options=OPTIONS)
-    root = write_tree_atomic(tmp_path / name, files)
-    layer = load_layer(next(p for p in root.iterdir() if p.is_dir()))
+    tree = write_tree_atomic(root / name, files)
+    return {p.name: p for p in tree.iterdir() if p.is_dir()}
+
+
+def test_network_layer_on_icarus(tmp_path, small_resnet):
+    """A ResNet-50 layer at reduced size on Icarus (layer1.0.conv1: 64 -> 64 over 4x4 pixels)."""
+    sim = need("icarus")
+    layer = load_layer(small_resnet["layer1_0_conv1"])
     assert layer.x_zero_point != 0                     # asymmetric activations: 9-bit operand
     check(run_layer(layer, ArrayParams(8, 8, "ws"), sim, workdir=tmp_path))
+
+
+def test_network_layers_on_verilator(tmp_path, small_resnet):
+    """conv1 (7x7, stride 2, pad 3), a 1x1 and a 3x3 of ResNet-50 on the default
+    simulator (the 4x4 WS build of test_verilator_equals_icarus)."""
+    sim = need("verilator")
+    for sub in sorted(small_resnet.values()):
+        check(run_layer(load_layer(sub), ArrayParams(4, 4, "ws"), sim, workdir=tmp_path))
 
 
 def test_refuses_unsupported_cases(tmp_path):
