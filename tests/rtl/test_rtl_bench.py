@@ -45,7 +45,7 @@ CASES = [  # (op, params, rows, cols, dataflow)
     ("conv2d", dict(c=5, h=6, w=7, k=6), 4, 4, "os"),
     ("conv2d", dict(c=3, h=9, w=8, k=5, st=2, p=0, d=2, wbits=8, adtype="uint8", relu=True),
      4, 3, "ws"),
-    ("conv2d", dict(c=3, h=9, w=8, k=5, st=2, p=2, wbits=8, adtype="uint8"), 3, 4, "os"),
+    ("conv2d", dict(c=3, h=9, w=8, k=5, st=2, p=2, d=2, wbits=8, adtype="uint8"), 3, 4, "os"),
     ("conv2d", dict(c=8, h=4, w=4, k=5, gate=50), 4, 4, "ws"),
     ("conv2d", dict(c=8, h=4, w=4, k=5, gate=50), 4, 4, "os"),
     ("matmul", dict(m=9, k=20, n=7, zblocks=40), 4, 4, "ws"),
