@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write totals and layers as JSON")
     parser.add_argument("--compute-report", metavar="PATH",
                         help="write SCALE-Sim's COMPUTE_REPORT.csv columns (scalesim mode)")
+    parser.add_argument("--report-dir", metavar="DIR",
+                        help="write all of SCALE-Sim's report CSVs there (with --scalesim-config)")
+    parser.add_argument("--layout", metavar="CSV",
+                        help="a SCALE-Sim layout CSV (its -l file; with --scalesim-config)")
+    parser.add_argument("--cores", metavar="IxF",
+                        help="split each layer over I x F cores, SCALE-Sim v3 multi-core style "
+                             "(ifmap rows into I parts, filters into F; with --scalesim-config)")
     parser.add_argument("--timeline", metavar="PATH",
                         help="write the per-fold PE utilization timeline (.csv, or .png plot)")
     parser.add_argument("--quiet", action="store_true", help="print totals only")
@@ -54,12 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def spec_from_scalesim(config: sc.ScaleSimConfig) -> NpuSpec:
     """An NpuSpec with a SCALE-Sim config's array, SRAMs and dataflow (1-byte words, 1 GHz,
-    DRAM at the config's first Bandwidth value in words per cycle)."""
+    DRAM at the config's first Bandwidth value in words per cycle, 10 when it has none)."""
     return NpuSpec(name=f"scalesim:{config.run_name}", array_rows=config.array_rows,
                    array_cols=config.array_cols, dataflow=config.dataflow,
                    ifmap_sram_kib=config.ifmap_sram_kib, filter_sram_kib=config.filter_sram_kib,
                    ofmap_sram_kib=config.ofmap_sram_kib,
-                   dram_bw_bytes_per_cycle=float(config.bandwidth_words_per_cycle[0]),
+                   dram_bw_bytes_per_cycle=float((config.bandwidth_words_per_cycle or (10,))[0]),
                    clock_mhz=1000.0, vector_ops_per_cycle=config.array_cols)
 
 
@@ -113,6 +120,40 @@ def _totals(result: NetworkResult) -> dict:
             "energy_j": sum(energy) if energy else None}
 
 
+def run_scalesim_config(args, config) -> int:
+    """``--scalesim-config`` in scalesim mode: every SCALE-Sim report, memory side included."""
+    from simulator.npu.scalesim.multicore import parse_cores, simulate_multicore
+    from simulator.npu.scalesim.reports import scalesim_table, write_reports
+
+    try:
+        if args.dataflow:
+            config = config.replace(dataflow=args.dataflow)
+        if args.net or not args.topology:
+            raise ValueError("--scalesim-config in scalesim mode needs --topology")
+        if args.layout:
+            sc.read_layout(args.layout)
+        rows = sc.read_topology(args.topology, gemm=args.gemm)
+        if args.cores:
+            reports = simulate_multicore(rows, config, parse_cores(args.cores))
+        else:
+            reports = sc.simulate_topology(rows, config)
+    except (ValueError, TypeError) as exc:
+        print(f"gilt npu: {exc}", file=sys.stderr)
+        return 2
+    print(scalesim_table(reports, quiet=args.quiet))
+    if args.report_dir:
+        write_reports(reports, args.report_dir, config)
+    if args.compute_report:
+        write_text_atomic(Path(args.compute_report), sc.report_text(
+            "compute", [r.strings("compute") for r in reports]))
+    if args.csv:
+        sc.write_rows_csv([r.row() for r in reports], args.csv)
+    if args.json:
+        write_text_atomic(Path(args.json), json.dumps([r.row() for r in reports], indent=1)
+                          + "\n")
+    return 0
+
+
 def run(args) -> int:
     if bool(args.hw) == bool(args.scalesim_config):
         print("gilt npu: give exactly one of --hw and --scalesim-config", file=sys.stderr)
@@ -128,10 +169,8 @@ def run(args) -> int:
             config = sc.read_cfg(args.scalesim_config)
             spec = spec_from_scalesim(config)
             mode = args.mode or "scalesim"
-            if mode == "scalesim" and config.interface_bandwidth == "USER":
-                print("gilt npu: warning: USER bandwidth mode: SCALE-Sim's stall cycles come "
-                      "from its DRAM trace and are not reproduced; the cycles shown are its "
-                      "Total Cycles - Stall Cycles", file=sys.stderr)
+            if mode == "scalesim":
+                return run_scalesim_config(args, config)
         else:
             spec = load_npu_spec(args.hw)
             mode = args.mode or "gilt"

@@ -1,0 +1,582 @@
+"""SCALE-Sim 3.0.0's memory side: double-buffered scratchpads, DRAM traffic and stalls.
+
+SCALE-Sim runs a layer's demand matrices (one row per cycle: the ifmap, filter and ofmap SRAM
+addresses the array touches) through three buffers, row by row, and the whole array stalls by the
+largest delay any of them reports for that row. This module replays that process exactly, at the
+level of events (a buffer miss, a prefetch, a drain), in compiled loops (numba). What the buffers
+do, in our words (read from SCALE-Sim 3.0.0's memory package; see docs/sim-npu.md):
+
+* **CALC bandwidth mode, ifmap and filter** (its "estimate bandwidth" read buffer): never stalls.
+  Every new address joins a *set* of ``floor(words / 100)`` addresses; 50 completed sets form a
+  window. An address is new when it is not among the addresses gathered since the current window
+  began; when the 50th set completes the window closes, its addresses count as DRAM reads, and a
+  new, empty window begins. The first window's DRAM fetch ends two cycles before the first demand
+  and lasts ``ceil(50 * set / 10)`` cycles; each later fetch runs from the end of the previous
+  one to the cycle its window closed, and a last fetch covers the window left open at the end.
+* **USER bandwidth mode, ifmap and filter**: the layer's prefetch matrix is cut into *lines* of
+  ``ceil(words / 100)`` valid words (repeats counted); the active half of the buffer holds
+  ``ceil(active / line)`` consecutive lines (circularly), the prefetch half the next ones. A
+  demanded address not in the active lines triggers a prefetch: the window moves on by the
+  prefetch lines, DRAM reads grow by ``ceil(prefetch_words / bw) * bw`` words, and the DRAM is
+  busy for that many cycles plus one. The row's delay grows by the fetch's end minus the current
+  cycle *twice* when positive, and shrinks by it when negative (both as SCALE-Sim does: its
+  stall counts can go down; the docs list it).
+* **ofmap** (both modes; the drain bandwidth is the array width in CALC mode and the first
+  ``Bandwidth`` value in USER mode): outputs fill lines of ``bw`` words; when more than the drain
+  half is used and no drain is running, the pending lines (up to ``ceil(drain_words / bw)``) go to
+  DRAM, one per cycle, and their space is freed at once (a partially filled line counts as full
+  unless it is the last one drained). Writing into a full buffer during a drain stalls until the
+  drain ends. At the end all pending lines drain back to back.
+
+:func:`simulate_memory` returns the report items of one layer (or one core's part of a layer).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+OS, WS, IS = 0, 1, 2
+DATAFLOW_CODES = {"os": OS, "ws": WS, "is": IS}
+
+# Error codes returned by the compiled replay (SCALE-Sim crashes or loops forever there).
+_ERRORS = {
+    1: "a CALC-mode read buffer closed two windows in the same cycle (SCALE-Sim divides by zero)",
+    2: "a USER-mode read buffer missed an address with no prefetch lines left (SCALE-Sim loops "
+       "forever)",
+    3: "a USER-mode prefetch needs more DRAM lines than the whole prefetch matrix holds (SCALE-Sim "
+       "fails to build the request)",
+}
+
+
+# --------------------------------------------------------------------------- demand addresses
+@njit(cache=True)
+def _ifmap_row(df, fr, fc, t, R, C, op, out):
+    """Ifmap demand addresses of row ``t`` of fold (fr, fc); returns the row width."""
+    npx, win = op.shape
+    if df == OS:
+        for c in range(R):
+            e, p = t - c, fr * R + c
+            out[c] = op[p, e] if (0 <= e < win and p < npx) else -1
+        return R
+    if df == WS:
+        for c in range(R):
+            e, w = t - c - R, fr * R + c
+            out[c] = op[e, w] if (0 <= e < npx and w < win) else -1
+        return R
+    w = fr * R + R - 1 - t
+    for c in range(C):
+        p = fc * C + c
+        out[c] = op[p, w] if (t < R and w < win and p < npx) else -1
+    return C
+
+
+@njit(cache=True)
+def _filter_row(df, fr, fc, t, R, C, op, out):
+    """Filter demand addresses of row ``t`` of fold (fr, fc); returns the row width."""
+    win, m_all = op.shape
+    if df == OS:
+        for c in range(C):
+            e, m = t - c, fc * C + c
+            out[c] = op[e, m] if (0 <= e < win and m < m_all) else -1
+        return C
+    if df == WS:
+        w = fr * R + R - 1 - t
+        for c in range(C):
+            m = fc * C + c
+            out[c] = op[w, m] if (t < R and w < win and m < m_all) else -1
+        return C
+    for c in range(R):
+        e, w = t - R - c, fr * R + c
+        out[c] = op[w, e] if (0 <= e < m_all and w < win) else -1
+    return R
+
+
+@njit(cache=True)
+def _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win):
+    """Number of ofmap writes in row ``t`` of fold (fr, fc) (their addresses do not matter)."""
+    if df == OS:
+        rows_used = min(R, npx - fr * R)
+        cols_used = min(C, m_all - fc * C)
+        base, e_lo, e_hi = win - 1, R - rows_used, R - 1
+    elif df == WS:
+        cols_used = min(C, m_all - fc * C)
+        base, e_lo, e_hi = 2 * R - 1, 0, npx - 1
+    else:
+        cols_used = min(C, npx - fc * C)
+        base, e_lo, e_hi = 2 * R - 1, 0, m_all - 1
+    lo = max(0, t - base - e_hi)
+    hi = min(cols_used - 1, t - base - e_lo)
+    return hi - lo + 1 if hi >= lo else 0
+
+
+# ------------------------------------------------------------------------ CALC read buffer
+# state: 0 window id, 1 set fill, 2 sets done in window, 3 total reads, 4 first demand cycle,
+#        5 transitions, 6 last_start, 7 last_end, 8 error
+@njit(cache=True)
+def _calc_read(row, width, cycle, stamp, base, items, st):
+    if st[4] == -(1 << 60):
+        for k in range(width):
+            if row[k] != -1:
+                st[4] = cycle
+                break
+    for k in range(width):
+        a = row[k]
+        if a == -1:
+            continue
+        i = a - base
+        if stamp[i] == st[0]:
+            continue
+        stamp[i] = st[0]
+        st[3] += 1
+        st[1] += 1
+        if st[1] == items:
+            st[1] = 0
+            st[2] += 1
+            if st[2] == 50:
+                _calc_close_window(cycle, items, st)
+
+
+@njit(cache=True)
+def _calc_close_window(cycle, items, st):
+    st[2] = 0
+    st[0] += 1
+    if st[5] == 0:
+        st[6] = st[4] - 1           # first fetch ends at first demand - 2; next starts after it
+    elif st[7] - st[6] + 1 <= 0:
+        st[8] = 1
+    else:
+        st[6] = st[7] + 1
+    st[7] = cycle
+    st[5] += 1
+
+
+def _calc_read_result(st, items: int) -> tuple[float, float, int]:
+    """(DRAM start cycle, DRAM stop cycle, DRAM reads) once all demands are served."""
+    reads = int(st[3])
+    if st[5] == 0:
+        n_sets = -(-reads // items)
+        cycles = -(-(n_sets * items) // 10)
+        return float(-cycles), -1.0, reads
+    first = int(st[4]) - math.ceil(50 * items / 10)
+    if st[7] - st[6] + 1 <= 0:
+        raise ValueError(_ERRORS[1])
+    return float(first), float(st[7] + 1), reads
+
+
+# ------------------------------------------------------------------------ USER read buffer
+# state: 0 active start, 1 active end, 2 last prefetch cycle, 3 DRAM reads, 5 started,
+#        6 first DRAM cycle, 7 error (4 is the CALC buffer's first-demand slot, unused here)
+@njit(cache=True)
+def _user_hit(i, ptr, lines, st, n_lines):
+    start, end = st[0], st[1]
+    for q in range(ptr[i], ptr[i + 1]):
+        line = lines[q]
+        if start < end:
+            if start <= line < end:
+                return True
+        elif line >= start or line < end:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _user_read(row, width, cycle, ptr, lines, base, geo, st):
+    """Serve one demand row; returns SCALE-Sim's serviced cycle. ``geo``: n_lines, n_active,
+    n_prefetch, request lines per prefetch, bw, request lines of the first fetch."""
+    if st[5] == 0:
+        st[5] = 1
+        st[1] = geo[1]
+        st[3] += geo[5] * geo[4]
+        st[6] = cycle - geo[5]
+        st[2] = cycle - 1
+    offset = 1
+    for k in range(width):
+        a = row[k]
+        if a == -1:
+            continue
+        i = a - base
+        tries = 0
+        while not _user_hit(i, ptr, lines, st, geo[0]):
+            if geo[2] == 0 or tries > geo[0] + 1:
+                st[7] = 2
+                return cycle + offset
+            tries += 1
+            start = (st[0] + geo[2]) % geo[0]
+            st[0], st[1] = start, (start + geo[1]) % geo[0]
+            st[3] += geo[3] * geo[4]
+            st[2] += geo[3] + 1
+            potential = st[2] - (cycle + offset)
+            offset += potential
+            if potential > 0:
+                offset += potential
+    return cycle + offset
+
+
+# ----------------------------------------------------------------------------- write buffer
+# state: 0 free, 1 partial fill, 2 drain end, 3 DRAM writes, 4 first drain cycle, 5 last drain
+#        cycle, 6 queue head, 7 queue tail, 8 drained any
+@njit(cache=True)
+def _drain(start, wgeo, queue, st):
+    bw, lines_per_drain = wgeo[3], wgeo[4]
+    n = min(lines_per_drain, st[7] - st[6])
+    last_fill = queue[st[6] + n - 1]
+    data = n * bw - (bw - last_fill)
+    st[6] += n
+    st[3] += data
+    st[0] += data
+    if st[8] == 0:
+        st[4] = start
+        st[8] = 1
+    st[5] = max(st[5], start + n - 1)
+    return start + n - 1
+
+
+@njit(cache=True)
+def _flush_partial(queue, st):
+    if st[1] > 0:
+        queue[st[7]] = st[1]
+        st[7] += 1
+        st[1] = 0
+
+
+@njit(cache=True)
+def _write_row(count, cycle, wgeo, queue, st):
+    """Serve ``count`` ofmap writes arriving at ``cycle``; returns the serviced cycle.
+    ``wgeo``: total words, active words, drain words, bw, lines per drain."""
+    cur = cycle
+    active, bw = wgeo[1], wgeo[3]
+    k = 0
+    while k < count:
+        if cur < st[2] and st[0] - (count - k) > 0:
+            bulk = count - k            # no element can find the buffer full
+        elif cur >= st[2] and st[0] - (count - k) >= active:
+            bulk = count - k            # no element can start a drain
+        else:
+            bulk = 1
+        st[0] -= bulk
+        fill = st[1] + bulk
+        while fill >= bw:
+            queue[st[7]] = bw
+            st[7] += 1
+            fill -= bw
+        st[1] = fill
+        k += bulk
+        if bulk > 1:
+            continue
+        if cur < st[2]:
+            if st[0] <= 0:
+                cur = st[2]
+        elif st[0] < active:
+            _flush_partial(queue, st)
+            st[2] = _drain(cur, wgeo, queue, st)
+    return cur
+
+
+# ------------------------------------------------------------------------------ the replay
+@njit(cache=True)
+def _replay(df, R, C, n_row_folds, n_col_folds, fold_len, ifop, fop, npx, m_all, win,
+            calc, i_base, i_stamp, i_items, f_base, f_stamp, f_items,
+            i_ptr, i_lines, i_geo, f_ptr, f_lines, f_geo, wgeo, queue, out):
+    """Serve every demand row; ``out`` receives stalls, total cycles and SRAM start/stop."""
+    width = max(R, C)
+    rbuf = np.empty(width, np.int64)
+    i_st = np.zeros(9, np.int64)
+    f_st = np.zeros(9, np.int64)
+    i_st[4] = -(1 << 60)
+    f_st[4] = -(1 << 60)
+    w_st = np.zeros(9, np.int64)
+    w_st[0] = wgeo[0]
+    stall = 0
+    row_index = 0
+    last_o = 0
+    sram = np.full(6, -(1 << 60), np.int64)
+    total = -(1 << 60)
+    for fc in range(n_col_folds):
+        for fr in range(n_row_folds):
+            for t in range(fold_len):
+                cycle = row_index + stall
+                n = _ifmap_row(df, fr, fc, t, R, C, ifop, rbuf)
+                valid = _any_valid(rbuf, n)
+                if calc:
+                    _calc_read(rbuf, n, cycle, i_stamp, i_base, i_items, i_st)
+                    out_i = cycle + 1
+                else:
+                    out_i = _user_read(rbuf, n, cycle, i_ptr, i_lines, i_base, i_geo, i_st)
+                _mark(sram, 0, valid, out_i)
+                n = _filter_row(df, fr, fc, t, R, C, fop, rbuf)
+                valid = _any_valid(rbuf, n)
+                if calc:
+                    _calc_read(rbuf, n, cycle, f_stamp, f_base, f_items, f_st)
+                    out_f = cycle + 1
+                else:
+                    out_f = _user_read(rbuf, n, cycle, f_ptr, f_lines, f_base, f_geo, f_st)
+                _mark(sram, 2, valid, out_f)
+                cnt = _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win)
+                out_o = _write_row(cnt, cycle, wgeo, queue, w_st)
+                _mark(sram, 4, cnt > 0, out_o)
+                total = max(total, out_o)
+                last_o = out_o
+                stall += max(out_i - cycle - 1, out_f - cycle - 1, out_o - cycle)
+                row_index += 1
+    _flush_partial(queue, w_st)
+    cycle = last_o
+    while w_st[6] < w_st[7]:
+        cycle = _drain(cycle, wgeo, queue, w_st) + 1
+    out[0], out[1] = stall, total
+    out[2:8] = sram
+    out[8:17] = i_st
+    out[17:26] = f_st
+    out[26:35] = w_st
+
+
+@njit(cache=True)
+def _any_valid(row, n):
+    for k in range(n):
+        if row[k] != -1:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _mark(sram, k, valid, cycle):
+    if valid:
+        if sram[k] == -(1 << 60):
+            sram[k] = cycle
+        sram[k + 1] = cycle
+
+
+# --------------------------------------------------------------------- USER prefetch lines
+@njit(cache=True)
+def _prefetch_elem(df, which, i, j, R, C, op):
+    """Element (i, j) of SCALE-Sim's prefetch matrix (before its diagonal roll-out)."""
+    a, b = op.shape
+    if df == WS and which == 0:        # ifmap: row folds of the ifmap operand's columns
+        w = (i // a) * R + j
+        return op[i % a, w] if w < b else -1
+    if df == WS:                       # filter: column folds of the filter operand
+        m = (i // a) * C + j
+        return op[i % a, m] if m < b else -1
+    if df == OS and which == 0:        # ifmap, transposed: pixels across, window down
+        p = (i // b) * R + j
+        return op[p, i % b] if p < a else -1
+    if df == OS:
+        m = (i // a) * C + j
+        return op[i % a, m] if m < b else -1
+    if which == 0:                     # IS ifmap, transposed: pixels across
+        p = (i // b) * C + j
+        return op[p, i % b] if p < a else -1
+    w = (i // b) * R + j               # IS filter, transposed per row fold
+    return op[w, i % b] if w < a else -1
+
+
+@njit(cache=True)
+def _prefetch_stream(df, which, rows, cols, roll, R, C, op, out):
+    """Valid prefetch addresses in SCALE-Sim's order (row-major, or anti-diagonals, bottom row
+    first, when ``roll``); returns their number."""
+    n = 0
+    if not roll:
+        for i in range(rows):
+            for j in range(cols):
+                v = _prefetch_elem(df, which, i, j, R, C, op)
+                if v != -1:
+                    out[n] = v
+                    n += 1
+        return n
+    for d in range(rows + cols - 1):
+        r_hi = min(d, rows - 1)
+        r_lo = max(0, d - cols + 1)
+        for r in range(r_hi, r_lo - 1, -1):
+            v = _prefetch_elem(df, which, r, d - r, R, C, op)
+            if v != -1:
+                out[n] = v
+                n += 1
+    return n
+
+
+@njit(cache=True)
+def _line_index(stream, n, eps, base, span):
+    """CSR (address -> sorted distinct line ids holding it) of a prefetch stream cut into lines
+    of ``eps`` valid words."""
+    count = np.zeros(span + 1, np.int64)
+    last = np.full(span, -1, np.int64)
+    for p in range(n):
+        i = stream[p] - base
+        line = p // eps
+        if last[i] != line:
+            last[i] = line
+            count[i + 1] += 1
+    for i in range(span):
+        count[i + 1] += count[i]
+    lines = np.empty(count[span], np.int64)
+    fill = count[:span].copy()
+    last[:] = -1
+    for p in range(n):
+        i = stream[p] - base
+        line = p // eps
+        if last[i] != line:
+            last[i] = line
+            lines[fill[i]] = line
+            fill[i] += 1
+    return count, lines
+
+
+# --------------------------------------------------------------------------- Python side
+@dataclass(frozen=True)
+class MemoryParams:
+    """What SCALE-Sim's memory system is built from: SRAM sizes (KiB, one-byte words), the
+    bandwidth mode, the ifmap/filter read bandwidths (USER mode: the [layout] bank bandwidths, as
+    SCALE-Sim 3.0.0 wires them) and the ofmap drain bandwidth (USER: first ``Bandwidth`` value;
+    CALC: the array width)."""
+
+    ifmap_kib: int
+    filter_kib: int
+    ofmap_kib: int
+    calc: bool
+    ifmap_bw: int = 10
+    filter_bw: int = 10
+    ofmap_bw: int = 10
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """One layer's memory-side report numbers, typed as SCALE-Sim 3.0.0 types them."""
+
+    total_cycles: int
+    stall_cycles: int
+    sram_cycles: tuple[float, float, float, float, float, float]
+    ifmap_dram: tuple[float, float, int]
+    filter_dram: tuple[float, float, int]
+    ofmap_dram: tuple[float, float, int]
+    method: str = "replay"
+
+    @property
+    def total_cycles_incl_prefetch(self) -> int:
+        return int(self.ofmap_dram[1] - min(self.ifmap_dram[0], self.filter_dram[0]))
+
+
+def fold_geometry(dataflow: str, rows: int, cols: int, npx: int, window: int,
+                  filters: int) -> tuple[int, int, int]:
+    """(row folds, column folds, fold length) of SCALE-Sim's demand matrices."""
+    if dataflow == "os":
+        return -(-npx // rows), -(-filters // cols), window + rows + cols - 2
+    t = npx if dataflow == "ws" else filters
+    sc = filters if dataflow == "ws" else npx
+    return -(-window // rows), -(-sc // cols), 2 * rows + cols + t - 2
+
+
+def _span(op: np.ndarray) -> tuple[int, int]:
+    valid = op[op != -1]
+    if valid.size == 0:
+        raise ValueError("an operand has no valid address (SCALE-Sim fails on it)")
+    lo = int(valid.min())
+    return lo, int(valid.max()) - lo + 1
+
+
+_ROLL = {("ws", 0): True, ("ws", 1): False, ("os", 0): True, ("os", 1): True,
+         ("is", 0): False, ("is", 1): True}
+
+
+def _prefetch_shape(dataflow: str, which: int, R: int, C: int, op: np.ndarray):
+    a, b = op.shape
+    if dataflow == "ws":
+        return (-(-b // R) * a, R) if which == 0 else (-(-b // C) * a, C)
+    if dataflow == "os":
+        return (-(-a // R) * b, R) if which == 0 else (-(-b // C) * a, C)
+    return (-(-a // C) * b, C) if which == 0 else (-(-a // R) * b, R)
+
+
+def _user_buffer(dataflow: str, which: int, R: int, C: int, op: np.ndarray, kib: int, bw: int):
+    """(ptr, lines, base, geo) of a USER-mode read buffer over operand ``op``."""
+    total = kib * 1024
+    active = int(math.ceil(total * 0.5))
+    prefetch = total - active
+    eps = math.ceil(total / 100)
+    rows, cols = _prefetch_shape(dataflow, which, R, C, op)
+    stream = np.empty(rows * cols, np.int64)
+    n = _prefetch_stream(DATAFLOW_CODES[dataflow], which, rows, cols, _ROLL[dataflow, which],
+                         R, C, op, stream)
+    base, span = _span(op)
+    ptr, lines = _line_index(stream, n, eps, base, span)
+    n_lines = n // eps + 1
+    n_active = min(n_lines, math.ceil(active / eps))
+    n_pref = min(n_lines - n_active, math.ceil(prefetch / eps))
+    fetch_rows = math.ceil(rows * cols / bw)
+    n_req = math.ceil(prefetch / bw)
+    geo = np.array([n_lines, n_active, n_pref, n_req, bw, min(math.ceil(active / bw), fetch_rows)],
+                   np.int64)
+    return ptr, lines, base, geo, fetch_rows
+
+
+_EMPTY = np.zeros(1, np.int64)
+
+
+def simulate_memory(dataflow: str, R: int, C: int, ifop: np.ndarray, fop: np.ndarray,
+                    ofmap_shape: tuple[int, int], params: MemoryParams) -> MemoryResult:
+    """Replay SCALE-Sim's memory system over one layer's demand matrices.
+
+    ``ifop`` (output pixels x window) and ``fop`` (window x filters) are SCALE-Sim's operand
+    address matrices (``-1`` where a window runs past the input); ``ofmap_shape`` is the ofmap
+    operand's (pixels, filters)."""
+    df = DATAFLOW_CODES[dataflow]
+    npx, window = ifop.shape
+    m_all = fop.shape[1]
+    rf, cf, fold_len = fold_geometry(dataflow, R, C, npx, window, m_all)
+    ifop = np.ascontiguousarray(ifop, np.int64)
+    fop = np.ascontiguousarray(fop, np.int64)
+    i_base, i_span = _span(ifop)
+    f_base, f_span = _span(fop)
+    if params.calc:
+        i_stamp = np.full(i_span, -1, np.int64)
+        f_stamp = np.full(f_span, -1, np.int64)
+        i_items = params.ifmap_kib * 1024 // 100
+        f_items = params.filter_kib * 1024 // 100
+        i_user = f_user = (_EMPTY, _EMPTY, 0, np.zeros(6, np.int64), 0)
+    else:
+        i_stamp = f_stamp = _EMPTY
+        i_items = f_items = 1
+        i_user = _user_buffer(dataflow, 0, R, C, ifop, params.ifmap_kib, params.ifmap_bw)
+        f_user = _user_buffer(dataflow, 1, R, C, fop, params.filter_kib, params.filter_bw)
+    total_o = params.ofmap_kib * 1024
+    active_o = int(math.ceil(total_o * 0.5))
+    bw_o = params.ofmap_bw
+    wgeo = np.array([total_o, active_o, total_o - active_o, bw_o,
+                     math.ceil((total_o - active_o) / bw_o)], np.int64)
+    writes = (npx * m_all) if dataflow == "os" else rf * ofmap_shape[0] * ofmap_shape[1]
+    queue = np.zeros(writes + 2, np.int64)
+    out = np.zeros(35, np.int64)
+    _replay(df, R, C, rf, cf, fold_len, ifop, fop, npx, m_all, window, params.calc,
+            i_base, i_stamp, i_items, f_base, f_stamp, f_items,
+            i_user[0], i_user[1], i_user[3], f_user[0], f_user[1], f_user[3],
+            wgeo, queue, out)
+    return _result(out, params, i_items, f_items, i_user, f_user)
+
+
+def _result(out, params, i_items, f_items, i_user, f_user) -> MemoryResult:
+    i_st, f_st, w_st = out[8:17], out[17:26], out[26:35]
+    if params.calc:
+        for st in (i_st, f_st):
+            if st[8]:
+                raise ValueError(_ERRORS[int(st[8])])
+        ifmap = _calc_read_result(i_st, i_items)
+        filt = _calc_read_result(f_st, f_items)
+    else:
+        ifmap = _user_read_result(i_st, i_user)
+        filt = _user_read_result(f_st, f_user)
+    sram = tuple(float(x) for x in out[2:8])
+    ofmap = (float(w_st[4]), float(w_st[5]), int(w_st[3]))
+    return MemoryResult(total_cycles=int(out[1]), stall_cycles=int(out[0]), sram_cycles=sram,
+                        ifmap_dram=ifmap, filter_dram=filt, ofmap_dram=ofmap)
+
+
+def _user_read_result(st, user) -> tuple[float, float, int]:
+    if st[7]:
+        raise ValueError(_ERRORS[int(st[7])])
+    geo, fetch_rows = user[3], user[4]
+    first_reads = int(geo[5] * geo[4])
+    if st[3] > first_reads and geo[3] > fetch_rows:
+        raise ValueError(_ERRORS[3])
+    return float(st[6]), float(st[2]), int(st[3])
