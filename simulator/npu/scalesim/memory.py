@@ -218,12 +218,12 @@ def _user_read(row, width, cycle, ptr, lines, base, geo, st):
 
 # ----------------------------------------------------------------------------- write buffer
 # state: 0 free, 1 partial fill, 2 drain end, 3 DRAM writes, 4 first drain cycle, 5 last drain
-#        cycle, 6 queue head, 7 queue tail, 8 drained any
+#        cycle, 6 queue head, 7 queue tail, 8 drained any, 9 queue overflow (a gilt error)
 @njit(cache=True)
 def _drain(start, wgeo, queue, st):
     bw, lines_per_drain = wgeo[3], wgeo[4]
     n = min(lines_per_drain, st[7] - st[6])
-    last_fill = queue[st[6] + n - 1]
+    last_fill = queue[(st[6] + n - 1) % queue.size]
     data = n * bw - (bw - last_fill)
     st[6] += n
     st[3] += data
@@ -238,9 +238,18 @@ def _drain(start, wgeo, queue, st):
 @njit(cache=True)
 def _flush_partial(queue, st):
     if st[1] > 0:
-        queue[st[7]] = st[1]
-        st[7] += 1
+        _push(queue, st, st[1])
         st[1] = 0
+
+
+@njit(cache=True)
+def _push(queue, st, fill):
+    """Append a line (ring buffer; SCALE-Sim keeps every line, only the pending ones matter)."""
+    if st[7] - st[6] >= queue.size:
+        st[9] = 1                       # overflow: reported as an error by the caller
+        return
+    queue[st[7] % queue.size] = fill
+    st[7] += 1
 
 
 @njit(cache=True)
@@ -260,8 +269,7 @@ def _write_row(count, cycle, wgeo, queue, st):
         st[0] -= bulk
         fill = st[1] + bulk
         while fill >= bw:
-            queue[st[7]] = bw
-            st[7] += 1
+            _push(queue, st, bw)
             fill -= bw
         st[1] = fill
         k += bulk
@@ -278,59 +286,275 @@ def _write_row(count, cycle, wgeo, queue, st):
 
 # ------------------------------------------------------------------------------ the replay
 @njit(cache=True)
+def _t_range(df, which, fr, fc, R, C, npx, win, m_all):
+    """Rows [lo, hi) of fold (fr, fc) where operand ``which`` (0 ifmap, 1 filter, 2 ofmap) can
+    have a request; every other row of the fold is empty for it."""
+    if which == 2:
+        if df == OS:
+            cu, base, e_lo, e_hi = min(C, m_all - fc * C), win - 1, R - min(R, npx - fr * R), R - 1
+        elif df == WS:
+            cu, base, e_lo, e_hi = min(C, m_all - fc * C), 2 * R - 1, 0, npx - 1
+        else:
+            cu, base, e_lo, e_hi = min(C, npx - fc * C), 2 * R - 1, 0, m_all - 1
+        return base + e_lo, base + e_hi + cu
+    if df == OS:
+        used = min(R, npx - fr * R) if which == 0 else min(C, m_all - fc * C)
+        return 0, win + used - 1
+    ru = min(R, win - fr * R)
+    if (df == WS) == (which == 0):          # WS ifmap, IS filter: skewed, after R load rows
+        t_len = npx if df == WS else m_all
+        return R, R + t_len + ru - 1
+    return R - ru, R                        # WS filter, IS ifmap: the flipped R-row block
+
+
+@njit(cache=True)
 def _replay(df, R, C, n_row_folds, n_col_folds, fold_len, ifop, fop, npx, m_all, win,
             calc, i_base, i_stamp, i_items, f_base, f_stamp, f_items,
             i_ptr, i_lines, i_geo, f_ptr, f_lines, f_geo, wgeo, queue, out):
-    """Serve every demand row; ``out`` receives stalls, total cycles and SRAM start/stop."""
-    width = max(R, C)
-    rbuf = np.empty(width, np.int64)
-    i_st = np.zeros(9, np.int64)
-    f_st = np.zeros(9, np.int64)
-    i_st[4] = -(1 << 60)
-    f_st[4] = -(1 << 60)
-    w_st = np.zeros(9, np.int64)
-    w_st[0] = wgeo[0]
-    stall = 0
-    row_index = 0
-    last_o = 0
+    """Serve every demand row, the three buffers coupled through the stalls; ``out`` receives
+    stalls, total cycles, SRAM start/stop cycles and the buffers' states."""
+    rbuf = np.empty(max(R, C), np.int64)
+    st = np.zeros((3, 10), np.int64)
+    st[0, 4] = st[1, 4] = -(1 << 60)
+    st[2, 0] = wgeo[0]
+    stall, row_index, last_o, total = 0, 0, 0, -(1 << 60)
     sram = np.full(6, -(1 << 60), np.int64)
-    total = -(1 << 60)
     for fc in range(n_col_folds):
         for fr in range(n_row_folds):
+            i_lo, i_hi = _t_range(df, 0, fr, fc, R, C, npx, win, m_all)
+            f_lo, f_hi = _t_range(df, 1, fr, fc, R, C, npx, win, m_all)
             for t in range(fold_len):
                 cycle = row_index + stall
-                n = _ifmap_row(df, fr, fc, t, R, C, ifop, rbuf)
-                valid = _any_valid(rbuf, n)
+                n = _ifmap_row(df, fr, fc, t, R, C, ifop, rbuf) if i_lo <= t < i_hi else 0
                 if calc:
-                    _calc_read(rbuf, n, cycle, i_stamp, i_base, i_items, i_st)
+                    _calc_read(rbuf, n, cycle, i_stamp, i_base, i_items, st[0])
                     out_i = cycle + 1
                 else:
-                    out_i = _user_read(rbuf, n, cycle, i_ptr, i_lines, i_base, i_geo, i_st)
-                _mark(sram, 0, valid, out_i)
-                n = _filter_row(df, fr, fc, t, R, C, fop, rbuf)
-                valid = _any_valid(rbuf, n)
+                    out_i = _user_read(rbuf, n, cycle, i_ptr, i_lines, i_base, i_geo, st[0])
+                _mark(sram, 0, _any_valid(rbuf, n), out_i)
+                n = _filter_row(df, fr, fc, t, R, C, fop, rbuf) if f_lo <= t < f_hi else 0
                 if calc:
-                    _calc_read(rbuf, n, cycle, f_stamp, f_base, f_items, f_st)
+                    _calc_read(rbuf, n, cycle, f_stamp, f_base, f_items, st[1])
                     out_f = cycle + 1
                 else:
-                    out_f = _user_read(rbuf, n, cycle, f_ptr, f_lines, f_base, f_geo, f_st)
-                _mark(sram, 2, valid, out_f)
+                    out_f = _user_read(rbuf, n, cycle, f_ptr, f_lines, f_base, f_geo, st[1])
+                _mark(sram, 2, _any_valid(rbuf, n), out_f)
                 cnt = _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win)
-                out_o = _write_row(cnt, cycle, wgeo, queue, w_st)
+                out_o = _write_row(cnt, cycle, wgeo, queue, st[2])
                 _mark(sram, 4, cnt > 0, out_o)
                 total = max(total, out_o)
                 last_o = out_o
                 stall += max(out_i - cycle - 1, out_f - cycle - 1, out_o - cycle)
                 row_index += 1
-    _flush_partial(queue, w_st)
+    _finish(stall, total, last_o, sram, wgeo, queue, st, out)
+
+
+@njit(cache=True)
+def _finish(stall, total, last_o, sram, wgeo, queue, st, out):
+    """Drain what the ofmap buffer still holds, back to back; fill ``out``."""
+    _flush_partial(queue, st[2])
     cycle = last_o
-    while w_st[6] < w_st[7]:
-        cycle = _drain(cycle, wgeo, queue, w_st) + 1
+    while st[2, 6] < st[2, 7]:
+        cycle = _drain(cycle, wgeo, queue, st[2]) + 1
     out[0], out[1] = stall, total
     out[2:8] = sram
-    out[8:17] = i_st
-    out[17:26] = f_st
-    out[26:35] = w_st
+    out[8:18] = st[0]
+    out[18:28] = st[1]
+    out[28:38] = st[2]
+
+
+@njit(cache=True)
+def _ofmap_pass(df, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win, wgeo, queue,
+                out):
+    """CALC mode: the ofmap buffer alone (the read buffers never stall there). Returns False at
+    the first ofmap stall (the caller then runs the coupled :func:`_replay`)."""
+    st = np.zeros((3, 10), np.int64)
+    st[2, 0] = wgeo[0]
+    sram = np.full(6, -(1 << 60), np.int64)
+    last_o = 0
+    for fc in range(n_col_folds):
+        for fr in range(n_row_folds):
+            g = (fc * n_row_folds + fr) * fold_len
+            lo, hi = _t_range(df, 2, fr, fc, R, C, npx, win, m_all)
+            for t in range(max(lo, 0), min(hi, fold_len)):
+                cnt = _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win)
+                if cnt == 0:
+                    continue
+                out_o = _write_row(cnt, g + t, wgeo, queue, st[2])
+                if out_o != g + t:
+                    return False
+                _mark(sram, 4, True, out_o)
+                last_o = out_o
+    total = n_row_folds * n_col_folds * fold_len - 1
+    _finish(0, total, max(last_o, total), sram, wgeo, queue, st, out)
+    return True
+
+
+@njit(cache=True)
+def _calc_stream(df, which, R, C, n_row_folds, n_col_folds, fold_len, op, npx, m_all, win,
+                 base, stamp, items, out_st, sram):
+    """CALC mode without stalls: one read buffer alone over its demand stream (cycle = row)."""
+    rbuf = np.empty(max(R, C), np.int64)
+    out_st[4] = -(1 << 60)
+    for fc in range(n_col_folds):
+        for fr in range(n_row_folds):
+            g = (fc * n_row_folds + fr) * fold_len
+            lo, hi = _t_range(df, which, fr, fc, R, C, npx, win, m_all)
+            for t in range(lo, hi):
+                if which == 0:
+                    n = _ifmap_row(df, fr, fc, t, R, C, op, rbuf)
+                else:
+                    n = _filter_row(df, fr, fc, t, R, C, op, rbuf)
+                if _any_valid(rbuf, n):
+                    _mark(sram, 2 * which, True, g + t + 1)
+                    _calc_read(rbuf, n, g + t, stamp, base, items, out_st)
+
+
+@njit(cache=True)
+def _first_last_rows(df, which, R, C, n_row_folds, n_col_folds, fold_len, op, npx, m_all,
+                     win, sram):
+    """First and last demand rows holding a request of operand ``which`` (SRAM start/stop)."""
+    rbuf = np.empty(max(R, C), np.int64)
+    n_folds = n_row_folds * n_col_folds
+    for step in (1, -1):
+        g_range = range(n_folds) if step == 1 else range(n_folds - 1, -1, -1)
+        found = False
+        for g in g_range:
+            fc, fr = g // n_row_folds, g % n_row_folds
+            lo, hi = _t_range(df, which, fr, fc, R, C, npx, win, m_all)
+            t_range = range(lo, hi) if step == 1 else range(hi - 1, lo - 1, -1)
+            for t in t_range:
+                if which == 0:
+                    n = _ifmap_row(df, fr, fc, t, R, C, op, rbuf)
+                else:
+                    n = _filter_row(df, fr, fc, t, R, C, op, rbuf)
+                if _any_valid(rbuf, n):
+                    _mark(sram, 2 * which, True, g * fold_len + t + 1)
+                    found = True
+                    break
+            if found:
+                break
+
+
+@njit(cache=True)
+def _distinct(op, base, span):
+    """Number of distinct valid addresses in an operand matrix."""
+    seen = np.zeros(span, np.bool_)
+    n = 0
+    for a in op.ravel():
+        if a != -1 and not seen[a - base]:
+            seen[a - base] = True
+            n += 1
+    return n
+
+
+# ------------------------------------------------- CALC reads of a duplicate-free operand
+@njit(cache=True)
+def _fold_shape(df, which, fr, fc, R, C, npx, win, m_all):
+    """(skewed, base, T, u, ru) of an operand's block in fold (fr, fc): a skewed block has ``u``
+    columns of ``T`` requests from row ``base`` (column c delayed c rows); a flipped block has
+    ``ru`` rows of ``u`` requests ending at row R - 1."""
+    if df == OS:
+        if which == 0:
+            return True, 0, win, min(R, npx - fr * R), 0
+        return True, 0, win, min(C, m_all - fc * C), 0
+    ru = min(R, win - fr * R)
+    if (df == WS) == (which == 0):
+        return True, R, npx if df == WS else m_all, ru, 0
+    return False, 0, 0, min(C, (m_all if df == WS else npx) - fc * C), ru
+
+
+@njit(cache=True)
+def _skew_cum(x, T, u):
+    """Requests in the first ``x`` rows of a skewed block (``u`` columns of ``T``)."""
+    if x <= 0:
+        return 0
+    full = min(max(x - T + 1, 0), u)               # columns already complete
+    part_hi = min(u, x)                             # columns started: c < part_hi
+    total = full * T
+    n = part_hi - full                              # columns c in [full, part_hi): x - c rows
+    if n > 0:
+        total += n * x - (full + part_hi - 1) * n // 2
+    return total
+
+
+@njit(cache=True)
+def _row_of(j, skewed, base, T, u, ru, R):
+    """Row of the fold holding its ``j``-th request (0-based, in SCALE-Sim's order)."""
+    if not skewed:
+        return R - ru + j // u
+    lo, hi = 0, T + u                               # rows after base: smallest x with cum > j
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _skew_cum(mid + 1, T, u) > j:
+            hi = mid
+        else:
+            lo = mid + 1
+    return base + lo
+
+
+@njit(cache=True)
+def _fold_key(df, which, fr, fc):
+    """Folds with the same key request the same addresses in the same order; different keys,
+    disjoint addresses (a duplicate-free operand)."""
+    if (df == WS and which == 0) or (df == OS and which == 0) or (df == IS and which == 1):
+        return fr
+    if df == OS:
+        return fc
+    return -1                                       # every fold its own addresses
+
+
+@njit(cache=True)
+def _calc_distinct_folds(df, which, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win,
+                         items, out_st):
+    """CALC read buffer over an operand whose matrix holds every address once (no ``-1``):
+    a request is new iff the last fold with the same key lies before the window start, so the
+    new requests of a fold are a prefix of it, then all of it after a window closes. Fills
+    ``out_st`` as :func:`_calc_read` would (window closes mapped back to rows)."""
+    wwin = 50 * items
+    n_keys = max(n_row_folds, n_col_folds)
+    prev = np.full(n_keys, -(1 << 60), np.int64)
+    pos, win_start, count, reads, closes = 0, 0, 0, 0, 0
+    close_pos = np.full(2, -1, np.int64)
+    for g in range(n_row_folds * n_col_folds):
+        fc, fr = g // n_row_folds, g % n_row_folds
+        skewed, base, T, u, ru = _fold_shape(df, which, fr, fc, R, C, npx, win, m_all)
+        n = u * T if skewed else u * ru
+        key = _fold_key(df, which, fr, fc)
+        p_prev = prev[key] if key >= 0 else -(1 << 60)
+        fresh = n if p_prev < -(1 << 59) else min(max(win_start - p_prev, 0), n)
+        if count + fresh < wwin:
+            count += fresh
+            reads += fresh
+        else:                                       # a window closes: the rest is all new
+            j = wwin - count - 1
+            while j < n:
+                close_pos[0], close_pos[1] = close_pos[1], pos + j
+                closes += 1
+                j += wwin
+            reads += n
+            count = n - 1 - (close_pos[1] - pos)
+            win_start = close_pos[1] + 1
+        if key >= 0:
+            prev[key] = pos
+        pos += n
+    out_st[3] = reads
+    out_st[5] = closes
+    return close_pos
+
+
+@njit(cache=True)
+def _pos_to_cycle(df, which, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win, p):
+    """Cycle (row, no stalls) of the request at position ``p`` of an operand's stream."""
+    pos = 0
+    for g in range(n_row_folds * n_col_folds):
+        fc, fr = g // n_row_folds, g % n_row_folds
+        skewed, base, T, u, ru = _fold_shape(df, which, fr, fc, R, C, npx, win, m_all)
+        n = u * T if skewed else u * ru
+        if p < pos + n:
+            return g * fold_len + _row_of(p - pos, skewed, base, T, u, ru, R)
+        pos += n
+    return -1
 
 
 @njit(cache=True)
@@ -347,8 +571,6 @@ def _mark(sram, k, valid, cycle):
         if sram[k] == -(1 << 60):
             sram[k] = cycle
         sram[k + 1] = cycle
-
-
 # --------------------------------------------------------------------- USER prefetch lines
 @njit(cache=True)
 def _prefetch_elem(df, which, i, j, R, C, op):
@@ -451,7 +673,7 @@ class MemoryResult:
     ifmap_dram: tuple[float, float, int]
     filter_dram: tuple[float, float, int]
     ofmap_dram: tuple[float, float, int]
-    method: str = "replay"
+    method: str = "replay"          # or "split-replay", "drain-replay": see simulate_memory
 
     @property
     def total_cycles_incl_prefetch(self) -> int:
@@ -468,12 +690,21 @@ def fold_geometry(dataflow: str, rows: int, cols: int, npx: int, window: int,
     return -(-window // rows), -(-sc // cols), 2 * rows + cols + t - 2
 
 
+@njit(cache=True)
+def _min_max(op):
+    lo, hi = 1 << 62, -1
+    for a in op.ravel():
+        if a != -1:
+            lo = min(lo, a)
+            hi = max(hi, a)
+    return lo, hi
+
+
 def _span(op: np.ndarray) -> tuple[int, int]:
-    valid = op[op != -1]
-    if valid.size == 0:
+    lo, hi = _min_max(op)
+    if hi < 0:
         raise ValueError("an operand has no valid address (SCALE-Sim fails on it)")
-    lo = int(valid.min())
-    return lo, int(valid.max()) - lo + 1
+    return int(lo), int(hi) - int(lo) + 1
 
 
 _ROLL = {("ws", 0): True, ("ws", 1): False, ("os", 0): True, ("os", 1): True,
@@ -515,18 +746,40 @@ _EMPTY = np.zeros(1, np.int64)
 
 
 def simulate_memory(dataflow: str, R: int, C: int, ifop: np.ndarray, fop: np.ndarray,
-                    ofmap_shape: tuple[int, int], params: MemoryParams) -> MemoryResult:
+                    ofmap_shape: tuple[int, int], params: MemoryParams, *,
+                    distinct: tuple[int, int] | None = None) -> MemoryResult:
     """Replay SCALE-Sim's memory system over one layer's demand matrices.
 
     ``ifop`` (output pixels x window) and ``fop`` (window x filters) are SCALE-Sim's operand
     address matrices (``-1`` where a window runs past the input); ``ofmap_shape`` is the ofmap
-    operand's (pixels, filters)."""
+    operand's (pixels, filters); ``distinct`` the number of distinct ifmap and filter addresses
+    when the caller knows it (else counted).
+
+    CALC mode first replays the ofmap buffer alone: the read buffers never stall there, so when
+    the ofmap does not stall either (always, unless the array is wider than about half the
+    ofmap SRAM) every row is served in its own cycle and each read buffer is replayed alone over
+    its stream, or, when the operand's distinct addresses fit in one window, given in closed form
+    (method ``drain-replay`` when both are, else ``split-replay``). Otherwise (USER mode, or an
+    ofmap stall) the three buffers are replayed together row by row (method ``replay``)."""
     df = DATAFLOW_CODES[dataflow]
     npx, window = ifop.shape
     m_all = fop.shape[1]
-    rf, cf, fold_len = fold_geometry(dataflow, R, C, npx, window, m_all)
+    geo = fold_geometry(dataflow, R, C, npx, window, m_all)
     ifop = np.ascontiguousarray(ifop, np.int64)
     fop = np.ascontiguousarray(fop, np.int64)
+    total_o = params.ofmap_kib * 1024
+    active_o = int(math.ceil(total_o * 0.5))
+    bw_o = params.ofmap_bw
+    wgeo = np.array([total_o, active_o, total_o - active_o, bw_o,
+                     math.ceil((total_o - active_o) / bw_o)], np.int64)
+    out = np.zeros(38, np.int64)
+    queue_size = 2 * total_o + 4 * max(R, C) + 64       # pending lines never exceed this
+    if params.calc:
+        queue = np.zeros(queue_size, np.int64)
+        if _ofmap_pass(df, R, C, *geo, npx, m_all, window, wgeo, queue, out):
+            _check_queue(out)
+            return _calc_split(df, R, C, geo, ifop, fop, params, distinct, out)
+    queue = np.zeros(queue_size, np.int64)
     i_base, i_span = _span(ifop)
     f_base, f_span = _span(fop)
     if params.calc:
@@ -540,23 +793,71 @@ def simulate_memory(dataflow: str, R: int, C: int, ifop: np.ndarray, fop: np.nda
         i_items = f_items = 1
         i_user = _user_buffer(dataflow, 0, R, C, ifop, params.ifmap_kib, params.ifmap_bw)
         f_user = _user_buffer(dataflow, 1, R, C, fop, params.filter_kib, params.filter_bw)
-    total_o = params.ofmap_kib * 1024
-    active_o = int(math.ceil(total_o * 0.5))
-    bw_o = params.ofmap_bw
-    wgeo = np.array([total_o, active_o, total_o - active_o, bw_o,
-                     math.ceil((total_o - active_o) / bw_o)], np.int64)
-    writes = (npx * m_all) if dataflow == "os" else rf * ofmap_shape[0] * ofmap_shape[1]
-    queue = np.zeros(writes + 2, np.int64)
-    out = np.zeros(35, np.int64)
-    _replay(df, R, C, rf, cf, fold_len, ifop, fop, npx, m_all, window, params.calc,
+    _replay(df, R, C, *geo, ifop, fop, npx, m_all, window, params.calc,
             i_base, i_stamp, i_items, f_base, f_stamp, f_items,
             i_user[0], i_user[1], i_user[3], f_user[0], f_user[1], f_user[3],
             wgeo, queue, out)
     return _result(out, params, i_items, f_items, i_user, f_user)
 
 
+def _calc_distinct_state(df, which, R, C, geo, npx, m_all, window, items, st, first_req):
+    """The CALC read-buffer state (as :func:`_calc_read` leaves it) of a duplicate-free operand,
+    from its folds' sizes alone (:func:`_calc_distinct_folds`)."""
+    close_pos = _calc_distinct_folds(df, which, R, C, *geo, npx, m_all, window, items, st)
+    st[4] = first_req
+    cycles = [_pos_to_cycle(df, which, R, C, *geo, npx, m_all, window, int(p))
+              for p in close_pos if p >= 0]
+    if st[5] == 1:
+        st[6], st[7] = first_req - 1, cycles[-1]
+    elif st[5] >= 2:
+        st[6], st[7] = cycles[0] + 1, cycles[1]
+
+
+def _calc_split(df, R, C, geo, ifop, fop, params, distinct, out) -> MemoryResult:
+    """CALC mode with no ofmap stall: each read buffer alone (see :func:`simulate_memory`)."""
+    npx, window = ifop.shape
+    m_all = fop.shape[1]
+    sram = out[2:8].copy()
+    reads, closed = [], 0
+    for which, op, kib in ((0, ifop, params.ifmap_kib), (1, fop, params.filter_kib)):
+        items = kib * 1024 // 100
+        base, span = _span(op)
+        count = distinct[which] if distinct is not None else _distinct(op, base, span)
+        if count < 50 * items:              # one window never closes: all reads at the end
+            _first_last_rows(df, which, R, C, *geo, op, npx, m_all, window, sram)
+            cycles = -(-(-(-count // items) * items) // 10)
+            reads.append((float(-cycles), -1.0, int(count)))
+            closed += 1
+            continue
+        st = np.zeros(10, np.int64)
+        if count == op.size and max(R, C) < 50 * items:    # every address once, no -1
+            _first_last_rows(df, which, R, C, *geo, op, npx, m_all, window, sram)
+            _calc_distinct_state(df, which, R, C, geo, npx, m_all, window, items, st,
+                                 int(sram[2 * which]) - 1)
+            closed += 1
+        else:
+            _calc_stream(df, which, R, C, *geo, op, npx, m_all, window, base,
+                         np.full(span, -1, np.int64), items, st, sram)
+        if st[8]:
+            raise ValueError(_ERRORS[int(st[8])])
+        reads.append(_calc_read_result(st, items))
+    w_st = out[28:38]
+    return MemoryResult(total_cycles=int(out[1]), stall_cycles=0,
+                        sram_cycles=tuple(float(x) for x in sram), ifmap_dram=reads[0],
+                        filter_dram=reads[1],
+                        ofmap_dram=(float(w_st[4]), float(w_st[5]), int(w_st[3])),
+                        method="drain-replay" if closed == 2 else "split-replay")
+
+
+
+def _check_queue(out):
+    if out[28 + 9]:
+        raise RuntimeError("ofmap line queue overflow (a gilt bug: please report)")
+
+
 def _result(out, params, i_items, f_items, i_user, f_user) -> MemoryResult:
-    i_st, f_st, w_st = out[8:17], out[17:26], out[26:35]
+    _check_queue(out)
+    i_st, f_st, w_st = out[8:18], out[18:28], out[28:38]
     if params.calc:
         for st in (i_st, f_st):
             if st[8]:

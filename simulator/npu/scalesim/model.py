@@ -172,16 +172,29 @@ def simulate_row(row: TopologyRow, config: ScaleSimConfig) -> LayerReport:
         ifop, fop = row_operands(row, config)
         sparse = None
     npx = row.ofmap_h * row.ofmap_w
+    distinct = None if sparse is not None else (distinct_ifmap_words(row), row.window * row.filters)
     return simulate_gemm(row.name, ifop, fop, (npx, row.filters), row.macs, config,
-                         sparse=sparse)
+                         sparse=sparse, distinct=distinct)
+
+
+def distinct_ifmap_words(row: TopologyRow) -> int:
+    """Input words a conv layer reads at least once: the rows times the columns its windows
+    cover, times the channels (windows overlap when stride < filter, leave gaps when >)."""
+    def covered(size: int, filt: int, stride: int, out: int) -> int:
+        return (out - 1) * min(filt, stride) + max(0, min(filt, size - (out - 1) * stride))
+
+    return (covered(row.ifmap_h, row.filter_h, row.stride_h, row.ofmap_h)
+            * covered(row.ifmap_w, row.filter_w, row.stride_w, row.ofmap_w) * row.channels)
 
 
 def simulate_gemm(name: str, ifop: np.ndarray, fop: np.ndarray, ofmap_shape: tuple[int, int],
-                  macs: int, config: ScaleSimConfig, *, sparse=None) -> LayerReport:
+                  macs: int, config: ScaleSimConfig, *, sparse=None,
+                  distinct: tuple[int, int] | None = None) -> LayerReport:
     """Report items for SCALE-Sim's run of one set of operand matrices (a layer, or a core's
     part of one)."""
     r, c, df = config.array_rows, config.array_cols, config.dataflow
-    mem = simulate_memory(df, r, c, ifop, fop, ofmap_shape, memory_params(config))
+    mem = simulate_memory(df, r, c, ifop, fop, ofmap_shape, memory_params(config),
+                          distinct=distinct)
     if sparse is None:
         num = compute_numbers(ifop.shape[0], ifop.shape[1], fop.shape[1], r, c, df)
         sram = (num["sram_ifmap_reads"], num["sram_filter_reads"], num["sram_ofmap_writes"])

@@ -9,20 +9,26 @@ size), the filter as ``filter * W + window_index`` from ``FilterOffset``, the of
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 
+@njit(cache=True)
 def ifmap_operand(h: int, w: int, r: int, s: int, c: int, stride_h: int, stride_w: int,
                   out_h: int, out_w: int, offset: int) -> np.ndarray:
     """(out_h*out_w) x (r*s*c) ifmap addresses, ``-1`` outside the input."""
-    pix = np.arange(out_h * out_w)
-    oy, ox = np.divmod(pix, out_w)
-    iy, ix = (oy * stride_h)[:, None], (ox * stride_w)[:, None]
-    win = np.arange(r * s * c)
-    ry, rest = np.divmod(win, s * c)
-    rx, ch = np.divmod(rest, c)
-    y, x = iy + ry[None, :], ix + rx[None, :]
-    addr = (y * w + x) * c + ch[None, :] + offset
-    return np.where((y < h) & (x < w), addr, -1).astype(np.int64)
+    out = np.empty((out_h * out_w, r * s * c), np.int64)
+    for p in range(out_h * out_w):
+        iy, ix = (p // out_w) * stride_h, (p % out_w) * stride_w
+        k = 0
+        for ry in range(r):
+            for rx in range(s):
+                y, x = iy + ry, ix + rx
+                inside = y < h and x < w
+                a = (y * w + x) * c + offset
+                for ch in range(c):
+                    out[p, k] = a + ch if inside else -1
+                    k += 1
+    return out
 
 
 def filter_operand(window: int, filters: int, offset: int) -> np.ndarray:
