@@ -193,8 +193,23 @@ def test_cli_net_goes_through_networks_workload_for(monkeypatch, capsys):
     assert "fc" in capsys.readouterr().out
 
 
-def test_cli_warns_that_user_bandwidth_stalls_are_not_reproduced(tmp_path, capsys):
-    cfg = sc.write_cfg(sc.ScaleSimConfig(interface_bandwidth="USER"), tmp_path / "u.cfg")
-    assert gilt_main(["npu", "--scalesim-config", str(cfg), "--topology", str(TOPO),
-                      "--quiet"]) == 0
-    assert "not reproduced" in capsys.readouterr().err
+def test_cli_user_bandwidth_reports_its_stalls(tmp_path, capsys):
+    """USER mode is reproduced (stalls included): every report is written, no warning."""
+    topo = tmp_path / "g.csv"
+    topo.write_text("Layer, M, N, K,\nqkv,24,40,16,\n")
+    cfg = sc.write_cfg(sc.ScaleSimConfig(interface_bandwidth="USER", array_rows=8,
+                                         array_cols=8, ifmap_sram_kib=1, filter_sram_kib=1,
+                                         ofmap_sram_kib=1, bandwidth_words_per_cycle=(1,),
+                                         ifmap_bank_bandwidth=1, ifmap_bank_num=1,
+                                         filter_bank_bandwidth=1, filter_bank_num=1),
+                       tmp_path / "u.cfg")
+    out = tmp_path / "reports"
+    assert gilt_main(["npu", "--scalesim-config", str(cfg), "--topology", str(topo), "--gemm",
+                      "--report-dir", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    stall = int(out.joinpath("COMPUTE_REPORT.csv").read_text().splitlines()[1].split(", ")[3])
+    assert stall > 0
+    assert {p.name for p in out.iterdir()} == {"COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv",
+                                               "DETAILED_ACCESS_REPORT.csv", "GILT_METHOD.csv"}
+    assert "replay" in out.joinpath("GILT_METHOD.csv").read_text()

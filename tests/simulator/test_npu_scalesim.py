@@ -241,6 +241,35 @@ def test_multicore_equals_scalesim_per_core(oracle, small_topology, mode):
     assert_files_equal(ours, reference, cfg)
 
 
+SPARSE_TOPOLOGY = """Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
+a,8,8,3,3,4,20,1,2:4,
+b,10,9,2,2,5,7,2,1:4,
+c,7,7,1,1,33,65,1,3:8,
+d,6,6,3,3,2,9,1,
+e,1,1,1,1,70,10,1,2:3,
+"""
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("rep, dataflow, mode", [("ellpack_block", "ws", "CALC"),
+                                                 ("csr", "os", "USER"), ("csc", "is", "USER")])
+def test_sparse_rows_equal_scalesim(oracle, tmp_path, rep, dataflow, mode):
+    """N:M structured sparsity (SparsitySupport) in every report, SPARSE_REPORT.csv included."""
+    topo = tmp_path / "sparse.csv"
+    topo.write_text(SPARSE_TOPOLOGY)
+    cfg = _small_config(mode, dataflow, sparsity_support=True, sparse_rep=rep)
+    reference = sc.run_oracle(cfg, topo, timeout_s=600)
+    assert all("sparse" in r for r in reference)
+    assert_files_equal(sc.simulate_topology(sc.read_topology(topo), cfg), reference, cfg)
+
+
+def test_sparse_optimized_mapping_refused(small_topology):
+    row = sc.read_topology(small_topology)[0]
+    with pytest.raises(ValueError, match="OptimizedMapping"):
+        simulate_row(row, sc.ScaleSimConfig(sparsity_support=True,
+                                            sparsity_optimized_mapping=True))
+
+
 @pytest.mark.oracle
 def test_padded_depthwise_layer_equals_scalesim_dp_rows(oracle, tmp_path):
     """A padded depthwise LayerWork in scalesim mode equals SCALE-Sim on its DP topology row
