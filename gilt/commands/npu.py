@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write all of SCALE-Sim's report CSVs there (with --scalesim-config)")
     parser.add_argument("--layout", metavar="CSV",
                         help="a SCALE-Sim layout CSV (its -l file; with --scalesim-config)")
+    parser.add_argument("--ramulator-dir", metavar="DIR",
+                        help="SCALE-Sim's Ramulator latency files (_ifmapFile<L>.npy, ...) for a "
+                             "USER-mode config with UseRamulatorTrace: True")
     parser.add_argument("--cores", metavar="IxF",
                         help="split each layer over I x F cores, SCALE-Sim v3 multi-core style "
                              "(ifmap rows into I parts, filters into F; with --scalesim-config)")
@@ -136,7 +139,7 @@ def run_scalesim_config(args, config) -> int:
         if args.cores:
             reports = simulate_multicore(rows, config, parse_cores(args.cores))
         else:
-            reports = sc.simulate_topology(rows, config)
+            reports = sc.simulate_topology(rows, config, ramulator_dir=args.ramulator_dir)
     except (ValueError, TypeError) as exc:
         print(f"gilt npu: {exc}", file=sys.stderr)
         return 2

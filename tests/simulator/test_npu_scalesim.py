@@ -149,7 +149,7 @@ def test_custom_layout_and_ramulator_refused(small_topology):
     row = sc.read_topology(small_topology)[0]
     with pytest.raises(ValueError, match="CustomLayout"):
         simulate_row(row, sc.ScaleSimConfig(filter_custom_layout=True))
-    with pytest.raises(ValueError, match="Ramulator"):
+    with pytest.raises(ValueError, match="Ramulator latency files"):
         simulate_row(row, sc.ScaleSimConfig(interface_bandwidth="USER",
                                             use_ramulator_trace=True))
 
@@ -261,6 +261,30 @@ def test_sparse_rows_equal_scalesim(oracle, tmp_path, rep, dataflow, mode):
     reference = sc.run_oracle(cfg, topo, timeout_s=600)
     assert all("sparse" in r for r in reference)
     assert_files_equal(sc.simulate_topology(sc.read_topology(topo), cfg), reference, cfg)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dataflow, queue", [("ws", 3), ("os", 32), ("is", 4)])
+def test_ramulator_latencies_equal_scalesim(oracle, small_topology, tmp_path, dataflow, queue):
+    """USER mode with SCALE-Sim's Ramulator hook: per-line latency files (some over 10000,
+    some running out) and small request buffers that fill up."""
+    import numpy as np
+
+    rng = np.random.default_rng(len(dataflow) + queue)
+    results = tmp_path / "results"
+    results.mkdir()
+    for layer in range(5):
+        for port in ("ifmap", "filter", "ofmap"):
+            lat = rng.integers(1, 60, int(rng.integers(5, 400)))
+            lat[rng.integers(0, lat.size, 2)] = 20000
+            np.save(results / f"_{port}File{layer}.npy", lat)
+    cfg = _small_config("USER", dataflow, use_ramulator_trace=True, read_request_buffer=queue,
+                        write_request_buffer=queue)
+    reference = sc.run_oracle(cfg, small_topology, ramulator_dir=results, timeout_s=600)
+    ours = sc.simulate_topology(sc.read_topology(small_topology), cfg, ramulator_dir=results)
+    assert_files_equal(ours, reference, cfg)
+    with pytest.raises(ValueError, match="does not exist"):
+        sc.simulate_topology(sc.read_topology(small_topology), cfg, ramulator_dir=tmp_path)
 
 
 def test_sparse_optimized_mapping_refused(small_topology):

@@ -167,9 +167,48 @@ def _calc_read_result(st, items: int) -> tuple[float, float, int]:
     return float(first), float(st[7] + 1), reads
 
 
+# --------------------------------------------------------------------------- DRAM ports
+# port state: 0 Ramulator latencies on, 1 next latency index, 2 queue length, 3 queue size
+#             (Read/WriteRequestBuffer), 4 latency without a trace (1 read, 0 write)
+@njit(cache=True)
+def _port(c0, n, ps, pq, lat):
+    """SCALE-Sim's DRAM port serving ``n`` request lines issued at cycles c0, c0+1, ...; returns
+    (first, last) response cycles. Without Ramulator latencies a response takes the fixed
+    latency. With them each line takes the next latency of the layer's file (values over 10000
+    read as the fixed latency); responses queue in a request buffer of ``ps[3]`` entries, and
+    when it is full the port stalls until its earliest response (or drops the ones already
+    done), the stall delaying the rest of this call's lines."""
+    if ps[0] == 0:
+        return c0 + ps[4], c0 + n - 1 + ps[4]
+    stall, lo, hi = 0, 1 << 62, -(1 << 62)
+    for i in range(n):
+        c = c0 + i
+        lat_i = ps[4]
+        if ps[1] < lat.size:
+            lat_i = lat[ps[1]]
+            ps[1] += 1
+            if lat_i > 10000:
+                lat_i = ps[4]
+        o = c + stall + lat_i
+        lo, hi = min(lo, o), max(hi, o)
+        pq[ps[2]] = o
+        ps[2] += 1
+        if ps[2] == ps[3]:
+            upd = c + stall
+            pq[:ps[2]].sort()
+            drop = 1
+            if pq[0] >= upd:
+                stall += pq[0] - upd
+            else:
+                drop = np.searchsorted(pq[:ps[2]], upd)
+            pq[:ps[2] - drop] = pq[drop:ps[2]].copy()
+            ps[2] -= drop
+    return lo, hi
+
+
 # ------------------------------------------------------------------------ USER read buffer
 # state: 0 active start, 1 active end, 2 last prefetch cycle, 3 DRAM reads, 5 started,
-#        6 first DRAM cycle, 7 error (4 is the CALC buffer's first-demand slot, unused here)
+#        6 first DRAM cycle, 7 error, 8 last DRAM cycle (4: the CALC buffer's slot, unused)
 @njit(cache=True)
 def _user_hit(i, ptr, lines, st, n_lines):
     start, end = st[0], st[1]
@@ -184,15 +223,18 @@ def _user_hit(i, ptr, lines, st, n_lines):
 
 
 @njit(cache=True)
-def _user_read(row, width, cycle, ptr, lines, base, geo, st):
+def _user_read(row, width, cycle, ptr, lines, base, geo, st, ps, pq, lat):
     """Serve one demand row; returns SCALE-Sim's serviced cycle. ``geo``: n_lines, n_active,
     n_prefetch, request lines per prefetch, bw, request lines of the first fetch."""
-    if st[5] == 0:
+    dram_stall = 0
+    if st[5] == 0:                      # the first call fills the active buffer
         st[5] = 1
         st[1] = geo[1]
         st[3] += geo[5] * geo[4]
-        st[6] = cycle - geo[5]
-        st[2] = cycle - 1
+        lo, hi = _port(cycle - geo[5] - 1, geo[5], ps, pq, lat)
+        st[6], st[8], st[2] = lo, hi, hi
+        if ps[0]:
+            dram_stall = hi - cycle + 1
     offset = 1
     for k in range(width):
         a = row[k]
@@ -208,19 +250,20 @@ def _user_read(row, width, cycle, ptr, lines, base, geo, st):
             start = (st[0] + geo[2]) % geo[0]
             st[0], st[1] = start, (start + geo[1]) % geo[0]
             st[3] += geo[3] * geo[4]
-            st[2] += geo[3] + 1
+            lo, hi = _port(st[2] + 1, geo[3], ps, pq, lat)
+            st[6], st[8], st[2] = min(st[6], lo), max(st[8], hi), hi
             potential = st[2] - (cycle + offset)
             offset += potential
             if potential > 0:
                 offset += potential
-    return cycle + offset
+    return cycle + offset + dram_stall
 
 
 # ----------------------------------------------------------------------------- write buffer
 # state: 0 free, 1 partial fill, 2 drain end, 3 DRAM writes, 4 first drain cycle, 5 last drain
 #        cycle, 6 queue head, 7 queue tail, 8 drained any, 9 queue overflow (a gilt error)
 @njit(cache=True)
-def _drain(start, wgeo, queue, st):
+def _drain(start, wgeo, queue, st, ps, pq, lat):
     bw, lines_per_drain = wgeo[3], wgeo[4]
     n = min(lines_per_drain, st[7] - st[6])
     last_fill = queue[(st[6] + n - 1) % queue.size]
@@ -228,11 +271,13 @@ def _drain(start, wgeo, queue, st):
     st[6] += n
     st[3] += data
     st[0] += data
+    lo, hi = _port(start, n, ps, pq, lat)
     if st[8] == 0:
-        st[4] = start
+        st[4] = lo
         st[8] = 1
-    st[5] = max(st[5], start + n - 1)
-    return start + n - 1
+    st[4] = min(st[4], lo)
+    st[5] = max(st[5], hi)
+    return hi
 
 
 @njit(cache=True)
@@ -253,7 +298,7 @@ def _push(queue, st, fill):
 
 
 @njit(cache=True)
-def _write_row(count, cycle, wgeo, queue, st):
+def _write_row(count, cycle, wgeo, queue, st, ps, pq, lat):
     """Serve ``count`` ofmap writes arriving at ``cycle``; returns the serviced cycle.
     ``wgeo``: total words, active words, drain words, bw, lines per drain."""
     cur = cycle
@@ -280,7 +325,7 @@ def _write_row(count, cycle, wgeo, queue, st):
                 cur = st[2]
         elif st[0] < active:
             _flush_partial(queue, st)
-            st[2] = _drain(cur, wgeo, queue, st)
+            st[2] = _drain(cur, wgeo, queue, st, ps, pq, lat)
     return cur
 
 
@@ -310,7 +355,8 @@ def _t_range(df, which, fr, fc, R, C, npx, win, m_all):
 @njit(cache=True)
 def _replay(df, R, C, n_row_folds, n_col_folds, fold_len, ifop, fop, npx, m_all, win,
             calc, i_base, i_stamp, i_items, f_base, f_stamp, f_items,
-            i_ptr, i_lines, i_geo, f_ptr, f_lines, f_geo, wgeo, queue, out):
+            i_ptr, i_lines, i_geo, f_ptr, f_lines, f_geo, wgeo, queue, ports, pqs, lats,
+            out):
     """Serve every demand row, the three buffers coupled through the stalls; ``out`` receives
     stalls, total cycles, SRAM start/stop cycles and the buffers' states."""
     rbuf = np.empty(max(R, C), np.int64)
@@ -330,32 +376,34 @@ def _replay(df, R, C, n_row_folds, n_col_folds, fold_len, ifop, fop, npx, m_all,
                     _calc_read(rbuf, n, cycle, i_stamp, i_base, i_items, st[0])
                     out_i = cycle + 1
                 else:
-                    out_i = _user_read(rbuf, n, cycle, i_ptr, i_lines, i_base, i_geo, st[0])
+                    out_i = _user_read(rbuf, n, cycle, i_ptr, i_lines, i_base, i_geo, st[0],
+                                       ports[0], pqs[0], lats[0])
                 _mark(sram, 0, _any_valid(rbuf, n), out_i)
                 n = _filter_row(df, fr, fc, t, R, C, fop, rbuf) if f_lo <= t < f_hi else 0
                 if calc:
                     _calc_read(rbuf, n, cycle, f_stamp, f_base, f_items, st[1])
                     out_f = cycle + 1
                 else:
-                    out_f = _user_read(rbuf, n, cycle, f_ptr, f_lines, f_base, f_geo, st[1])
+                    out_f = _user_read(rbuf, n, cycle, f_ptr, f_lines, f_base, f_geo, st[1],
+                                       ports[1], pqs[1], lats[1])
                 _mark(sram, 2, _any_valid(rbuf, n), out_f)
                 cnt = _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win)
-                out_o = _write_row(cnt, cycle, wgeo, queue, st[2])
+                out_o = _write_row(cnt, cycle, wgeo, queue, st[2], ports[2], pqs[2], lats[2])
                 _mark(sram, 4, cnt > 0, out_o)
                 total = max(total, out_o)
                 last_o = out_o
                 stall += max(out_i - cycle - 1, out_f - cycle - 1, out_o - cycle)
                 row_index += 1
-    _finish(stall, total, last_o, sram, wgeo, queue, st, out)
+    _finish(stall, total, last_o, sram, wgeo, queue, st, ports, pqs, lats, out)
 
 
 @njit(cache=True)
-def _finish(stall, total, last_o, sram, wgeo, queue, st, out):
+def _finish(stall, total, last_o, sram, wgeo, queue, st, ports, pqs, lats, out):
     """Drain what the ofmap buffer still holds, back to back; fill ``out``."""
     _flush_partial(queue, st[2])
     cycle = last_o
     while st[2, 6] < st[2, 7]:
-        cycle = _drain(cycle, wgeo, queue, st[2]) + 1
+        cycle = _drain(cycle, wgeo, queue, st[2], ports[2], pqs[2], lats[2]) + 1
     out[0], out[1] = stall, total
     out[2:8] = sram
     out[8:18] = st[0]
@@ -365,7 +413,7 @@ def _finish(stall, total, last_o, sram, wgeo, queue, st, out):
 
 @njit(cache=True)
 def _ofmap_pass(df, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win, wgeo, queue,
-                out):
+                ports, pqs, lats, out):
     """CALC mode: the ofmap buffer alone (the read buffers never stall there). Returns False at
     the first ofmap stall (the caller then runs the coupled :func:`_replay`)."""
     st = np.zeros((3, 10), np.int64)
@@ -380,13 +428,13 @@ def _ofmap_pass(df, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win, w
                 cnt = _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win)
                 if cnt == 0:
                     continue
-                out_o = _write_row(cnt, g + t, wgeo, queue, st[2])
+                out_o = _write_row(cnt, g + t, wgeo, queue, st[2], ports[2], pqs[2], lats[2])
                 if out_o != g + t:
                     return False
                 _mark(sram, 4, True, out_o)
                 last_o = out_o
     total = n_row_folds * n_col_folds * fold_len - 1
-    _finish(0, total, max(last_o, total), sram, wgeo, queue, st, out)
+    _finish(0, total, max(last_o, total), sram, wgeo, queue, st, ports, pqs, lats, out)
     return True
 
 
@@ -661,6 +709,11 @@ class MemoryParams:
     ifmap_bw: int = 10
     filter_bw: int = 10
     ofmap_bw: int = 10
+    #: USER mode with SCALE-Sim's Ramulator hook: per-request-line DRAM latencies of the ifmap,
+    #: filter and ofmap ports (see :mod:`.dram`) and the Read/WriteRequestBuffer sizes.
+    dram_latencies: tuple | None = None
+    read_request_buffer: int = 32
+    write_request_buffer: int = 32
 
 
 @dataclass(frozen=True)
@@ -774,9 +827,10 @@ def simulate_memory(dataflow: str, R: int, C: int, ifop: np.ndarray, fop: np.nda
                      math.ceil((total_o - active_o) / bw_o)], np.int64)
     out = np.zeros(38, np.int64)
     queue_size = 2 * total_o + 4 * max(R, C) + 64       # pending lines never exceed this
+    ports, pqs, lats = _ports(params)
     if params.calc:
         queue = np.zeros(queue_size, np.int64)
-        if _ofmap_pass(df, R, C, *geo, npx, m_all, window, wgeo, queue, out):
+        if _ofmap_pass(df, R, C, *geo, npx, m_all, window, wgeo, queue, ports, pqs, lats, out):
             _check_queue(out)
             return _calc_split(df, R, C, geo, ifop, fop, params, distinct, out)
     queue = np.zeros(queue_size, np.int64)
@@ -796,8 +850,22 @@ def simulate_memory(dataflow: str, R: int, C: int, ifop: np.ndarray, fop: np.nda
     _replay(df, R, C, *geo, ifop, fop, npx, m_all, window, params.calc,
             i_base, i_stamp, i_items, f_base, f_stamp, f_items,
             i_user[0], i_user[1], i_user[3], f_user[0], f_user[1], f_user[3],
-            wgeo, queue, out)
+            wgeo, queue, ports, pqs, lats, out)
     return _result(out, params, i_items, f_items, i_user, f_user)
+
+
+def _ports(params: MemoryParams):
+    """The three DRAM ports' states, request queues and latency arrays."""
+    ports = np.zeros((3, 5), np.int64)
+    ports[:, 4] = (1, 1, 0)
+    lats = (_EMPTY, _EMPTY, _EMPTY)
+    if params.dram_latencies is not None and not params.calc:
+        ports[:, 0] = 1
+        ports[:, 3] = (params.read_request_buffer, params.read_request_buffer,
+                       params.write_request_buffer)
+        lats = tuple(np.ascontiguousarray(a, np.int64) for a in params.dram_latencies)
+    pqs = np.zeros((3, int(ports[:, 3].max()) + 1), np.int64)
+    return ports, pqs, lats
 
 
 def _calc_distinct_state(df, which, R, C, geo, npx, m_all, window, items, st, first_req):
@@ -880,4 +948,4 @@ def _user_read_result(st, user) -> tuple[float, float, int]:
     first_reads = int(geo[5] * geo[4])
     if st[3] > first_reads and geo[3] > fetch_rows:
         raise ValueError(_ERRORS[3])
-    return float(st[6]), float(st[2]), int(st[3])
+    return float(st[6]), float(st[8]), int(st[3])

@@ -134,12 +134,14 @@ class LayerReport:
         return self.compute[2]
 
 
-def memory_params(config: ScaleSimConfig) -> MemoryParams:
-    """The memory system SCALE-Sim 3.0.0 builds from a config (see :class:`MemoryParams`)."""
+def memory_params(config: ScaleSimConfig, dram_latencies: tuple | None = None) -> MemoryParams:
+    """The memory system SCALE-Sim 3.0.0 builds from a config (see :class:`MemoryParams`);
+    ``dram_latencies``: the layer's Ramulator latencies (USER mode with UseRamulatorTrace)."""
     if config.user_bandwidth:
         return MemoryParams(config.ifmap_sram_kib, config.filter_sram_kib, config.ofmap_sram_kib,
                             False, config.ifmap_bank_bandwidth, config.filter_bank_bandwidth,
-                            config.bandwidth_words_per_cycle[0])
+                            config.bandwidth_words_per_cycle[0], dram_latencies,
+                            config.read_request_buffer, config.write_request_buffer)
     return MemoryParams(config.ifmap_sram_kib, config.filter_sram_kib, config.ofmap_sram_kib,
                         True, 10, 10, config.array_cols)
 
@@ -151,19 +153,21 @@ def row_operands(row: TopologyRow, config: ScaleSimConfig) -> tuple[np.ndarray, 
     return ifop, filter_operand(row.window, row.filters, config.filter_offset)
 
 
-def check_supported(config: ScaleSimConfig) -> None:
-    """Refuse, naming it, what this model does not reproduce."""
+def check_supported(config: ScaleSimConfig, dram_latencies=None) -> None:
+    """Refuse, naming it, what this model does not reproduce or is not given."""
     if config.ifmap_custom_layout or config.filter_custom_layout:
         raise ValueError("[layout] IfmapCustomLayout/FilterCustomLayout = True (SCALE-Sim's "
                          "custom-layout bank model) is not reproduced by gilt's SCALE-Sim mode")
-    if config.use_ramulator_trace and config.user_bandwidth:
-        raise ValueError("UseRamulatorTrace = True in USER mode: give the Ramulator latency "
-                         "files through simulator.npu.scalesim.dram (not the .cfg)")
+    if config.use_ramulator_trace and config.user_bandwidth and dram_latencies is None:
+        raise ValueError("UseRamulatorTrace = True in USER mode needs the Ramulator latency "
+                         "files (gilt npu --ramulator-dir DIR; SCALE-Sim reads ./results/)")
 
 
-def simulate_row(row: TopologyRow, config: ScaleSimConfig) -> LayerReport:
-    """All of SCALE-Sim 3.0.0's report items for one topology row under ``config``."""
-    check_supported(config)
+def simulate_row(row: TopologyRow, config: ScaleSimConfig, *,
+                 dram_latencies: tuple | None = None) -> LayerReport:
+    """All of SCALE-Sim 3.0.0's report items for one topology row under ``config``
+    (``dram_latencies``: the layer's Ramulator latencies, see :mod:`.dram`)."""
+    check_supported(config, dram_latencies)
     if config.sparsity_support:
         from simulator.npu.scalesim.sparsity import sparse_operands
 
@@ -174,7 +178,7 @@ def simulate_row(row: TopologyRow, config: ScaleSimConfig) -> LayerReport:
     npx = row.ofmap_h * row.ofmap_w
     distinct = None if sparse is not None else (distinct_ifmap_words(row), row.window * row.filters)
     return simulate_gemm(row.name, ifop, fop, (npx, row.filters), row.macs, config,
-                         sparse=sparse, distinct=distinct)
+                         sparse=sparse, distinct=distinct, dram_latencies=dram_latencies)
 
 
 def distinct_ifmap_words(row: TopologyRow) -> int:
@@ -189,11 +193,14 @@ def distinct_ifmap_words(row: TopologyRow) -> int:
 
 def simulate_gemm(name: str, ifop: np.ndarray, fop: np.ndarray, ofmap_shape: tuple[int, int],
                   macs: int, config: ScaleSimConfig, *, sparse=None,
-                  distinct: tuple[int, int] | None = None) -> LayerReport:
+                  distinct: tuple[int, int] | None = None,
+                  dram_latencies: tuple | None = None) -> LayerReport:
     """Report items for SCALE-Sim's run of one set of operand matrices (a layer, or a core's
     part of one)."""
     r, c, df = config.array_rows, config.array_cols, config.dataflow
-    mem = simulate_memory(df, r, c, ifop, fop, ofmap_shape, memory_params(config),
+    uses = config.use_ramulator_trace and config.user_bandwidth
+    mem = simulate_memory(df, r, c, ifop, fop, ofmap_shape,
+                          memory_params(config, dram_latencies if uses else None),
                           distinct=distinct)
     if sparse is None:
         num = compute_numbers(ifop.shape[0], ifop.shape[1], fop.shape[1], r, c, df)
@@ -218,6 +225,15 @@ def simulate_gemm(name: str, ifop: np.ndarray, fop: np.ndarray, ofmap_shape: tup
                        mem.method)
 
 
-def simulate_topology(rows: list[TopologyRow], config: ScaleSimConfig) -> list[LayerReport]:
-    """:func:`simulate_row` for every row (SCALE-Sim runs layers independently)."""
-    return [simulate_row(row, config) for row in rows]
+def simulate_topology(rows: list[TopologyRow], config: ScaleSimConfig, *,
+                      ramulator_dir=None) -> list[LayerReport]:
+    """:func:`simulate_row` for every row (SCALE-Sim runs layers independently);
+    ``ramulator_dir``: SCALE-Sim's Ramulator ``results`` directory (USER mode with
+    UseRamulatorTrace)."""
+    if ramulator_dir is None or not (config.use_ramulator_trace and config.user_bandwidth):
+        return [simulate_row(row, config) for row in rows]
+    from simulator.npu.scalesim.dram import load_ramulator_latencies
+
+    return [simulate_row(row, config,
+                         dram_latencies=load_ramulator_latencies(ramulator_dir, lid))
+            for lid, row in enumerate(rows)]

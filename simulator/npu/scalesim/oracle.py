@@ -40,12 +40,14 @@ def run_oracle(config: ScaleSimConfig | str | os.PathLike, topology: str | os.Pa
                layout: str | os.PathLike | None = None, layers: list[int] | None = None,
                gemm: bool = False, cores: tuple[int, int] | None = None,
                timeout_s: float = 3600, stream_to: str | os.PathLike | None = None,
-               nice: int = 0) -> list[dict]:
+               nice: int = 0, ramulator_dir: str | os.PathLike | None = None) -> list[dict]:
     """Run SCALE-Sim 3.0.0 on ``topology``. ``config`` is a :class:`ScaleSimConfig` or a
     ``.cfg`` path (copied as it is, so every section reaches SCALE-Sim); ``layout`` a layout CSV
     (default: header only); ``cores=(I, F)`` the multi-core split. Returns one dict per layer
     (per core) with ``compute``, ``bandwidth``, ``detail`` (and ``sparse``) string lists and
-    ``wall_s``; ``stream_to`` appends each JSON line to a file as it arrives."""
+    ``wall_s``; ``stream_to`` appends each JSON line to a file as it arrives;
+    ``ramulator_dir`` is linked as ``results/`` in SCALE-Sim's working directory, where its
+    Ramulator hook reads the latency files."""
     ok, why = oracle_available()
     if not ok:
         raise RuntimeError(why)
@@ -55,6 +57,8 @@ def run_oracle(config: ScaleSimConfig | str | os.PathLike, topology: str | os.Pa
             write_cfg(config, cfg)
         else:
             shutil.copyfile(config, cfg)
+        if ramulator_dir is not None:
+            os.symlink(Path(ramulator_dir).resolve(), Path(tmp) / "results")
         cmd = ([] if not nice else ["nice", "-n", str(nice)]) + [
             str(ORACLE_PYTHON), "-I", str(RUNNER), str(cfg), str(Path(topology).resolve())]
         if layout is not None:
