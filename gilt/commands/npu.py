@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ramulator-dir", metavar="DIR",
                         help="SCALE-Sim's Ramulator latency files (_ifmapFile<L>.npy, ...) for a "
                              "USER-mode config with UseRamulatorTrace: True")
+    parser.add_argument("--energy", metavar="ERT", nargs="?", const="scalesim-45nm",
+                        help="with --scalesim-config: per-action energy from an energy table "
+                             "(default scalesim-45nm, Accelergy-style; or a YAML path)")
     parser.add_argument("--cores", metavar="IxF",
                         help="split each layer over I x F cores, SCALE-Sim v3 multi-core style "
                              "(ifmap rows into I parts, filters into F; with --scalesim-config)")
@@ -144,6 +147,16 @@ def run_scalesim_config(args, config) -> int:
         print(f"gilt npu: {exc}", file=sys.stderr)
         return 2
     print(scalesim_table(reports, quiet=args.quiet))
+    if args.energy:
+        from simulator.npu.scalesim.energy import layer_energy, load_ert
+
+        try:
+            ert = load_ert(args.energy)
+        except ValueError as exc:
+            print(f"gilt npu: {exc}", file=sys.stderr)
+            return 2
+        energies = [layer_energy(r, config, r.macs, ert) for r in reports]
+        print(f"energy ({ert['name']}): {sum(e['total'] for e in energies) / 1e6:.3f} uJ")
     if args.report_dir:
         write_reports(reports, args.report_dir, config)
     if args.compute_report:

@@ -378,3 +378,47 @@ def test_compute_report_columns():
     fields = [f.strip() for f in line.split(",")]
     assert fields[0] == "0" and fields[2] == str(res["total_cycles"])
     assert float(fields[4]) == res["overall_util"]
+
+
+def test_energy_is_counts_times_table(tmp_path, small_topology):
+    """Accelergy-style energy: each action's count (from the reports) times its table entry."""
+    from simulator.npu.scalesim.energy import layer_energy, load_ert, sram_pj_per_byte
+
+    table = tmp_path / "ert.yaml"
+    table.write_text("name: t\ncomponents:\n  pe_array: {mac_random: 2.0, mac_idle: 0.5}\n"
+                     "  sram:\n    read_per_byte_by_kib: [[1, 1.0], [4, 3.0]]\n"
+                     "    write_per_byte_by_kib: [[1, 10.0], [4, 10.0]]\n"
+                     "  dram: {read_per_byte: 100.0, write_per_byte: 1000.0}\n")
+    ert = load_ert(str(table))
+    assert sram_pj_per_byte([[1, 1.0], [4, 3.0]], 2) == 2.0       # halfway in log2(KiB)
+    assert sram_pj_per_byte([[1, 1.0], [4, 3.0]], 64) == 3.0      # clamped
+    cfg = sc.ScaleSimConfig(array_rows=4, array_cols=6, ifmap_sram_kib=2, filter_sram_kib=1,
+                            ofmap_sram_kib=4)
+    row = sc.read_topology(small_topology)[0]
+    rep = simulate_row(row, cfg)
+    e = layer_energy(rep, cfg, row.macs, ert)
+    d = [float(x) for x in rep.strings("detail")]
+    assert e["pe_array.mac_random"] == 2.0 * row.macs
+    assert e["pe_array.mac_idle"] == 0.5 * (rep.total_cycles * 24 - row.macs)
+    assert e["ifmap_sram.read"] == 2.0 * d[2] and e["filter_sram.read"] == 1.0 * d[5]
+    assert e["ofmap_sram.write"] == 10.0 * d[8]
+    assert e["dram.read"] == 100.0 * (d[11] + d[14]) and e["dram.write"] == 1000.0 * d[17]
+    with pytest.raises(ValueError, match="does not exist"):
+        load_ert("nope")
+    assert load_ert()["components"]["pe_array"]["mac_random"] > 0      # the shipped table
+
+
+def test_cli_reports_cores_and_energy(tmp_path, small_topology, capsys):
+    from gilt.cli import main as gilt_main
+
+    cfg = sc.write_cfg(_small_config("CALC", "os"), tmp_path / "c.cfg")
+    out = tmp_path / "rep"
+    assert gilt_main(["npu", "--scalesim-config", str(cfg), "--topology", str(small_topology),
+                      "--report-dir", str(out), "--energy", "--cores", "1x2"]) == 0
+    text = capsys.readouterr().out
+    assert "energy (scalesim-45nm)" in text and "odd:core1" in text
+    lines = (out / "COMPUTE_REPORT.csv").read_text().splitlines()
+    assert lines[0] == sc.COMPUTE_REPORT_HEADER and len(lines) == 1 + 2 * 5
+    assert gilt_main(["npu", "--scalesim-config", str(cfg), "--topology", str(small_topology),
+                      "--cores", "2by2"]) == 2
+    assert "--cores" in capsys.readouterr().err

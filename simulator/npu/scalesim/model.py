@@ -103,6 +103,7 @@ class LayerReport:
     sparse: tuple | None
     memory: MemoryResult
     method: str
+    macs: int = 0
 
     def strings(self, kind: str) -> list[str]:
         return [str(x) for x in getattr(self, kind)]
@@ -222,7 +223,7 @@ def simulate_gemm(name: str, ifop: np.ndarray, fop: np.ndarray, ofmap_shape: tup
               *dram[0], *dram[1], *dram[2])
     sparse_items = None if sparse is None else (*sparse.storage, metadata / total)
     return LayerReport(name, compute, (*sram_bw, *dram_bw), detail, sparse_items, mem,
-                       mem.method)
+                       mem.method, macs)
 
 
 def simulate_topology(rows: list[TopologyRow], config: ScaleSimConfig, *,
