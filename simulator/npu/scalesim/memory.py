@@ -261,14 +261,24 @@ def _user_read(row, width, cycle, ptr, lines, base, geo, st, ps, pq, lat):
 
 # ----------------------------------------------------------------------------- write buffer
 # state: 0 free, 1 partial fill, 2 drain end, 3 DRAM writes, 4 first drain cycle, 5 last drain
-#        cycle, 6 queue head, 7 queue tail, 8 drained any, 9 queue overflow (a gilt error)
+#        cycle, 6 queue head run, 7 queue tail run, 8 drained any, 9 queue overflow (a gilt
+#        error), 10 pending lines. The queue holds runs of lines: row 0 fill, row 1 count.
 @njit(cache=True)
 def _drain(start, wgeo, queue, st, ps, pq, lat):
     bw, lines_per_drain = wgeo[3], wgeo[4]
-    n = min(lines_per_drain, st[7] - st[6])
-    last_fill = queue[(st[6] + n - 1) % queue.size]
+    cap = queue.shape[1]
+    n = min(lines_per_drain, st[10])
+    take, last_fill = n, 0
+    while take > 0:
+        h = st[6] % cap
+        k = min(queue[1, h], take)
+        take -= k
+        queue[1, h] -= k
+        last_fill = queue[0, h]
+        if queue[1, h] == 0:
+            st[6] += 1
     data = n * bw - (bw - last_fill)
-    st[6] += n
+    st[10] -= n
     st[3] += data
     st[0] += data
     lo, hi = _port(start, n, ps, pq, lat)
@@ -283,18 +293,37 @@ def _drain(start, wgeo, queue, st, ps, pq, lat):
 @njit(cache=True)
 def _flush_partial(queue, st):
     if st[1] > 0:
-        _push(queue, st, st[1])
+        _push(queue, st, st[1], 1)
         st[1] = 0
 
 
 @njit(cache=True)
-def _push(queue, st, fill):
-    """Append a line (ring buffer; SCALE-Sim keeps every line, only the pending ones matter)."""
-    if st[7] - st[6] >= queue.size:
+def _push(queue, st, fill, count):
+    """Append ``count`` lines of ``fill`` words (SCALE-Sim keeps every line; only the pending
+    ones matter, kept as runs in a ring)."""
+    if count <= 0:
+        return
+    cap = queue.shape[1]
+    st[10] += count
+    if st[7] > st[6] and queue[0, (st[7] - 1) % cap] == fill:
+        queue[1, (st[7] - 1) % cap] += count
+        return
+    if st[7] - st[6] >= cap:
         st[9] = 1                       # overflow: reported as an error by the caller
         return
-    queue[st[7] % queue.size] = fill
+    queue[0, st[7] % cap] = fill
+    queue[1, st[7] % cap] = count
     st[7] += 1
+
+
+@njit(cache=True)
+def _store(k, wgeo, queue, st):
+    """Store ``k`` output words with no drain decision among them."""
+    bw = wgeo[3]
+    st[0] -= k
+    fill = st[1] + k
+    _push(queue, st, bw, fill // bw)
+    st[1] = fill % bw
 
 
 @njit(cache=True)
@@ -302,7 +331,7 @@ def _write_row(count, cycle, wgeo, queue, st, ps, pq, lat):
     """Serve ``count`` ofmap writes arriving at ``cycle``; returns the serviced cycle.
     ``wgeo``: total words, active words, drain words, bw, lines per drain."""
     cur = cycle
-    active, bw = wgeo[1], wgeo[3]
+    active = wgeo[1]
     k = 0
     while k < count:
         if cur < st[2] and st[0] - (count - k) > 0:
@@ -311,12 +340,7 @@ def _write_row(count, cycle, wgeo, queue, st, ps, pq, lat):
             bulk = count - k            # no element can start a drain
         else:
             bulk = 1
-        st[0] -= bulk
-        fill = st[1] + bulk
-        while fill >= bw:
-            _push(queue, st, bw)
-            fill -= bw
-        st[1] = fill
+        _store(bulk, wgeo, queue, st)
         k += bulk
         if bulk > 1:
             continue
@@ -360,7 +384,7 @@ def _replay(df, R, C, n_row_folds, n_col_folds, fold_len, ifop, fop, npx, m_all,
     """Serve every demand row, the three buffers coupled through the stalls; ``out`` receives
     stalls, total cycles, SRAM start/stop cycles and the buffers' states."""
     rbuf = np.empty(max(R, C), np.int64)
-    st = np.zeros((3, 10), np.int64)
+    st = np.zeros((3, 12), np.int64)
     st[0, 4] = st[1, 4] = -(1 << 60)
     st[2, 0] = wgeo[0]
     stall, row_index, last_o, total = 0, 0, 0, -(1 << 60)
@@ -402,39 +426,74 @@ def _finish(stall, total, last_o, sram, wgeo, queue, st, ports, pqs, lats, out):
     """Drain what the ofmap buffer still holds, back to back; fill ``out``."""
     _flush_partial(queue, st[2])
     cycle = last_o
-    while st[2, 6] < st[2, 7]:
+    while st[2, 10] > 0:
         cycle = _drain(cycle, wgeo, queue, st[2], ports[2], pqs[2], lats[2]) + 1
     out[0], out[1] = stall, total
     out[2:8] = sram
-    out[8:18] = st[0]
-    out[18:28] = st[1]
-    out[28:38] = st[2]
+    out[8:20] = st[0]
+    out[20:32] = st[1]
+    out[32:44] = st[2]
+
+
+@njit(cache=True)
+def _ofmap_block(df, fr, fc, R, C, npx, m_all, win):
+    """(first row, length T, columns u) of the ofmap's skewed block in fold (fr, fc): column c
+    writes T words in rows first + c ... first + c + T - 1."""
+    if df == OS:
+        ru = min(R, npx - fr * R)
+        return win - 1 + R - ru, ru, min(C, m_all - fc * C)
+    if df == WS:
+        return 2 * R - 1, npx, min(C, m_all - fc * C)
+    return 2 * R - 1, m_all, min(C, npx - fc * C)
 
 
 @njit(cache=True)
 def _ofmap_pass(df, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win, wgeo, queue,
                 ports, pqs, lats, out):
-    """CALC mode: the ofmap buffer alone (the read buffers never stall there). Returns False at
-    the first ofmap stall (the caller then runs the coupled :func:`_replay`)."""
-    st = np.zeros((3, 10), np.int64)
+    """CALC mode: the ofmap buffer alone (the read buffers never stall there), jumping from one
+    drain decision to the next with the blocks' closed-form write counts. Returns False at the
+    first ofmap stall (the caller then runs the coupled :func:`_replay`)."""
+    st = np.zeros((3, 12), np.int64)
     st[2, 0] = wgeo[0]
+    w = st[2]
     sram = np.full(6, -(1 << 60), np.int64)
-    last_o = 0
-    for fc in range(n_col_folds):
-        for fr in range(n_row_folds):
-            g = (fc * n_row_folds + fr) * fold_len
-            lo, hi = _t_range(df, 2, fr, fc, R, C, npx, win, m_all)
-            for t in range(max(lo, 0), min(hi, fold_len)):
-                cnt = _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win)
-                if cnt == 0:
-                    continue
-                out_o = _write_row(cnt, g + t, wgeo, queue, st[2], ports[2], pqs[2], lats[2])
-                if out_o != g + t:
+    active = wgeo[1]
+    for g in range(n_row_folds * n_col_folds):
+        fc, fr = g // n_row_folds, g % n_row_folds
+        first, T, u = _ofmap_block(df, fr, fc, R, C, npx, m_all, win)
+        row0 = g * fold_len + first                 # cycle of the block's first row
+        n_rows = T + u - 1
+        _mark(sram, 4, True, row0)
+        _mark(sram, 4, True, row0 + n_rows - 1)
+        x = 0                                       # rows of the block served so far
+        while x < n_rows:
+            done = _skew_cum(x, T, u)
+            if row0 + x < w[2]:                     # a drain runs: only a full buffer matters
+                x1 = min(n_rows, w[2] - row0)
+                k = _skew_cum(x1, T, u) - done
+                if w[0] - k <= 0:
                     return False
-                _mark(sram, 4, True, out_o)
-                last_o = out_o
+                _store(k, wgeo, queue, w)
+                x = x1
+                continue
+            if w[0] - (_skew_cum(n_rows, T, u) - done) >= active:
+                _store(_skew_cum(n_rows, T, u) - done, wgeo, queue, w)
+                break
+            lo, hi = x + 1, n_rows                  # first x* with free below active after it
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if w[0] - (_skew_cum(mid, T, u) - done) < active:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            _store(_skew_cum(lo - 1, T, u) - done, wgeo, queue, w)
+            cnt = _skew_cum(lo, T, u) - _skew_cum(lo - 1, T, u)
+            if _write_row(cnt, row0 + lo - 1, wgeo, queue, w, ports[2], pqs[2],
+                          lats[2]) != row0 + lo - 1:
+                return False
+            x = lo
     total = n_row_folds * n_col_folds * fold_len - 1
-    _finish(0, total, max(last_o, total), sram, wgeo, queue, st, ports, pqs, lats, out)
+    _finish(0, total, total, sram, wgeo, queue, st, ports, pqs, lats, out)
     return True
 
 
@@ -592,17 +651,21 @@ def _calc_distinct_folds(df, which, R, C, n_row_folds, n_col_folds, fold_len, np
 
 
 @njit(cache=True)
-def _pos_to_cycle(df, which, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win, p):
-    """Cycle (row, no stalls) of the request at position ``p`` of an operand's stream."""
+def _pos_to_cycles(df, which, R, C, n_row_folds, n_col_folds, fold_len, npx, m_all, win,
+                   positions):
+    """Cycles (rows, no stalls) of the requests at ``positions`` of an operand's stream."""
+    out = np.full(positions.size, -1, np.int64)
     pos = 0
     for g in range(n_row_folds * n_col_folds):
         fc, fr = g // n_row_folds, g % n_row_folds
         skewed, base, T, u, ru = _fold_shape(df, which, fr, fc, R, C, npx, win, m_all)
         n = u * T if skewed else u * ru
-        if p < pos + n:
-            return g * fold_len + _row_of(p - pos, skewed, base, T, u, ru, R)
+        for k in range(positions.size):
+            p = positions[k]
+            if pos <= p < pos + n:
+                out[k] = g * fold_len + _row_of(p - pos, skewed, base, T, u, ru, R)
         pos += n
-    return -1
+    return out
 
 
 @njit(cache=True)
@@ -825,15 +888,17 @@ def simulate_memory(dataflow: str, R: int, C: int, ifop: np.ndarray, fop: np.nda
     bw_o = params.ofmap_bw
     wgeo = np.array([total_o, active_o, total_o - active_o, bw_o,
                      math.ceil((total_o - active_o) / bw_o)], np.int64)
-    out = np.zeros(38, np.int64)
-    queue_size = 2 * total_o + 4 * max(R, C) + 64       # pending lines never exceed this
+    out = np.zeros(44, np.int64)
     ports, pqs, lats = _ports(params)
     if params.calc:
-        queue = np.zeros(queue_size, np.int64)
-        if _ofmap_pass(df, R, C, *geo, npx, m_all, window, wgeo, queue, ports, pqs, lats, out):
-            _check_queue(out)
-            return _calc_split(df, R, C, geo, ifop, fop, params, distinct, out)
-    queue = np.zeros(queue_size, np.int64)
+        for queue_size in (1024, 2 * total_o + 4 * max(R, C) + 64):
+            queue = np.zeros((2, queue_size), np.int64)   # runs of pending ofmap lines
+            if not _ofmap_pass(df, R, C, *geo, npx, m_all, window, wgeo, queue, ports, pqs,
+                               lats, out):
+                break
+            if not out[32 + 9]:
+                return _calc_split(df, R, C, geo, ifop, fop, params, distinct, out)
+    queue = np.zeros((2, 2 * total_o + 4 * max(R, C) + 64), np.int64)
     i_base, i_span = _span(ifop)
     f_base, f_span = _span(fop)
     if params.calc:
@@ -854,8 +919,21 @@ def simulate_memory(dataflow: str, R: int, C: int, ifop: np.ndarray, fop: np.nda
     return _result(out, params, i_items, f_items, i_user, f_user)
 
 
+_FIXED_PORTS = None
+
+
 def _ports(params: MemoryParams):
-    """The three DRAM ports' states, request queues and latency arrays."""
+    """The three DRAM ports' states, request queues and latency arrays (fixed-latency ports are
+    never written to, so one set serves every layer)."""
+    global _FIXED_PORTS
+    if params.dram_latencies is None or params.calc:
+        if _FIXED_PORTS is None:
+            _FIXED_PORTS = _new_ports(params)
+        return _FIXED_PORTS
+    return _new_ports(params)
+
+
+def _new_ports(params: MemoryParams):
     ports = np.zeros((3, 5), np.int64)
     ports[:, 4] = (1, 1, 0)
     lats = (_EMPTY, _EMPTY, _EMPTY)
@@ -873,8 +951,8 @@ def _calc_distinct_state(df, which, R, C, geo, npx, m_all, window, items, st, fi
     from its folds' sizes alone (:func:`_calc_distinct_folds`)."""
     close_pos = _calc_distinct_folds(df, which, R, C, *geo, npx, m_all, window, items, st)
     st[4] = first_req
-    cycles = [_pos_to_cycle(df, which, R, C, *geo, npx, m_all, window, int(p))
-              for p in close_pos if p >= 0]
+    cycles = _pos_to_cycles(df, which, R, C, *geo, npx, m_all, window, close_pos)
+    cycles = [int(c) for p, c in zip(close_pos, cycles) if p >= 0]
     if st[5] == 1:
         st[6], st[7] = first_req - 1, cycles[-1]
     elif st[5] >= 2:
@@ -889,27 +967,31 @@ def _calc_split(df, R, C, geo, ifop, fop, params, distinct, out) -> MemoryResult
     reads, closed = [], 0
     for which, op, kib in ((0, ifop, params.ifmap_kib), (1, fop, params.filter_kib)):
         items = kib * 1024 // 100
-        base, span = _span(op)
-        count = distinct[which] if distinct is not None else _distinct(op, base, span)
+        if distinct is None:
+            base, span = _span(op)
+            count = _distinct(op, base, span)
+        else:
+            count = distinct[which]
         if count < 50 * items:              # one window never closes: all reads at the end
             _first_last_rows(df, which, R, C, *geo, op, npx, m_all, window, sram)
             cycles = -(-(-(-count // items) * items) // 10)
             reads.append((float(-cycles), -1.0, int(count)))
             closed += 1
             continue
-        st = np.zeros(10, np.int64)
+        st = np.zeros(12, np.int64)
         if count == op.size and max(R, C) < 50 * items:    # every address once, no -1
             _first_last_rows(df, which, R, C, *geo, op, npx, m_all, window, sram)
             _calc_distinct_state(df, which, R, C, geo, npx, m_all, window, items, st,
                                  int(sram[2 * which]) - 1)
             closed += 1
         else:
+            base, span = _span(op)
             _calc_stream(df, which, R, C, *geo, op, npx, m_all, window, base,
                          np.full(span, -1, np.int64), items, st, sram)
         if st[8]:
             raise ValueError(_ERRORS[int(st[8])])
         reads.append(_calc_read_result(st, items))
-    w_st = out[28:38]
+    w_st = out[32:44]
     return MemoryResult(total_cycles=int(out[1]), stall_cycles=0,
                         sram_cycles=tuple(float(x) for x in sram), ifmap_dram=reads[0],
                         filter_dram=reads[1],
@@ -919,13 +1001,13 @@ def _calc_split(df, R, C, geo, ifop, fop, params, distinct, out) -> MemoryResult
 
 
 def _check_queue(out):
-    if out[28 + 9]:
+    if out[32 + 9]:
         raise RuntimeError("ofmap line queue overflow (a gilt bug: please report)")
 
 
 def _result(out, params, i_items, f_items, i_user, f_user) -> MemoryResult:
     _check_queue(out)
-    i_st, f_st, w_st = out[8:18], out[18:28], out[28:38]
+    i_st, f_st, w_st = out[8:20], out[20:32], out[32:44]
     if params.calc:
         for st in (i_st, f_st):
             if st[8]:

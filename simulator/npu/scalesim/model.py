@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from simulator.npu.scalesim.io import DATAFLOWS, ScaleSimConfig, TopologyRow
 from simulator.npu.scalesim.memory import MemoryParams, MemoryResult, simulate_memory
@@ -53,15 +54,7 @@ def compute_numbers(npx: int, window: int, filters: int, rows_pe: int, cols_pe: 
     folds = row_folds * col_folds
     fold_len = t + r + c - 2 if dataflow == "os" else 2 * r + c + t - 2
     util_len = fold_len if dataflow == "os" else fold_len + c - 1
-    map_sum = 0.0
-    util_sum = 0.0
-    pe = r * c
-    for fc in range(col_folds):                 # SCALE-Sim's order: column folds outer
-        cols_used = min(c, sc - fc * c)
-        for fr in range(row_folds):
-            used = min(r, sr - fr * r) * cols_used
-            map_sum += used / pe
-            util_sum += used * t / (pe * util_len)
+    map_sum, util_sum = _fold_means(sr, sc, t, r, c, util_len)
     m = filters
     if dataflow == "os":
         sram = (col_folds * window * npx, row_folds * window * m, npx * m + folds * (r + c))
@@ -73,6 +66,22 @@ def compute_numbers(npx: int, window: int, filters: int, rows_pe: int, cols_pe: 
             "mapping_efficiency": map_sum / folds * 100, "compute_util": util_sum / folds * 100,
             "sram_ifmap_reads": sram[0], "sram_filter_reads": sram[1],
             "sram_ofmap_writes": sram[2], "macs": npx * window * filters}
+
+
+@njit(cache=True)
+def _fold_means(sr, sc, t, r, c, util_len):
+    """Sums over folds, in SCALE-Sim's order (column folds outer) and float64 left to right, of
+    the used fraction of the array and of its compute utilization."""
+    map_sum = 0.0
+    util_sum = 0.0
+    pe = r * c
+    for fc in range(-(-sc // c)):
+        cols_used = min(c, sc - fc * c)
+        for fr in range(-(-sr // r)):
+            used = min(r, sr - fr * r) * cols_used
+            map_sum += used / pe
+            util_sum += used * t / (pe * util_len)
+    return map_sum, util_sum
 
 
 def scalesim_layer(row: TopologyRow, rows_pe: int, cols_pe: int, dataflow: str) -> dict:
