@@ -16,72 +16,21 @@ DETAILED_ACCESS_REPORT (and SPARSE_REPORT with sparsity) typed as SCALE-Sim type
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
-from simulator.npu.scalesim.io import DATAFLOWS, ScaleSimConfig, TopologyRow
+from simulator.npu.scalesim.compute import compute_numbers, gemm_dims
+from simulator.npu.scalesim.io import ScaleSimConfig, TopologyRow
 from simulator.npu.scalesim.memory import MemoryParams, MemoryResult, simulate_memory
-from simulator.npu.scalesim.operands import filter_operand, ifmap_operand
+from simulator.npu.scalesim.operands import row_operands
+from simulator.npu.scalesim.sparsity import sparse_operands
 
 
 def scalesim_dims(row: TopologyRow, dataflow: str) -> tuple[int, int, int]:
     """``(Sr, Sc, T)`` of SCALE-Sim's mapping: OS (Npx, M, W), WS (W, M, Npx), IS (W, Npx, M),
     with Npx output pixels, W = R*S*C window size and M filters."""
     return gemm_dims(row.ofmap_h * row.ofmap_w, row.window, row.filters, dataflow)
-
-
-def gemm_dims(npx: int, window: int, filters: int, dataflow: str) -> tuple[int, int, int]:
-    if dataflow == "os":
-        return npx, filters, window
-    if dataflow == "ws":
-        return window, filters, npx
-    if dataflow == "is":
-        return window, npx, filters
-    raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {dataflow!r}")
-
-
-def compute_numbers(npx: int, window: int, filters: int, rows_pe: int, cols_pe: int,
-                    dataflow: str) -> dict:
-    """The compute side of one GEMM ``[npx x window] . [window x filters]`` (see the module
-    docstring): fold count and length, stall-free cycles, the two per-fold means and the SRAM
-    read/write counts."""
-    sr, sc, t = gemm_dims(npx, window, filters, dataflow)
-    r, c = rows_pe, cols_pe
-    row_folds, col_folds = math.ceil(sr / r), math.ceil(sc / c)
-    folds = row_folds * col_folds
-    fold_len = t + r + c - 2 if dataflow == "os" else 2 * r + c + t - 2
-    util_len = fold_len if dataflow == "os" else fold_len + c - 1
-    map_sum, util_sum = _fold_means(sr, sc, t, r, c, util_len)
-    m = filters
-    if dataflow == "os":
-        sram = (col_folds * window * npx, row_folds * window * m, npx * m + folds * (r + c))
-    elif dataflow == "ws":
-        sram = (col_folds * window * npx, window * m, row_folds * npx * m)
-    else:
-        sram = (window * npx, col_folds * window * m, row_folds * npx * m)
-    return {"folds": folds, "fold_cycles": fold_len, "compute_cycles": folds * fold_len - 1,
-            "mapping_efficiency": map_sum / folds * 100, "compute_util": util_sum / folds * 100,
-            "sram_ifmap_reads": sram[0], "sram_filter_reads": sram[1],
-            "sram_ofmap_writes": sram[2], "macs": npx * window * filters}
-
-
-@njit(cache=True)
-def _fold_means(sr, sc, t, r, c, util_len):
-    """Sums over folds, in SCALE-Sim's order (column folds outer) and float64 left to right, of
-    the used fraction of the array and of its compute utilization."""
-    map_sum = 0.0
-    util_sum = 0.0
-    pe = r * c
-    for fc in range(-(-sc // c)):
-        cols_used = min(c, sc - fc * c)
-        for fr in range(-(-sr // r)):
-            used = min(r, sr - fr * r) * cols_used
-            map_sum += used / pe
-            util_sum += used * t / (pe * util_len)
-    return map_sum, util_sum
 
 
 def scalesim_layer(row: TopologyRow, rows_pe: int, cols_pe: int, dataflow: str) -> dict:
@@ -156,13 +105,6 @@ def memory_params(config: ScaleSimConfig, dram_latencies: tuple | None = None) -
                         True, 10, 10, config.array_cols)
 
 
-def row_operands(row: TopologyRow, config: ScaleSimConfig) -> tuple[np.ndarray, np.ndarray]:
-    ifop = ifmap_operand(row.ifmap_h, row.ifmap_w, row.filter_h, row.filter_w, row.channels,
-                         row.stride_h, row.stride_w, row.ofmap_h, row.ofmap_w,
-                         config.ifmap_offset)
-    return ifop, filter_operand(row.window, row.filters, config.filter_offset)
-
-
 def check_supported(config: ScaleSimConfig, dram_latencies=None) -> None:
     """Refuse, naming it, what this model does not reproduce or is not given."""
     if config.ifmap_custom_layout or config.filter_custom_layout:
@@ -179,8 +121,6 @@ def simulate_row(row: TopologyRow, config: ScaleSimConfig, *,
     (``dram_latencies``: the layer's Ramulator latencies, see :mod:`.dram`)."""
     check_supported(config, dram_latencies)
     if config.sparsity_support:
-        from simulator.npu.scalesim.sparsity import sparse_operands
-
         ifop, fop, sparse = sparse_operands(row, config)
     else:
         ifop, fop = row_operands(row, config)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from simulator.npu.scalesim.io import ScaleSimConfig, TopologyRow
+
 
 @njit(cache=True)
 def ifmap_operand(h: int, w: int, r: int, s: int, c: int, stride_h: int, stride_w: int,
@@ -35,3 +37,11 @@ def filter_operand(window: int, filters: int, offset: int) -> np.ndarray:
     """window x filters filter addresses."""
     return (np.arange(filters)[None, :] * window + np.arange(window)[:, None] + offset).astype(
         np.int64)
+
+
+def row_operands(row: TopologyRow, config: ScaleSimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A topology row's ifmap and filter operand matrices under ``config``'s offsets."""
+    ifop = ifmap_operand(row.ifmap_h, row.ifmap_w, row.filter_h, row.filter_w, row.channels,
+                         row.stride_h, row.stride_w, row.ofmap_h, row.ofmap_w,
+                         config.ifmap_offset)
+    return ifop, filter_operand(row.window, row.filters, config.filter_offset)

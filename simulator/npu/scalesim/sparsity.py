@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.npu.scalesim.compute import compute_numbers
 from simulator.npu.scalesim.io import ScaleSimConfig, TopologyRow
-from simulator.npu.scalesim.model import compute_numbers, row_operands
+from simulator.npu.scalesim.operands import row_operands
 
 
 @dataclass(frozen=True)
