@@ -15,7 +15,8 @@ Usage::
 One JSON object per layer on stdout (flushed as each layer finishes). ``compute``,
 ``bandwidth``, ``detail`` and ``sparse`` hold each report's items as the strings SCALE-Sim writes
 into COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv, DETAILED_ACCESS_REPORT.csv and SPARSE_REPORT.csv
-(``str()`` of each item); ``wall_s`` is the layer's run time.
+(``str()`` of each item); ``wall_s`` and ``cpu_s`` are the layer's wall and CPU
+time.
 
 ``--cores IxF`` runs each layer split over ``I * F`` cores the way SCALE-Sim v3's multi-core
 front end (Krittika) splits a matmul layer: the ifmap operand's rows (output pixels) into ``I``
@@ -62,7 +63,7 @@ def run_layers(sim, chosen, sparse: bool) -> None:
 
     topo = sim.topo
     for lid in chosen:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         layer = single_layer_sim()
         with contextlib.redirect_stdout(io.StringIO()):
             layer.set_params(layer_id=lid, config_obj=sim.config, topology_obj=topo,
@@ -70,6 +71,7 @@ def run_layers(sim, chosen, sparse: bool) -> None:
             layer.run()
             row = _layer_row(layer, lid, topo.topo_arrays[lid][0], sparse, 0.0)
         row["wall_s"] = time.perf_counter() - t0
+        row["cpu_s"] = time.process_time() - c0
         print(json.dumps(row), flush=True)
         del layer
         gc.collect()

@@ -208,7 +208,8 @@ def _port(c0, n, ps, pq, lat):
 
 # ------------------------------------------------------------------------ USER read buffer
 # state: 0 active start, 1 active end, 2 last prefetch cycle, 3 DRAM reads, 5 started,
-#        6 first DRAM cycle, 7 error, 8 last DRAM cycle (4: the CALC buffer's slot, unused)
+#        6 first DRAM cycle, 7 error, 8 last DRAM cycle, 9 window epoch (4: the CALC buffer's
+#        slot, unused)
 @njit(cache=True)
 def _user_hit(i, ptr, lines, st, n_lines):
     start, end = st[0], st[1]
@@ -223,9 +224,11 @@ def _user_hit(i, ptr, lines, st, n_lines):
 
 
 @njit(cache=True)
-def _user_read(row, width, cycle, ptr, lines, base, geo, st, ps, pq, lat):
+def _user_read(row, width, cycle, ptr, lines, base, geo, st, ps, pq, lat, seen):
     """Serve one demand row; returns SCALE-Sim's serviced cycle. ``geo``: n_lines, n_active,
-    n_prefetch, request lines per prefetch, bw, request lines of the first fetch."""
+    n_prefetch, request lines per prefetch, bw, request lines of the first fetch. ``seen[i]``
+    holds the window epoch (``st[9]``, bumped at each prefetch) in which address ``i`` last hit:
+    the window only moves at a prefetch, so a second look in the same epoch is a hit."""
     dram_stall = 0
     if st[5] == 0:                      # the first call fills the active buffer
         st[5] = 1
@@ -241,12 +244,15 @@ def _user_read(row, width, cycle, ptr, lines, base, geo, st, ps, pq, lat):
         if a == -1:
             continue
         i = a - base
+        if seen[i] == st[9]:
+            continue
         tries = 0
         while not _user_hit(i, ptr, lines, st, geo[0]):
             if geo[2] == 0 or tries > geo[0] + 1:
                 st[7] = 2
                 return cycle + offset
             tries += 1
+            st[9] += 1
             start = (st[0] + geo[2]) % geo[0]
             st[0], st[1] = start, (start + geo[1]) % geo[0]
             st[3] += geo[3] * geo[4]
@@ -256,6 +262,7 @@ def _user_read(row, width, cycle, ptr, lines, base, geo, st, ps, pq, lat):
             offset += potential
             if potential > 0:
                 offset += potential
+        seen[i] = st[9]
     return cycle + offset + dram_stall
 
 
@@ -386,6 +393,12 @@ def _replay(df, R, C, n_row_folds, n_col_folds, fold_len, ifop, fop, npx, m_all,
     rbuf = np.empty(max(R, C), np.int64)
     st = np.zeros((3, 12), np.int64)
     st[0, 4] = st[1, 4] = -(1 << 60)
+    i_seen = np.full(1 if calc else i_ptr.size - 1, -1, np.int64)
+    f_seen = np.full(1 if calc else f_ptr.size - 1, -1, np.int64)
+    i_st, f_st, w_st = st[0], st[1], st[2]         # views made once: not per row
+    i_ps, f_ps, w_ps = ports[0], ports[1], ports[2]
+    i_pq, f_pq, w_pq = pqs[0], pqs[1], pqs[2]
+    i_lat, f_lat, w_lat = lats[0], lats[1], lats[2]
     st[2, 0] = wgeo[0]
     stall, row_index, last_o, total = 0, 0, 0, -(1 << 60)
     sram = np.full(6, -(1 << 60), np.int64)
@@ -397,22 +410,22 @@ def _replay(df, R, C, n_row_folds, n_col_folds, fold_len, ifop, fop, npx, m_all,
                 cycle = row_index + stall
                 n = _ifmap_row(df, fr, fc, t, R, C, ifop, rbuf) if i_lo <= t < i_hi else 0
                 if calc:
-                    _calc_read(rbuf, n, cycle, i_stamp, i_base, i_items, st[0])
+                    _calc_read(rbuf, n, cycle, i_stamp, i_base, i_items, i_st)
                     out_i = cycle + 1
                 else:
-                    out_i = _user_read(rbuf, n, cycle, i_ptr, i_lines, i_base, i_geo, st[0],
-                                       ports[0], pqs[0], lats[0])
+                    out_i = _user_read(rbuf, n, cycle, i_ptr, i_lines, i_base, i_geo, i_st,
+                                       i_ps, i_pq, i_lat, i_seen)
                 _mark(sram, 0, _any_valid(rbuf, n), out_i)
                 n = _filter_row(df, fr, fc, t, R, C, fop, rbuf) if f_lo <= t < f_hi else 0
                 if calc:
-                    _calc_read(rbuf, n, cycle, f_stamp, f_base, f_items, st[1])
+                    _calc_read(rbuf, n, cycle, f_stamp, f_base, f_items, f_st)
                     out_f = cycle + 1
                 else:
-                    out_f = _user_read(rbuf, n, cycle, f_ptr, f_lines, f_base, f_geo, st[1],
-                                       ports[1], pqs[1], lats[1])
+                    out_f = _user_read(rbuf, n, cycle, f_ptr, f_lines, f_base, f_geo, f_st,
+                                       f_ps, f_pq, f_lat, f_seen)
                 _mark(sram, 2, _any_valid(rbuf, n), out_f)
                 cnt = _ofmap_count(df, fr, fc, t, R, C, npx, m_all, win)
-                out_o = _write_row(cnt, cycle, wgeo, queue, st[2], ports[2], pqs[2], lats[2])
+                out_o = _write_row(cnt, cycle, wgeo, queue, w_st, w_ps, w_pq, w_lat)
                 _mark(sram, 4, cnt > 0, out_o)
                 total = max(total, out_o)
                 last_o = out_o
