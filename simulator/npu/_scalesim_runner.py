@@ -131,8 +131,7 @@ def run_multicore(sim, chosen, parts: tuple[int, int]) -> None:
                                     filter_op_mat=filt[:, c0:c1], ofmap_op_mat=ofmap[r0:r1, c0:c1])
                     pre_i, pre_f = comp.get_prefetch_matrices()
                     dem = comp.get_demand_matrices()
-                    mem = double_buffered_scratchpad()
-                    kib = cfg.get_mem_sizes()
+                    mem, kib = double_buffered_scratchpad(), cfg.get_mem_sizes()
                     bws = cfg.get_bandwidths_as_list() if user else None
                     mem.set_params(
                         layer_id=lid, verbose=False, estimate_bandwidth_mode=not user,
