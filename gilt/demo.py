@@ -5,6 +5,9 @@ gating and zero-block skipping, golden-run on a seeded input, then costed on a G
 CPU (Zen 5 EPYC) and an NPU (32x32 systolic array). The report folder (``gilt-report/`` by
 default) holds Markdown and HTML pages with per-layer utilization per target, the GPU roofline,
 the NPU utilization timeline, and what gating, zero-skip, 4x4 tiling and fusion saved per layer.
+
+The options and their defaults are those of ``gilt report``; ``gilt demo`` is
+``gilt report --net resnet50 --net gated_net`` with a title.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 from gilt.report import add_arguments as _report_arguments
 from gilt.report import run_report
 
-DEMO_NETWORKS = ["resnet50", "gated_net"]
+DEFAULT_NETWORKS = ["resnet50", "gated_net"]
 
 
 def add_arguments(parser) -> None:
-    _report_arguments(parser)
+    """The options of ``gilt report``, with the same defaults (only the networks differ)."""
+    _report_arguments(parser, networks_default=tuple(DEFAULT_NETWORKS))
 
 
 def run(args) -> int:
-    return run_report(args, DEMO_NETWORKS, "gilt demo: W4A8 + gating + zero-skip + tiling")
+    return run_report(args, DEFAULT_NETWORKS, "gilt demo: W4A8 + gating + zero-skip + tiling")

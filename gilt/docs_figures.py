@@ -120,7 +120,7 @@ def fusion_gpu(path):
 
     plt = _plt()
     wl = networks.workload_for("mobilenetv3_large", precision="w8a8")
-    spec = targets.load_hardware("gpu", "a100_sxm4_40gb")
+    spec = targets.load_hardware("gpu", "a100-sxm4-40gb")
     fused = simulate_network(wl, spec)
     unfused = simulate_network(wl, spec, epilogue="unfused")
     fig, ax = plt.subplots(figsize=(10, 3.5))
@@ -188,7 +188,7 @@ def gpu_roofline(path):
     from simulator.gpu.network import simulate_network
 
     wl = networks.workload_for("resnet50", precision="w8a8", batch=8)
-    return roofline_plot(simulate_network(wl, "a100_sxm4_40gb"), "a100_sxm4_40gb", path)
+    return roofline_plot(simulate_network(wl, "a100-sxm4-40gb"), "a100-sxm4-40gb", path)
 
 
 def cpu_lanes(path):

@@ -65,6 +65,32 @@ def tiling_savings(workload: Workload, *, tile=(4, 4), min_map=(16, 16)) -> list
     return out
 
 
+def check_arguments(network, *, precision, gating, zero_skip, input_size, seed,
+                    hardware) -> dict[str, str]:
+    """:func:`run_network`'s arguments, checked before any work (ValueError/TypeError naming
+    the argument); returns the hardware choice with defaults filled in."""
+    from networks.quantize import PRECISIONS, parse_gating
+
+    if not isinstance(network, str) or not network:
+        raise TypeError(f"network must be a model name or an ONNX path, got {network!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    parse_gating(gating)
+    if not isinstance(zero_skip, bool):
+        raise TypeError(f"zero_skip must be True or False, got {zero_skip!r}")
+    if input_size is not None and (isinstance(input_size, bool)
+                                   or not isinstance(input_size, int) or input_size < 1):
+        raise ValueError(f"input_size must be a positive int or None, got {input_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in 0..{2**32 - 1}, got {seed!r}")
+    hardware = dict(targets.DEFAULT_PRESETS if hardware is None else hardware)
+    unknown = sorted(set(hardware) - set(targets.TARGETS))
+    if unknown or not hardware:
+        raise ValueError(f"hardware must map some of {targets.TARGETS} to presets, got "
+                         f"{sorted(hardware)}")
+    return hardware
+
+
 def run_network(network: str, *, precision: str = "w4a8", gating: str | None = "topk:0.5",
                 zero_skip: bool = True, input_size: int | None = None, seed: int = 0,
                 hardware: dict[str, str] | None = None, progress=None) -> NetworkRun:
@@ -74,7 +100,9 @@ def run_network(network: str, *, precision: str = "w4a8", gating: str | None = "
     ``progress`` is an optional callable ``progress(step_name)`` called after each step."""
     import networks
 
-    hardware = dict(hardware or targets.DEFAULT_PRESETS)
+    hardware = check_arguments(network, precision=precision, gating=gating,
+                               zero_skip=zero_skip, input_size=input_size, seed=seed,
+                               hardware=hardware)
     seconds: dict[str, float] = {}
     tick = time.perf_counter()
 

@@ -14,8 +14,8 @@ from simulator.gpu.spec import GpuSpec, load_gpu_spec
 from simulator.results import NetworkResult
 
 
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as PNG atomically (rendered in memory first); closes it."""
+def figure_png(fig, *, dpi: int = 110) -> bytes:
+    """A matplotlib figure as PNG bytes (rendered in memory); closes it."""
     import io
 
     import matplotlib.pyplot as plt
@@ -26,18 +26,27 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
         fig.savefig(buf, format="png", dpi=dpi)
     finally:
         plt.close(fig)
-    return write_bytes_atomic(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (rendered in memory first); closes it."""
+    return write_bytes_atomic(path, figure_png(fig, dpi=dpi))
 
 
 def roofline_plot(result: NetworkResult, spec: GpuSpec | str, path: str | os.PathLike) -> Path:
     """Roofline PNG: each compute layer at (FLOP per DRAM byte, achieved FLOP/s) under the
     Tensor Core and HBM roofs. Written atomically (temp file + os.replace)."""
+    return save_figure(roofline_figure(result, spec), path)
+
+
+def roofline_figure(result: NetworkResult, spec: GpuSpec | str):
+    """The matplotlib figure of :func:`roofline_plot`."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     spec = load_gpu_spec(spec)
-    path = Path(path)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ai = np.logspace(-1, 4, 200)
     bw = spec.hbm_bw_bytes_per_s
@@ -57,12 +66,19 @@ def roofline_plot(result: NetworkResult, spec: GpuSpec | str, path: str | os.Pat
     ax.set_title(f"{result.network} on {result.hardware}, batch {result.batch}")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(True, which="both", lw=0.3)
-    return save_figure(fig, path)
+    return fig
 
 
 def timeline_plot(rows: list[dict], path: str, title: str) -> Path:
     """NPU: step plot of per-fold PE utilization over compute cycles (written atomically).
     ``rows`` are :func:`simulator.npu.model.network_timeline` rows."""
+    return write_bytes_atomic(path, timeline_png(rows, title))
+
+
+def timeline_png(rows: list[dict], title: str) -> bytes:
+    """The PNG bytes of :func:`timeline_plot`."""
+    if not rows:
+        raise ValueError("the timeline has no folds to plot")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,4 +97,4 @@ def timeline_plot(rows: list[dict], path: str, title: str) -> Path:
     ax.set_ylabel("PE utilization %")
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    return save_figure(fig, path, dpi=120)
+    return figure_png(fig, dpi=120)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.files import replace_dir_atomic, write_text_atomic  # noqa: F401
+from common.files import atomic_dir, write_text_atomic
 from gilt.plots import save_figure
 
 
@@ -101,24 +100,19 @@ def render_html(title: str, sections: list[Section]) -> str:
 
 def write_report(out_dir: str | os.PathLike, title: str, sections: list[Section],
                  figures: dict[str, object] | None = None) -> Path:
-    """Write ``report.md``, ``index.html`` and ``figures/*.png`` into ``out_dir`` atomically.
+    """Write ``report.md``, ``index.html`` and ``figures/*.png`` into ``out_dir`` atomically
+    (:func:`common.files.atomic_dir`: built aside, swapped in whole; never over a file or a
+    folder gilt did not write).
 
     ``figures`` maps file names to callables ``f(path)`` that draw and save one figure."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
-    try:
+    with atomic_dir(out_dir) as staging:
         (staging / "figures").mkdir()
         for name, draw in (figures or {}).items():
             draw(staging / "figures" / name)
         write_text_atomic(staging / "report.md", render_markdown(title, sections))
         write_text_atomic(staging / "index.html", render_html(title, sections))
-        return replace_dir_atomic(staging, out_dir)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    return out_dir
 
 
 # ---------------------------------------------------------------------- network report pieces
@@ -300,32 +294,58 @@ def format_summary(runs) -> str:
 
 
 # ---------------------------------------------------------------------- gilt report
-def add_arguments(parser) -> None:
-    parser.add_argument("--net", action="append", default=None,
-                        help="built-in network name or ONNX path (repeatable; default resnet50)")
-    parser.add_argument("--precision", default="w4a8", choices=("w8a8", "w4a8"))
-    parser.add_argument("--gating", default="topk:0.5",
-                        help="gate strategy for gated layers, e.g. topk:0.5, threshold:0.1, none")
-    parser.add_argument("--no-zero-skip", action="store_true", help="disable zero-block skipping")
-    parser.add_argument("--input-size", type=int, default=None, help="image side / sequence length")
-    parser.add_argument("--gpu", default=None, help="GPU preset or YAML ('-' to skip)")
-    parser.add_argument("--cpu", default=None, help="CPU preset, YAML or 'host' ('-' to skip)")
-    parser.add_argument("--npu", default=None, help="NPU preset or YAML ('-' to skip)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="gilt-report", help="report folder (default gilt-report)")
+def add_arguments(parser, *, networks_default: tuple[str, ...] = ("resnet50",)) -> None:
+    from gilt import options
+
+    parser.add_argument("--net", action="append", default=None, metavar="NAME_OR_ONNX",
+                        help="built-in network name or ONNX path, repeatable (default: "
+                             f"{' '.join(networks_default)})")
+    parser.add_argument("--precision", default=options.DEFAULT_PRECISION,
+                        choices=("w4a8", "w8a8"), help="deployment precision")
+    options.add_gating_arguments(parser)
+    parser.add_argument("--input-size", type=options.input_size, default=None,
+                        help="image side / sequence length (default: each network's own)")
+    for target in ("gpu", "cpu", "npu"):
+        extra = ", 'host'" if target == "cpu" else ""
+        parser.add_argument(f"--{target}", default=None, metavar="PRESET_OR_YAML",
+                            help=f"{target.upper()} preset{extra} or spec .yaml; '-' skips the "
+                                 f"target (default: {options.DEFAULT_HW[target]})")
+    parser.add_argument("--seed", type=options.seed, default=0,
+                        help="seed of the built-in weights and of the golden-run sample")
+    parser.add_argument("--out", default="gilt-report",
+                        help="report folder, replaced whole if gilt wrote it; never a file or "
+                             "a folder of yours")
 
 
 def hardware_choice(args) -> dict[str, str]:
-    from gilt.targets import DEFAULT_PRESETS
+    from gilt.options import DEFAULT_HW
 
     chosen = {}
     for target in ("gpu", "cpu", "npu"):
         value = getattr(args, target)
         if value != "-":
-            chosen[target] = value or DEFAULT_PRESETS[target]
+            chosen[target] = value or DEFAULT_HW[target]
     if not chosen:
         raise ValueError("every target was skipped: give at least one of --gpu, --cpu, --npu")
     return chosen
+
+
+def check_report_arguments(args, nets: list[str]) -> dict[str, str]:
+    """Everything a report needs, checked before any work: networks exist and fit in memory,
+    hardware specs load, the output folder may be written. Returns the hardware choice."""
+    from common.files import check_output_dir
+    from gilt import options, targets
+
+    if len(set(nets)) != len(nets):
+        raise ValueError(f"--net names a network twice: {nets}")
+    hardware = hardware_choice(args)
+    for target, hw in hardware.items():
+        targets.load_hardware(target, hw)
+    for net in nets:
+        options.check_network(net)
+        options.check_run_memory(net, input_size=args.input_size)
+    check_output_dir(args.out, what="--out")
+    return hardware
 
 
 def run_report(args, networks_default: list[str], title: str) -> int:
@@ -333,12 +353,11 @@ def run_report(args, networks_default: list[str], title: str) -> int:
     from gilt.progress import Progress
 
     nets = args.net or networks_default
-    hardware = hardware_choice(args)
-    gating = None if args.gating in ("none", "off", "") else args.gating
+    hardware = check_report_arguments(args, nets)
     steps_per_net = 5
     bar = Progress(len(nets) * steps_per_net + 1, title.split(":")[0])
-    runs = [run_network(net, precision=args.precision, gating=gating,
-                        zero_skip=not args.no_zero_skip, input_size=args.input_size,
+    runs = [run_network(net, precision=args.precision, gating=args.gating,
+                        zero_skip=args.zero_skip, input_size=args.input_size,
                         seed=args.seed, hardware=hardware, progress=bar.step) for net in nets]
     out = build_report(args.out, runs, title=title)
     bar.step("report written")

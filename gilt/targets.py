@@ -17,8 +17,8 @@ from simulator.results import NetworkResult
 
 TARGETS = ("gpu", "cpu", "npu")
 
-#: Presets the demo and reports use when none is given.
-DEFAULT_PRESETS = {"gpu": "a100_sxm4_40gb", "cpu": "zen5-epyc", "npu": "npu-32x32"}
+#: Presets the demo and reports use when none is given (the same as every command's --hw).
+DEFAULT_PRESETS = {"gpu": "a100-sxm4-40gb", "cpu": "zen5-epyc", "npu": "npu-32x32"}
 
 
 #: target -> ((module, spec loader), (module, network simulator), (module, preset lister))
@@ -43,10 +43,14 @@ def load_hardware(target: str, hw: object, overrides: dict | None = None):
     """The frozen spec of ``hw`` (preset name, YAML path or dict) with ``overrides`` applied."""
     spec = _entry(target, 0)(hw)
     if overrides:
+        from simulator.spec import check_spec_value
+
         names = {f.name for f in dataclasses.fields(spec)}
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise ValueError(f"{target} spec has no field(s) {unknown}; fields: {sorted(names)}")
+        for key, value in overrides.items():
+            check_spec_value(f"{target} spec", key, value)
         spec = dataclasses.replace(spec, **overrides)
     return spec
 

@@ -289,34 +289,33 @@ def _fmt_shape(shape) -> str:
 
 
 def format_table(graph: Graph, extra: dict[str, dict] | None = None) -> str:
-    """The layer table. ``extra`` maps node name -> {column: value} (the golden run adds
-    MACs done and skip fractions)."""
+    """The layer table (:func:`common.table.render`, the printer every command uses). ``extra``
+    maps node name -> {column: value} (the golden run adds MACs done and skip fractions)."""
+    from common.table import Column, render
+
     extra = extra or {}
     extra_cols = sorted({k for row in extra.values() for k in row})
-    header = ["#", "node", "op", "input", "output", "MACs", "w bits", "a bits", *extra_cols]
+    columns = [Column("index", "#"), Column("node", "node"), Column("op", "op"),
+               Column("input", "input shape"), Column("output", "output shape"),
+               Column("macs", "MACs", ","), Column("w_bits", "w bits"),
+               Column("a_bits", "a bits"), *(Column(c, c) for c in extra_cols)]
     rows = []
     for i, node in enumerate(graph.nodes):
         first_in = next((t for t in node.inputs if t and t not in graph.constants), None)
         in_shape = graph.shape(first_in) if first_in else ()
-        out = node.outputs[0]
-        macs = graph.node_macs(node)
-        wb = graph.weight_bits(node)
-        ab = graph.tensors[first_in].bits if first_in in graph.tensors else ""
         op = node.op
         if node.meta.get("fused"):
             op += "+" + "+".join(node.meta["fused"])
         if node.op in ("qlut", "qfloat"):
             op += f"({node.attrs.get('float_op', '')})"
-        row = [str(i), node.name, op, _fmt_shape(in_shape), _fmt_shape(graph.shape(out)),
-               f"{macs:,}" if macs else "", str(wb or ""), str(ab)]
-        row += [str(extra.get(node.name, {}).get(c, "")) for c in extra_cols]
-        rows.append(row)
-    widths = [max(len(h), *(len(r[j]) for r in rows)) if rows else len(h)
-              for j, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.append("")
+        rows.append({"index": i, "node": node.name, "op": op, "input": _fmt_shape(in_shape),
+                     "output": _fmt_shape(graph.shape(node.outputs[0])),
+                     "macs": graph.node_macs(node) or None,
+                     "w_bits": graph.weight_bits(node) or None,
+                     "a_bits": graph.tensors[first_in].bits if first_in in graph.tensors
+                     else None,
+                     **extra.get(node.name, {})})
+    lines = [render(columns, rows), ""]
     lines.append(f"{graph.name}: {len(graph.nodes)} nodes, {len(graph.compute_nodes)} compute, "
                  f"{graph.param_count():,} parameters, {graph.macs():,} MACs, "
                  f"precision {graph.precision}, {graph.model_bytes() / 2**20:.2f} MiB stored")

@@ -188,27 +188,52 @@ def weight_params(w: np.ndarray, bits: int, axis: int, block_size: int = 0
 
 
 # ---------------------------------------------------------------------- the pass
-def _parse_gating(gating):
+def parse_gating(gating):
+    """The gate configuration of ``gating`` (None, ``"topk[:keep]"``, ``"threshold[:t]"``,
+    ``"none"``: gate nodes that keep every channel, a dict with ``strategy`` and
+    ``keep``/``threshold``, or a GatingUnit).
+    ``keep`` must be in (0, 1] and ``threshold`` finite; anything else is a ValueError naming
+    the value (a typo must not become a silently different network)."""
     if gating is None or gating is False:
         return None
     if isinstance(gating, str):
-        strategy, _, arg = gating.partition(":")
-        if strategy not in GATE_STRATEGIES:
+        strategy, sep, arg = gating.strip().partition(":")
+        if strategy not in ("topk", "threshold", "none") or (sep and not arg) \
+                or (strategy == "none" and sep):
             raise ValueError(f"gating must be None, 'topk[:keep]', 'threshold[:t]', 'none' "
                              f"or a dict, got {gating!r}")
-        cfg = {"strategy": strategy}
+        cfg: dict = {"strategy": strategy}
         if arg:
-            cfg["keep" if strategy == "topk" else "threshold"] = float(arg)
-        return cfg
+            try:
+                cfg["keep" if strategy == "topk" else "threshold"] = float(arg)
+            except ValueError:
+                raise ValueError(f"gating {gating!r}: {arg!r} is not a number") from None
+        return _checked_gate(cfg, gating)
     if hasattr(gating, "decide") and hasattr(gating, "decide_int"):  # a GatingUnit
         return {"strategy": "unit", "unit": gating}
     if isinstance(gating, dict):
         if gating.get("strategy", "topk") not in GATE_STRATEGIES:
             raise ValueError(f"gating['strategy'] must be one of {GATE_STRATEGIES}, got "
                              f"{gating.get('strategy')!r}")
-        return {"strategy": "topk", **gating}
+        return _checked_gate({"strategy": "topk", **gating}, gating)
     raise TypeError(f"gating must be None, a str, a dict or a reference.gating.GatingUnit, got "
                     f"{type(gating).__name__}")
+
+
+def _checked_gate(cfg: dict, given) -> dict:
+    keep, threshold = cfg.get("keep"), cfg.get("threshold")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int | float)
+                             or not math.isfinite(keep) or not 0 < keep <= 1):
+        raise ValueError(f"gating {given!r}: keep must be a fraction in (0, 1], got {keep!r}")
+    if threshold is not None and (isinstance(threshold, bool)
+                                  or not isinstance(threshold, int | float)
+                                  or not math.isfinite(threshold)):
+        raise ValueError(f"gating {given!r}: threshold must be a finite number, got "
+                         f"{threshold!r}")
+    return cfg
+
+
+_parse_gating = parse_gating
 
 
 def quantize_graph(graph: Graph, *, precision: str = "w4a8", calibration=None, gating=None,

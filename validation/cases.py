@@ -22,6 +22,7 @@ Unknown operators or parameter names are errors that list what is accepted.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,34 @@ def _int(value: Any) -> int:
         raise ValueError(f"expected an integer, got {value!r}") from None
 
 
+#: Largest tensor (or im2col patch matrix) a case may ask for, in elements: a sanity limit far
+#: above test-bench sizes, checked before anything is allocated.
+MAX_ELEMENTS = 2**26
+
+
+def _size(lo: int, hi: int = 2**20) -> Callable[[Any], int]:
+    """A parser of an integer size in ``[lo, hi]``."""
+    def parse(value: Any) -> int:
+        number = _int(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"expected an integer in {lo}..{hi}, got {value!r}")
+        return number
+    return parse
+
+
+def _scale(value: Any) -> float:
+    """A quantization scale: a finite, positive, normal float32."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    tiny, big = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+    if not (math.isfinite(number) and tiny <= number <= big):
+        raise ValueError(f"expected a finite positive float32 scale in [{tiny:g}, {big:g}], "
+                         f"got {value!r}")
+    return number
+
+
 def _percent(value: Any) -> int:
     number = _int(value)
     if not 0 <= number <= 100:
@@ -74,8 +103,8 @@ def _shape(value: Any) -> tuple[int, ...]:
         dims = tuple(_int(v) for v in value)
     else:
         dims = tuple(_int(v) for v in str(value).replace("x", ",").split(",") if v.strip())
-    if not dims or any(d < 1 for d in dims):
-        raise ValueError(f"expected a shape of positive dims like 1x8x4x4, got {value!r}")
+    if not dims or any(d < 1 for d in dims) or len(dims) > 8:
+        raise ValueError(f"expected a shape of 1 to 8 positive dims like 1x8x4x4, got {value!r}")
     return dims
 
 
@@ -267,9 +296,10 @@ def _dims(shape: tuple[int, ...]) -> str:
 
 OPERATORS: dict[str, _OpSpec] = {
     "conv2d": _OpSpec(
-        params={"n": (_int, 1), "c": (_int, 8), "h": (_int, 8), "w": (_int, 8), "k": (_int, 8),
-                "r": (_int, 3), "s": (_int, 3), "st": (_int, 1), "p": (_int, 1), "d": (_int, 1),
-                "g": (_int, 1), "wbits": (_choice("4", "8"), "4"), "gate": (_percent, 0),
+        params={"n": (_size(1), 1), "c": (_size(1), 8), "h": (_size(1), 8), "w": (_size(1), 8),
+                "k": (_size(1), 8), "r": (_size(1), 3), "s": (_size(1), 3), "st": (_size(1), 1),
+                "p": (_size(0), 1), "d": (_size(1), 1), "g": (_size(1), 1),
+                "wbits": (_choice("4", "8"), "4"), "gate": (_percent, 0),
                 **_QUANT_TAIL},
         name=lambda p: (f"conv2d_n{p['n']}_c{p['c']}_h{p['h']}_w{p['w']}_k{p['k']}_r{p['r']}"
                         f"_s{p['s']}_st{p['st']}_p{p['p']}_d{p['d']}_g{p['g']}_w{p['wbits']}a8"
@@ -281,7 +311,7 @@ OPERATORS: dict[str, _OpSpec] = {
             "writes gate_mask)",
     ),
     "matmul": _OpSpec(
-        params={"m": (_int, 8), "k": (_int, 32), "n": (_int, 8),
+        params={"m": (_size(1), 8), "k": (_size(1), 32), "n": (_size(1), 8),
                 "wbits": (_choice("4", "8"), "4"), "zblocks": (_percent, 0), **_QUANT_TAIL},
         name=lambda p: (f"matmul_m{p['m']}_k{p['k']}_n{p['n']}_w{p['wbits']}a8" + _tail_name(p)
                         + (f"_zb{p['zblocks']}" if p["zblocks"] else "")),
@@ -290,7 +320,7 @@ OPERATORS: dict[str, _OpSpec] = {
             "zblocks: percent of 4x4 activation blocks set to the zero point (zero-skip)",
     ),
     "quantize": _OpSpec(
-        params={"shape": (_shape, (1, 8, 4, 4)), "scale": (float, 0.05),
+        params={"shape": (_shape, (1, 8, 4, 4)), "scale": (_scale, 0.05),
                 "dtype": (_choice("int8", "uint8", "int4", "uint4", "int16", "uint16"), "int8"),
                 "rounding": (_choice("half_even", "half_away"), "half_even")},
         name=lambda p: (f"quantize_{_dims(p['shape'])}_{p['dtype']}_{p['rounding']}"
@@ -307,6 +337,39 @@ OPERATORS: dict[str, _OpSpec] = {
         doc="int32 accumulators -> int8/uint8 with per-channel scales (axis 1)",
     ),
 }
+
+
+def _conv_out(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def check_case_size(op: str, p: Mapping[str, Any]) -> None:
+    """Geometry that has an output, and tensors within :data:`MAX_ELEMENTS`, checked before
+    anything is allocated (ValueError naming the parameters)."""
+    sizes: dict[str, int] = {}
+    if op == "conv2d":
+        oh = _conv_out(p["h"], p["r"], p["st"], p["p"], p["d"])
+        ow = _conv_out(p["w"], p["s"], p["st"], p["p"], p["d"])
+        if oh < 1 or ow < 1:
+            raise ValueError(f"op 'conv2d': kernel {p['r']}x{p['s']} (dilation {p['d']}) does "
+                             f"not fit the {p['h']}x{p['w']} input with pad {p['p']}: the "
+                             f"output would be {oh}x{ow}")
+        if p["c"] % p["g"] or p["k"] % p["g"]:
+            raise ValueError(f"op 'conv2d': groups g={p['g']} must divide c={p['c']} and "
+                             f"k={p['k']}")
+        sizes = {"input": p["n"] * p["c"] * p["h"] * p["w"],
+                 "weight": p["k"] * p["c"] // p["g"] * p["r"] * p["s"],
+                 "output": p["n"] * p["k"] * oh * ow,
+                 "im2col patches": p["n"] * oh * ow * p["c"] * p["r"] * p["s"]}
+    elif op == "matmul":
+        sizes = {"input": p["m"] * p["k"], "weight": p["k"] * p["n"], "output": p["m"] * p["n"]}
+    elif "shape" in p:
+        sizes = {"tensor": math.prod(p["shape"])}
+    big = {name: n for name, n in sizes.items() if n > MAX_ELEMENTS}
+    if big:
+        name, n = max(big.items(), key=lambda item: item[1])
+        raise ValueError(f"op {op!r}: the {name} would have {n:,} elements, more than the "
+                         f"{MAX_ELEMENTS:,} a golden-vector case may hold")
 
 
 @dataclass(frozen=True)
@@ -339,10 +402,11 @@ class OperatorCase:
                 params[key] = default
         if "wbits" in params:
             params["wbits"] = int(params["wbits"])
-        for key, value in params.items():
-            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-                raise ValueError(f"op {op!r}: parameter {key}={value} must be >= 0")
-        return OperatorCase(op, params, _int(seed))
+        check_case_size(op, params)
+        seed = _int(seed)
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"op {op!r}: seed={seed} must be in 0..{2**32 - 1}")
+        return OperatorCase(op, params, seed)
 
     @property
     def name(self) -> str:
@@ -368,6 +432,9 @@ def parse_param_list(items: list[str] | None) -> dict[str, str]:
             key, sep, value = part.partition("=")
             if not sep or not key.strip():
                 raise ValueError(f"--param {part!r}: expected KEY=VALUE")
+            if key.strip() in out:
+                raise ValueError(f"--param {key.strip()} is given twice ({out[key.strip()]!r} "
+                                 f"and {value.strip()!r}); give each parameter once")
             out[key.strip()] = value.strip()
     return out
 

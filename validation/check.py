@@ -55,7 +55,10 @@ class Comparison:
     histogram: tuple[tuple[str, int], ...] = ()
     tolerance: tuple[float, float] | None = None
     error: str | None = None
+    #: time of the comparison, or of the kernel's run (its second call) in kernel checks
     seconds: float = 0.0
+    #: kernel checks: time of the first call minus the second (Numba's JIT compile), else None
+    compile_seconds: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -94,8 +97,8 @@ def compare(got: np.ndarray, expected: np.ndarray, *, name: str = "output",
         default_rtol, default_atol = FLOAT_TOLERANCES.get(dtype, (1e-6, 1e-6))
         tolerance = (default_rtol if rtol is None else float(rtol),
                      default_atol if atol is None else float(atol))
-        if min(tolerance) < 0:
-            raise ValueError(f"rtol/atol must be >= 0, got {tolerance}")
+        if not all(np.isfinite(t) and t >= 0 for t in tolerance):
+            raise ValueError(f"rtol/atol must be finite and >= 0, got {tolerance}")
         g64, e64 = got.astype(np.float64), expected.astype(np.float64)
         with np.errstate(invalid="ignore"):
             diff = np.abs(g64 - e64)

@@ -227,14 +227,21 @@ def check_kernel(spec, golden: GoldenCase, *, label: str | None = None,
         return failed_comparison(label, f"kernel {spec.name} checks golden cases of "
                                         f"{list(adapter.cases)}, not {golden.op!r}")
     args, kwargs = adapter.build(golden)
-    start = time.perf_counter()
     try:
         reference = spec.load_reference()(*args, **kwargs)
+        # the first call compiles (Numba JIT) and runs; the second only runs
+        first_start = time.perf_counter()
         got = spec.run(*args, **kwargs)
+        second_start = time.perf_counter()
+        again = spec.run(*args, **kwargs)
+        seconds = time.perf_counter() - second_start
     except Exception as exc:  # a kernel that crashes or is not there yet is a failed check
         first_line = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
         return failed_comparison(label, f"{type(exc).__name__}: {first_line}")
-    seconds = time.perf_counter() - start
+    compile_seconds = max(0.0, (second_start - first_start) - seconds)
+    if not _same_output(got, again):
+        return failed_comparison(label, "a second call on the same inputs gave another "
+                                        "result (non-deterministic kernel)")
     record_problems = []
     if spec.returns_record:
         record_problems = [p for p in spec.compare(got, reference) if p.startswith("record.")]
@@ -247,7 +254,18 @@ def check_kernel(spec, golden: GoldenCase, *, label: str | None = None,
     result = compare(np.asarray(got), expected, name=label, first_n=first_n)
     if record_problems:
         result = replace(result, error="; ".join(record_problems))
-    return replace(result, seconds=seconds)
+    return replace(result, seconds=seconds, compile_seconds=compile_seconds)
+
+
+def _same_output(a, b) -> bool:
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(_same_output(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b))
+    try:
+        return bool(a == b)
+    except Exception:  # records without equality: not checked
+        return True
 
 
 def check_kernel_on_dir(name: str, directory: str | Path, *, first_n: int = 10
@@ -290,7 +308,9 @@ def check_all_kernels(*, seed: int = 0, first_n: int = 10, specs=None, backend: 
         if out is not None:
             case = adapter.fresh[0] if adapter else "-"
             detail = (c.error if c.error else f"{c.mismatches}/{c.total} mismatches")
+            timing = ("" if c.compile_seconds is None else
+                      f"  (compile {c.compile_seconds:.2f} s, run {c.seconds * 1e3:.2f} ms)")
             out.write(f"{'PASS' if c.passed else 'FAIL'}  {spec.name:<22} vs {spec.reference:<38}"
-                      f" {case:<10} {list(c.shape)!s:<16} {detail}  ({c.seconds:.2f} s)\n")
+                      f" {case:<10} {list(c.shape)!s:<16} {detail}{timing}\n")
             out.flush()
     return results

@@ -12,7 +12,7 @@ Guarantees
 ----------
 * Same inputs, same bytes: nothing time- or host-dependent is written, keys keep a fixed order.
 * Atomic: everything is written into a hidden sibling folder first and swapped in with
-  :func:`common.files.replace_dir_atomic`; an existing directory is replaced whole or not at all.
+  :func:`common.files.atomic_dir`; an existing directory is replaced whole or not at all.
 * Verified reads: :func:`load_tensor` checks size and SHA-256 before parsing, then shape and
   dtype against the manifest, and raises a named :class:`GoldenVectorError` subclass.
 """
@@ -22,18 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import yaml
 
 import reference
-from common.files import replace_dir_atomic
+from common.files import atomic_dir
 from common.version import __version__ as GILT_VERSION
 from validation import formats
 from validation.formats import (
@@ -49,6 +48,8 @@ MANIFEST_VERSION = 1
 CONTRACT_VERSION = str(getattr(reference, "CONTRACT_VERSION", "1"))
 ROLES = ("input", "weight", "bias", "intermediate", "output")
 TENSOR_FORMATS = ("npy", "hex", "bin")
+#: Widest hex memory word gilt writes or reads (bits): far above any $readmemh memory in use.
+MAX_WORD_BITS = 1024
 
 
 class ChecksumError(GoldenVectorError):
@@ -57,6 +58,17 @@ class ChecksumError(GoldenVectorError):
 
 class ManifestError(GoldenVectorError):
     """The manifest is missing, unreadable, of another schema, or lacks a required entry."""
+
+
+class IntegrityError(GoldenVectorError):
+    """SHA256SUMS is missing or malformed, disagrees with a file or with the manifest, or a
+    path points outside the golden-vector folder."""
+
+
+#: The checksum file of a golden-vector folder, in ``sha256sum`` format.
+SUMS_FILE = "SHA256SUMS"
+_SUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -99,8 +111,9 @@ class WriteOptions:
             raise ValueError(f"endianness={self.endianness!r}; expected one of "
                              f"{list(formats.ENDIANNESS)}")
         if isinstance(self.word_bits, bool) or not isinstance(self.word_bits, int) \
-                or self.word_bits < 4 or self.word_bits % 4:
-            raise ValueError(f"word_bits={self.word_bits!r}; expected a positive multiple of 4")
+                or not 4 <= self.word_bits <= MAX_WORD_BITS or self.word_bits % 4:
+            raise ValueError(f"word_bits={self.word_bits!r}; expected a multiple of 4 in "
+                             f"4..{MAX_WORD_BITS}")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -234,26 +247,19 @@ def write_tree_atomic(out_dir: str | os.PathLike,
     so a large tree is never held in memory) as directory ``out_dir``, all or nothing.
 
     The tree is built in a hidden sibling folder and swapped in only when complete
-    (:func:`common.files.replace_dir_atomic`), so a crash or error leaves the previous
-    ``out_dir`` (if any) untouched and a reader never sees a half-written one.
+    (:func:`common.files.atomic_dir`), so a crash or error leaves the previous ``out_dir``
+    (if any) untouched and a reader never sees a half-written one. ``out_dir`` may replace only
+    a folder gilt wrote (or an empty one), never a file.
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir={str(out)!r} exists and is not a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with atomic_dir(out) as staging:
+        root = staging.resolve()
         for rel, data in (files.items() if isinstance(files, Mapping) else files):
             path = staging / rel
-            if staging.resolve() not in path.resolve().parents:
+            if root not in path.resolve().parents:
                 raise ValueError(f"file name {rel!r} escapes the output directory")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        os.chmod(staging, 0o755)
-        replace_dir_atomic(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
@@ -292,10 +298,156 @@ def load_manifest(directory: str | os.PathLike) -> dict:
     if not isinstance(tensors, list):
         raise ManifestError(f"{directory}: manifest has no 'tensors' list")
     for entry in tensors:
-        missing = [k for k in ("name", "role", "dtype", "shape", "files") if k not in entry]
-        if missing:
-            raise ManifestError(f"{directory}: tensor entry {entry.get('name')!r} lacks {missing}")
+        _check_tensor_entry(directory, entry)
+    case_files = manifest.get("files", [])
+    if not isinstance(case_files, list):
+        raise ManifestError(f"{directory}: manifest 'files' must be a list")
+    for record in case_files:
+        _check_file_record(directory, record, "case file")
     return manifest
+
+
+def _check_tensor_entry(directory: Path, entry: Any) -> None:
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{directory}: a tensor entry is not a mapping: {entry!r}")
+    missing = [k for k in ("name", "role", "dtype", "shape", "files") if k not in entry]
+    if missing:
+        raise ManifestError(f"{directory}: tensor entry {entry.get('name')!r} lacks {missing}")
+    name, shape = entry["name"], entry["shape"]
+    if not isinstance(name, str) or not name:
+        raise ManifestError(f"{directory}: tensor name {name!r} is not a non-empty string")
+    if entry["dtype"] not in formats.DTYPES:
+        raise ManifestError(f"{directory}: tensor {name!r}: dtype {entry['dtype']!r} is not one "
+                            f"of {sorted(formats.DTYPES)}")
+    if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0
+                                          for d in shape):
+        raise ManifestError(f"{directory}: tensor {name!r}: shape {shape!r} is not a list of "
+                            "non-negative ints")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if entry.get("count", count) != count:
+        raise ManifestError(f"{directory}: tensor {name!r}: count {entry.get('count')!r} is not "
+                            f"the product of shape {shape} ({count})")
+    if not isinstance(entry["files"], dict):
+        raise ManifestError(f"{directory}: tensor {name!r}: 'files' must be a mapping")
+    for fmt, record in entry["files"].items():
+        if fmt not in TENSOR_FORMATS:
+            raise ManifestError(f"{directory}: tensor {name!r}: unknown file format {fmt!r}")
+        _check_file_record(directory, record, f"tensor {name!r} {fmt} file")
+        if fmt == "hex":
+            check_hex_record(entry, record, name=str(directory / record["path"]))
+
+
+def _check_file_record(directory: Path, record: Any, what: str) -> None:
+    if not isinstance(record, dict):
+        raise ManifestError(f"{directory}: {what} record is not a mapping: {record!r}")
+    member_path(directory, record.get("path"), what=what)
+    size, digest = record.get("bytes"), record.get("sha256")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ManifestError(f"{directory}: {what} {record.get('path')!r}: bytes={size!r} is not "
+                            "a size")
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise ManifestError(f"{directory}: {what} {record.get('path')!r}: sha256={digest!r} is "
+                            "not 64 lower-case hex digits")
+
+
+def check_hex_record(entry: Mapping, record: Mapping, *, name: str) -> None:
+    """A hex file's recorded layout (word width, elements per word, word count) must be the
+    layout of the tensor's dtype and element count."""
+    word_bits = record.get("word_bits")
+    if isinstance(word_bits, bool) or not isinstance(word_bits, int) \
+            or not 4 <= word_bits <= MAX_WORD_BITS:
+        raise ManifestError(f"{name}: word_bits={word_bits!r} in the manifest is not a width "
+                            f"in 4..{MAX_WORD_BITS}")
+    count = int(np.prod(entry["shape"], dtype=np.int64)) if entry["shape"] else 1
+    try:
+        per_word, words = formats.hex_layout(entry["dtype"], word_bits, count)
+    except (ValueError, TypeError) as exc:
+        raise ManifestError(f"{name}: {exc}") from None
+    for key, expected in (("elements_per_word", per_word), ("words", words)):
+        if key in record and record[key] != expected:
+            raise ManifestError(f"{name}: the manifest says {key}={record[key]!r}, but "
+                                f"{count} {entry['dtype']} elements in {word_bits}-bit words "
+                                f"make {expected}")
+    if record.get("endianness", "little") not in formats.ENDIANNESS:
+        raise ManifestError(f"{name}: endianness {record.get('endianness')!r} in the manifest "
+                            f"is not one of {list(formats.ENDIANNESS)}")
+
+
+def member_path(directory: str | os.PathLike, rel: Any, *, what: str = "file") -> Path:
+    """``directory / rel`` for a relative path that stays inside ``directory`` (no ``..``, no
+    absolute path, no symbolic link leading out); IntegrityError naming it otherwise."""
+    directory = Path(directory)
+    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
+        raise IntegrityError(f"{directory}: {what} path {rel!r} is not a relative file name")
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise IntegrityError(f"{directory}: {what} path {rel!r} points outside the folder; "
+                             "refused")
+    path = directory / rel
+    root = directory.resolve()
+    if root != path.resolve() and root not in path.resolve().parents:
+        raise IntegrityError(f"{directory}: {what} {rel!r} is a link leading outside the "
+                             "folder; refused")
+    return path
+
+
+def read_sums(directory: str | os.PathLike) -> dict[str, str]:
+    """``{file name: sha256}`` of a folder's SHA256SUMS; IntegrityError when it is missing or a
+    line is not ``<64 hex digits>  <name>`` with a name inside the folder."""
+    directory = Path(directory)
+    path = directory / SUMS_FILE
+    if not path.is_file():
+        raise IntegrityError(f"{path}: missing; a golden-vector folder lists every file's "
+                             "SHA-256 there")
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise IntegrityError(f"{path}: not text") from None
+    sums: dict[str, str] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        m = _SUM_LINE.match(line)
+        if not m:
+            raise IntegrityError(f"{path}:{lineno}: {line[:80]!r} is not '<sha256>  <file>'")
+        digest, name = m.group(1).lower(), m.group(2)
+        member_path(directory, name, what=f"{SUMS_FILE} line {lineno}")
+        if name in sums:
+            raise IntegrityError(f"{path}:{lineno}: {name!r} is listed twice")
+        sums[name] = digest
+    if not sums:
+        raise IntegrityError(f"{path}: lists no file")
+    return sums
+
+
+def verify_sums(directory: str | os.PathLike, manifest: Mapping | None = None) -> int:
+    """Check every file SHA256SUMS lists, and that it lists the manifest and every file the
+    manifest names with the same digest; return how many files were checked."""
+    directory = Path(directory)
+    manifest = manifest if manifest is not None else load_manifest(directory)
+    sums = read_sums(directory)
+    for name, digest in sums.items():
+        path = member_path(directory, name, what=SUMS_FILE)
+        if not path.is_file():
+            raise IntegrityError(f"{path}: listed in {SUMS_FILE} but missing")
+        actual = sha256_bytes(path.read_bytes())
+        if actual != digest:
+            raise ChecksumError(f"{path}: SHA-256 {actual} differs from {SUMS_FILE}'s {digest}")
+    wanted = {r["path"]: r["sha256"] for r in _file_records(manifest)}
+    wanted.update({m: None for m in ("manifest.json", "manifest.yaml")
+                   if (directory / m).exists()})
+    for name, digest in wanted.items():
+        if name not in sums:
+            raise IntegrityError(f"{directory / name}: not listed in {SUMS_FILE}")
+        if digest is not None and sums[name] != digest:
+            raise IntegrityError(f"{directory / name}: {SUMS_FILE} and the manifest give "
+                                 "different SHA-256")
+    return len(sums)
+
+
+def _file_records(manifest: Mapping) -> list[Mapping]:
+    return [f for e in manifest["tensors"] for f in e["files"].values()] + \
+        list(manifest.get("files", []))
 
 
 def tensor_entry(manifest: Mapping, name: str) -> dict:
@@ -307,18 +459,19 @@ def tensor_entry(manifest: Mapping, name: str) -> dict:
 
 
 def verify_files(directory: str | os.PathLike, manifest: Mapping | None = None) -> int:
-    """Check size and SHA-256 of every file the manifest names; return how many were checked."""
+    """Check the folder's integrity: size and SHA-256 of every file the manifest names, and
+    SHA256SUMS (:func:`verify_sums`); return how many files the manifest names."""
     directory = Path(directory)
     manifest = manifest if manifest is not None else load_manifest(directory)
-    records = [f for e in manifest["tensors"] for f in e["files"].values()]
-    records += list(manifest.get("files", []))
+    records = _file_records(manifest)
     for record in records:
         _read_verified(directory, record)
+    verify_sums(directory, manifest)
     return len(records)
 
 
 def _read_verified(directory: Path, record: Mapping) -> bytes:
-    path = directory / record["path"]
+    path = member_path(directory, record["path"])
     if not path.is_file():
         raise ManifestError(f"{path}: file named by the manifest is missing")
     data = path.read_bytes()

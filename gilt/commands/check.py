@@ -10,8 +10,11 @@ Examples::
     # every registered kernel against fresh golden vectors, one line per kernel
     gilt check --all-kernels
 
-Golden files are verified (size and SHA-256) before anything is compared; a corrupt, truncated
-or mismatched golden file stops the check with its named error. A result file of the wrong
+Golden folders are verified before anything is compared: the manifest's structure, every
+path inside the folder (``../`` and absolute paths refused), size and SHA-256 of every file
+against the manifest and against ``SHA256SUMS`` (which must list them all), and each hex file's
+word width and word count against its tensor. A tampered, corrupt or truncated folder stops the
+check with an error naming the file (exit status 2). A result file of the wrong
 shape, dtype or size is a failed comparison with that error, reported like any mismatch.
 """
 
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gilt import options
 from validation import formats
 from validation.check import (
     Comparison,
@@ -35,6 +39,7 @@ from validation.check import (
     write_junit,
 )
 from validation.manifest import (
+    MAX_WORD_BITS,
     TENSOR_FORMATS,
     GoldenVectorError,
     decode_tensor,
@@ -48,34 +53,47 @@ from validation.manifest import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("golden", nargs="?", type=Path,
                         help="golden-vector directory written by `gilt golden` (or a folder of "
-                             "them, e.g. a network's)")
+                             "them, e.g. a network's); its SHA256SUMS and manifest are verified "
+                             "first")
     what = parser.add_argument_group("what to check (choose one)")
     what.add_argument("--results", type=Path,
                       help="folder with the implementation's output files, named as in the "
-                           "manifest (output.npy, output.hex or output.bin)")
+                           "manifest (output.npy, output.hex or output.bin) (default: none)")
     what.add_argument("--result", action="append", metavar="TENSOR=PATH",
-                      help="one result file for one tensor (format from the extension)")
-    what.add_argument("--kernel", help="name of a registered kernel to run on the golden inputs")
+                      help="one result file for one tensor, format from the extension "
+                           "(repeatable; default: none)")
+    what.add_argument("--kernel", help="name of a registered kernel to run on the golden inputs "
+                                       "(default: none)")
     what.add_argument("--all-kernels", action="store_true",
                       help="run every registered kernel against fresh golden vectors")
     what.add_argument("--list-kernels", action="store_true", help="list registered kernels")
     opts = parser.add_argument_group("comparison")
     opts.add_argument("--tensor", action="append",
-                      help="tensor(s) to compare (default: every tensor with role 'output')")
+                      help="tensor(s) to compare, repeatable (default: every tensor with role "
+                           "'output')")
     opts.add_argument("--format", choices=("auto", *TENSOR_FORMATS), default="auto",
                       help="format of the result files (default: auto, first of npy/hex/bin "
                            "that exists)")
-    opts.add_argument("--word-bits", type=int, default=None,
+    opts.add_argument("--word-bits", type=options.int_in(4, MAX_WORD_BITS,
+                                                         what="a word width in bits"),
+                      default=None,
                       help="hex word width of the result files (default: the golden file's)")
     opts.add_argument("--endianness", choices=formats.ENDIANNESS, default=None,
                       help="element order in hex words of the result files (default: golden's)")
-    opts.add_argument("--first", type=int, default=10, help="mismatches to list (default: 10)")
-    opts.add_argument("--rtol", type=float, default=None, help="float tolerance, relative")
-    opts.add_argument("--atol", type=float, default=None, help="float tolerance, absolute")
-    opts.add_argument("--seed", type=int, default=0, help="seed of fresh vectors (--all-kernels)")
+    opts.add_argument("--first", type=options.int_in(0, 10**6, what="a count"), default=10,
+                      help="mismatches to list")
+    opts.add_argument("--rtol", type=options.finite_float(0.0, what="a tolerance"),
+                      default=None,
+                      help="float tolerance, relative (default: per dtype, e.g. 1e-6 float32)")
+    opts.add_argument("--atol", type=options.finite_float(0.0, what="a tolerance"),
+                      default=None,
+                      help="float tolerance, absolute (default: per dtype)")
+    opts.add_argument("--seed", type=options.seed, default=0,
+                      help="seed of fresh vectors (--all-kernels)")
     opts.add_argument("--backend", choices=("cpu", "cuda"), default=None,
                       help="with --all-kernels: only this backend's kernels")
-    opts.add_argument("--junit", type=Path, help="also write a JUnit XML report to this file")
+    opts.add_argument("--junit", type=Path,
+                      help="also write a JUnit XML report to this file (default: none)")
     opts.add_argument("--quiet", action="store_true", help="print only the banner")
 
 
@@ -179,6 +197,10 @@ def _emit(comparisons: list[Comparison], args: argparse.Namespace, title: str,
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.junit is not None:
+            from common.files import check_output_file
+
+            check_output_file(args.junit, what="--junit")
         if args.list_kernels or args.all_kernels or args.kernel:
             from validation import kernel_check
             simulated = kernel_check.use_cuda_simulator_without_gpu()

@@ -114,7 +114,7 @@ def c14_fusion() -> list[str]:
     from gilt.pipeline import run_network
 
     run = run_network("mobilenetv3_large", gating=None, zero_skip=False,
-                      hardware={"gpu": "a100_sxm4_40gb"})
+                      hardware={"gpu": "a100-sxm4-40gb"})
     fused, unfused = run.results["gpu"].time_s, run.gpu_unfused.time_s
     return [f"MobileNetV3-Large W4A8 on A100 batch 1: {1e3 * unfused:.3f} ms with BN and "
             f"activations as separate passes, {1e3 * fused:.3f} ms fused "

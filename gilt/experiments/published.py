@@ -50,22 +50,22 @@ class PublishedNetwork:
 
 #: cuBLAS GEMM throughput figures (dense, no sparsity)
 PUBLISHED_GEMMS: tuple[PublishedGemm, ...] = (
-    PublishedGemm("A100 SXM BF16 MAMF", "a100_sxm4_80gb", 6912, 16384, 2048, "bf16", 267.9, MAMF),
-    PublishedGemm("H100 SXM BF16 MAMF", "h100_sxm5", 6144, 17920, 2816, "bf16", 792.1, MAMF),
-    PublishedGemm("V100 cuBLAS mixed-precision max", "v100_sxm2", 8192, 8192, 8192, "fp16",
+    PublishedGemm("A100 SXM BF16 MAMF", "a100-sxm4-80gb", 6912, 16384, 2048, "bf16", 267.9, MAMF),
+    PublishedGemm("H100 SXM BF16 MAMF", "h100-sxm5", 6144, 17920, 2816, "bf16", 792.1, MAMF),
+    PublishedGemm("V100 cuBLAS mixed-precision max", "v100-sxm2", 8192, 8192, 8192, "fp16",
                   83.0, MARKIDIS),
 )
 
 #: ResNet-50 v1.5 inference throughput at 224x224 on one A100
 PUBLISHED_RESNET50: tuple[PublishedNetwork, ...] = (
-    PublishedNetwork("MLPerf v1.1 Offline (batch 2048)", "a100_sxm4_80gb", 2048, "w8a8",
+    PublishedNetwork("MLPerf v1.1 Offline (batch 2048)", "a100-sxm4-80gb", 2048, "w8a8",
                      39830.1, MLPERF + ", Offline, gpu_batch_size 2048"),
-    PublishedNetwork("MLPerf v1.1 SingleStream (batch 1)", "a100_sxm4_80gb", 1, "w8a8",
+    PublishedNetwork("MLPerf v1.1 SingleStream (batch 1)", "a100-sxm4-80gb", 1, "w8a8",
                      1.0 / 462809e-9, MLPERF + ", SingleStream mean latency 462.8 us"),
-    PublishedNetwork("Paddle-TRT FP16 batch 1", "a100_sxm4_80gb", 1, "fp16", 1265.67, PADDLE),
-    PublishedNetwork("Paddle-TRT FP16 batch 32", "a100_sxm4_80gb", 32, "fp16", 12802.53, PADDLE),
-    PublishedNetwork("Paddle-TRT FP16 batch 128", "a100_sxm4_80gb", 128, "fp16", 16157.12, PADDLE),
-    PublishedNetwork("Paddle-TRT FP16 batch 256", "a100_sxm4_80gb", 256, "fp16", 17054.80, PADDLE),
+    PublishedNetwork("Paddle-TRT FP16 batch 1", "a100-sxm4-80gb", 1, "fp16", 1265.67, PADDLE),
+    PublishedNetwork("Paddle-TRT FP16 batch 32", "a100-sxm4-80gb", 32, "fp16", 12802.53, PADDLE),
+    PublishedNetwork("Paddle-TRT FP16 batch 128", "a100-sxm4-80gb", 128, "fp16", 16157.12, PADDLE),
+    PublishedNetwork("Paddle-TRT FP16 batch 256", "a100-sxm4-80gb", 256, "fp16", 17054.80, PADDLE),
 )
 
 
@@ -157,8 +157,8 @@ def seed_claims() -> dict:
     from simulator.gpu.network import simulate_network
     from simulator.gpu.spec import load_gpu_spec
 
-    v100 = load_gpu_spec("v100_sxm2")
-    a100 = load_gpu_spec("a100_sxm4_40gb")
+    v100 = load_gpu_spec("v100-sxm2")
+    a100 = load_gpu_spec("a100-sxm4-40gb")
     c11 = []
     for batch in (1, 8, 32, 128, 256):
         r = simulate_network(resnet50_workload(batch, "fp16"), v100)

@@ -1,7 +1,7 @@
 """GPU performance model: SMs and Tensor Cores (V100, A100, H100 presets).
 
     from simulator.gpu import load_gpu_spec, simulate_layer, simulate_network
-    spec = load_gpu_spec("a100_sxm4_80gb")
+    spec = load_gpu_spec("a100-sxm4-80gb")
     result = simulate_network(workload, spec)       # simulator.results.NetworkResult
 
 See docs/sim-gpu.md for the equations and the published-data validation.

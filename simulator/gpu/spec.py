@@ -15,9 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from simulator.spec import list_presets, spec_from_dict
+from simulator.spec import list_presets, read_spec_data, spec_from_dict
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -219,24 +217,11 @@ def cited_values(section: dict, where: str) -> dict:
 
 
 def _read_preset(source) -> tuple[dict, str]:
-    path = Path(source)
-    if not path.suffix:
-        candidate = PRESETS_DIR / f"{source}.yaml"
-        if not candidate.exists():
-            raise ValueError(f"hardware preset {str(source)!r} not found; presets: "
-                             f"{gpu_presets()} (or give a path to a .yaml file)")
-        path = candidate
-    if not path.exists():
-        raise ValueError(f"hardware spec file {str(path)!r} does not exist")
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    if not isinstance(data, dict):
-        raise TypeError(f"{path.name}: expected a mapping of keys to values")
-    return {k: v for k, v in data.items() if k != "sources"}, path.name
+    return read_spec_data(source, presets_dir=PRESETS_DIR)
 
 
 def load_gpu_spec(source) -> GpuSpec:
-    """A :class:`GpuSpec` from a preset name (``a100_sxm4_40gb``), a YAML path, a dict, or a
+    """A :class:`GpuSpec` from a preset name (``a100-sxm4-40gb``), a YAML path, a dict, or a
     GpuSpec (returned as is). Unknown or missing keys raise ValueError naming them; the
     ``model:`` section's entries are ``{value, source}`` pairs (:func:`cited_values`)."""
     if isinstance(source, GpuSpec):

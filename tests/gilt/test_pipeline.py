@@ -58,10 +58,11 @@ def test_gilt_report_writes_markdown_html_and_figures(tmp_path, capsys):
     assert "gated_net" in printed and "npu-32x32" in printed
 
 
-def test_report_rejects_skipping_every_target(tmp_path):
-    with pytest.raises(ValueError, match="every target was skipped"):
-        main(["report", "--net", "gated_net", "--gpu", "-", "--cpu", "-", "--npu", "-",
-              "--out", str(tmp_path / "x")])
+def test_report_rejects_skipping_every_target(tmp_path, capsys):
+    assert main(["report", "--net", "gated_net", "--gpu", "-", "--cpu", "-", "--npu", "-",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "every target was skipped" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_sweep_with_real_simulators_on_a_local_dask_cluster():

@@ -2,6 +2,7 @@
 
 import pytest
 
+from common.files import MARKER
 from gilt.report import Section, Table, render_html, render_markdown, write_report
 
 
@@ -27,7 +28,8 @@ def test_write_report_replaces_whole_folder_and_keeps_old_on_failure(tmp_path):
         path.write_bytes(b"\x89PNG fake")
 
     write_report(out, "R", _sections(), {"f.png": draw})
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "figures", "index.html",
+                                                     "report.md"]
     old = (out / "report.md").read_text()
 
     def broken(path):

@@ -4,7 +4,7 @@ from gilt.cli import main
 
 
 def test_net_table(capsys):
-    assert main(["net", "resnet50", "--input-size", "32"]) == 0
+    assert main(["net", "resnet50", "--input-size", "32", "--precision", "float32"]) == 0
     out = capsys.readouterr().out
     assert "layer4.2.conv3" in out and "25,557,032 parameters" in out
 
@@ -26,4 +26,4 @@ def test_net_onnx_file(tmp_path, capsys):
 
 def test_net_bad_name(capsys):
     assert main(["net", "resnet51"]) == 2
-    assert "must be one of" in capsys.readouterr().err
+    assert "'resnet51' is neither a built-in model" in capsys.readouterr().err

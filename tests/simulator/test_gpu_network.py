@@ -39,7 +39,7 @@ def test_totals_are_sums_of_layers():
     assert r.throughput_per_s == pytest.approx(2 / r.time_s)
     assert 0 < r.details["sm_utilization"] <= 1 and 0 < r.details["tc_pipe_utilization"] <= 1
     assert r.target == "gpu" and r.hardware == "A100-SXM4-80GB"
-    assert "images/s" in format_table(r)
+    assert "inputs/s" in format_table(r)
 
 
 def test_batch_raises_throughput_and_rebatch_scales_macs():
@@ -119,9 +119,9 @@ def test_cli_runs_reference_resnet(tmp_path, capsys):
     rc = gilt_main(["gpu", "--hw", "a100_sxm4_40gb", "--net", "resnet50-ref", "--batch", "4",
                     "--json", str(out_json), "--plot", str(tmp_path / "r.png")])
     text = capsys.readouterr().out
-    assert rc == 0 and "images/s" in text and "layer4.2.conv3" in text
+    assert rc == 0 and "inputs/s" in text and "layer4.2.conv3" in text
     payload = json.loads(out_json.read_text())
-    assert payload["batch"] == 4 and len(payload["layers"]) == 56
+    assert payload["totals"]["batch"] == 4 and len(payload["layers"]) == 56
     assert (tmp_path / "r.png").exists()
 
 
@@ -129,7 +129,7 @@ def test_cli_yaml_spec_and_errors(tmp_path, capsys):
     import yaml
 
     from simulator.gpu.spec import PRESETS_DIR
-    data = yaml.safe_load((PRESETS_DIR / "v100_sxm2.yaml").read_text())
+    data = yaml.safe_load((PRESETS_DIR / "v100-sxm2.yaml").read_text())
     data["name"] = "V100-test"
     path = tmp_path / "v.yaml"
     path.write_text(yaml.safe_dump(data))

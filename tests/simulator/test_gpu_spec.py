@@ -7,12 +7,12 @@ from simulator.gpu.spec import PRESETS_DIR, GpuSpec, gpu_presets, load_gpu_spec
 
 # dense peaks as printed in NVIDIA's whitepapers/datasheets (TFLOP/s or TOP/s)
 DATASHEET_PEAKS = [
-    ("v100_sxm2", "fp16", 125.0),
-    ("a100_sxm4_40gb", "fp16", 312.0), ("a100_sxm4_40gb", "bf16", 312.0),
-    ("a100_sxm4_40gb", "tf32", 156.0), ("a100_sxm4_40gb", "int8", 624.0),
-    ("a100_sxm4_40gb", "int4", 1248.0), ("a100_sxm4_80gb", "int8", 624.0),
-    ("h100_sxm5", "fp16", 989.4), ("h100_sxm5", "tf32", 494.7), ("h100_sxm5", "int8", 1978.9),
-    ("h100_sxm5", "fp8", 1978.9),
+    ("v100-sxm2", "fp16", 125.0),
+    ("a100-sxm4-40gb", "fp16", 312.0), ("a100-sxm4-40gb", "bf16", 312.0),
+    ("a100-sxm4-40gb", "tf32", 156.0), ("a100-sxm4-40gb", "int8", 624.0),
+    ("a100-sxm4-40gb", "int4", 1248.0), ("a100-sxm4-80gb", "int8", 624.0),
+    ("h100-sxm5", "fp16", 989.4), ("h100-sxm5", "tf32", 494.7), ("h100-sxm5", "int8", 1978.9),
+    ("h100-sxm5", "fp8", 1978.9),
 ]
 
 
@@ -24,7 +24,7 @@ def _preset_dict(name):
 
 
 def test_four_presets_exist():
-    assert gpu_presets() == ["a100_sxm4_40gb", "a100_sxm4_80gb", "h100_sxm5", "v100_sxm2"]
+    assert gpu_presets() == ["a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm5", "v100-sxm2"]
 
 
 @pytest.mark.parametrize("preset,dtype,tflops", DATASHEET_PEAKS)
@@ -34,15 +34,15 @@ def test_peak_matches_datasheet(preset, dtype, tflops):
 
 
 def test_published_memory_figures():
-    assert load_gpu_spec("v100_sxm2").hbm_bw_gb_per_s == 900
-    assert load_gpu_spec("a100_sxm4_40gb").hbm_bw_gb_per_s == 1555
-    assert load_gpu_spec("a100_sxm4_80gb").hbm_bw_gb_per_s == 2039
-    assert load_gpu_spec("h100_sxm5").hbm_bw_gb_per_s == 3350
-    assert [load_gpu_spec(p).sm_count for p in ("v100_sxm2", "a100_sxm4_40gb", "h100_sxm5")] \
+    assert load_gpu_spec("v100-sxm2").hbm_bw_gb_per_s == 900
+    assert load_gpu_spec("a100-sxm4-40gb").hbm_bw_gb_per_s == 1555
+    assert load_gpu_spec("a100-sxm4-80gb").hbm_bw_gb_per_s == 2039
+    assert load_gpu_spec("h100-sxm5").hbm_bw_gb_per_s == 3350
+    assert [load_gpu_spec(p).sm_count for p in ("v100-sxm2", "a100-sxm4-40gb", "h100-sxm5")] \
         == [80, 108, 132]
 
 
-@pytest.mark.parametrize("preset", ["v100_sxm2", "a100_sxm4_40gb", "a100_sxm4_80gb", "h100_sxm5"])
+@pytest.mark.parametrize("preset", ["v100-sxm2", "a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm5"])
 def test_every_figure_cites_a_source(preset):
     with open(PRESETS_DIR / f"{preset}.yaml", encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
@@ -78,28 +78,28 @@ def test_model_invariants(key, value, match):
 
 
 def test_volta_has_no_int8_tensor_cores():
-    spec = load_gpu_spec("v100_sxm2")
+    spec = load_gpu_spec("v100-sxm2")
     assert not spec.has_mma("int8")
     with pytest.raises(ValueError, match="no Tensor Core path for dtype 'int8'"):
         spec.peak_flops("int8")
 
 
 def test_unknown_key_is_named():
-    data = _preset_dict("a100_sxm4_40gb")
+    data = _preset_dict("a100-sxm4-40gb")
     data["sm_cuont"] = 108
     with pytest.raises(ValueError, match="sm_cuont"):
         load_gpu_spec(data)
 
 
 def test_missing_key_is_named():
-    data = _preset_dict("a100_sxm4_40gb")
+    data = _preset_dict("a100-sxm4-40gb")
     del data["hbm_bw_gb_per_s"]
     with pytest.raises(ValueError, match="hbm_bw_gb_per_s"):
         load_gpu_spec(data)
 
 
 def test_wrong_type_is_named():
-    data = _preset_dict("a100_sxm4_40gb")
+    data = _preset_dict("a100-sxm4-40gb")
     data["sm_count"] = "108"
     with pytest.raises(TypeError, match="sm_count"):
         load_gpu_spec(data)
@@ -113,20 +113,20 @@ def test_wrong_type_is_named():
     ("tc_macs_per_clock_per_sm", {"fp16": 0}, "fp16"),
 ])
 def test_invariants(key, value, match):
-    data = _preset_dict("a100_sxm4_40gb")
+    data = _preset_dict("a100-sxm4-40gb")
     data[key] = value
     with pytest.raises(ValueError, match=match):
         load_gpu_spec(data)
 
 
 def test_unknown_preset_lists_presets():
-    with pytest.raises(ValueError, match="a100_sxm4_40gb"):
+    with pytest.raises(ValueError, match="a100-sxm4-40gb"):
         load_gpu_spec("a200")
 
 
 def test_yaml_path_and_passthrough(tmp_path):
     path = tmp_path / "mygpu.yaml"
-    data = _preset_dict("h100_sxm5")
+    data = _preset_dict("h100-sxm5")
     data["name"] = "H100-custom"
     path.write_text(yaml.safe_dump(data))
     spec = load_gpu_spec(str(path))

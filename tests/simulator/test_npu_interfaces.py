@@ -107,7 +107,7 @@ def test_cli_gilt_mode_writes_csv_and_json(tmp_path, capsys):
                     "4x4"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "PE utilization" in text and "CB2a_1" in text and "best mapping" in text
+    assert "MAC util" in text and "CB2a_1" in text and "best mapping" in text
     rows = list(csv.DictReader(open(out_csv, encoding="utf-8")))
     assert len(rows) == 54 and {"cycles", "utilization", "mapping_efficiency"} <= set(rows[0])
     assert rows[0]["fm_tile"] == "4x4"
@@ -131,8 +131,10 @@ def test_cli_scalesim_config_writes_compute_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["npu", "--topology", str(TOPO)], "--hw"),
-    (["npu", "--hw", "npu-32x32"], "--net"),
+    (["npu", "--topology", str(TOPO), "--scalesim-config", "s.cfg", "--hw", "npu-32x32"],
+     "--hw or --scalesim-config"),
+    (["npu", "--hw", "npu-32x32", "--net", "resnet50", "--topology", str(TOPO)],
+     "--net or --topology"),
     (["npu", "--hw", "nope", "--topology", str(TOPO)], "not found"),
     (["npu", "--hw", "npu-32x32", "--topology", "missing.csv"], "does not exist"),
     (["npu", "--hw", "npu-32x32", "--topology", str(TOPO), "--compute-report", "x.csv"],
@@ -186,7 +188,8 @@ def test_cli_net_goes_through_networks_workload_for(monkeypatch, capsys):
         calls.append((name, batch, precision))
         return Workload("fake", (LayerWork.matmul("fc", m=batch, n=10, k=64),))
 
-    monkeypatch.setitem(sys.modules, "networks", types.SimpleNamespace(workload_for=workload_for))
+    monkeypatch.setitem(sys.modules, "networks", types.SimpleNamespace(
+        workload_for=workload_for, MODELS={"anything": None}))
     assert gilt_main(["npu", "--hw", "npu-32x32", "--net", "anything", "--batch", "4",
                       "--precision", "w4a8"]) == 0
     assert calls == [("anything", 4, "w4a8")]

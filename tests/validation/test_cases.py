@@ -126,9 +126,14 @@ def test_same_seed_same_tensors_other_seed_other_tensors():
     ("conv2d", {"channels": 3}, r"unknown parameter\(s\) \['channels'\]"),
     ("conv2d", {"c": "many"}, "parameter c='many': expected an integer"),
     ("conv2d", {"wbits": 2}, "parameter wbits=2: expected one of"),
-    ("conv2d", {"c": -1}, "parameter c=-1 must be >= 0"),
+    ("conv2d", {"c": -1}, r"parameter c=-1: expected an integer in 1\.\.1048576"),
+    ("conv2d", {"c": 0}, r"parameter c=0: expected an integer in 1\.\."),
+    ("conv2d", {"r": 20}, "does not fit the 8x8 input"),
+    ("conv2d", {"c": 4096, "h": 1024, "w": 1024}, "more than the 67,108,864"),
+    ("quantize", {"scale": "nan"}, "expected a finite positive float32 scale"),
+    ("quantize", {"scale": "inf"}, "expected a finite positive float32 scale"),
     ("matmul", {"relu": "maybe"}, "expected a boolean"),
-    ("quantize", {"shape": "0x3"}, "expected a shape of positive dims"),
+    ("quantize", {"shape": "0x3"}, "expected a shape of 1 to 8 positive dims"),
 ])
 def test_bad_parameters_are_named(op, params, match):
     with pytest.raises(ValueError, match=match):

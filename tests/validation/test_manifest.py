@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gilt
+from common.files import MARKER
 from validation import formats, manifest
 from validation.cases import OperatorCase
 from validation.manifest import (
@@ -56,7 +57,7 @@ def test_reruns_are_byte_identical(tmp_path):
     _write(tmp_path / "a")  # rewrite in place
     assert first == _tree(tmp_path / "a")
     assert sorted(first) == sorted(
-        ["SHA256SUMS", "manifest.json", "manifest.yaml", f"{_case().name}.h",
+        [MARKER, "SHA256SUMS", "manifest.json", "manifest.yaml", f"{_case().name}.h",
          f"{_case().name}.npz"] + [f"{t}.{f}" for t in ("input", "weight", "bias", "accumulator",
                                                         "output") for f in ("npy", "hex", "bin")])
     _write(tmp_path / "c", seed=1)
@@ -202,7 +203,7 @@ def test_failed_write_leaves_the_old_directory_whole(tmp_path, monkeypatch):
 
 def test_out_dir_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "f").write_text("precious")
-    with pytest.raises(ValueError, match="exists and is not a directory"):
+    with pytest.raises(ValueError, match="exists and is not a folder"):
         _write(tmp_path / "f")
     assert (tmp_path / "f").read_text() == "precious"
 

@@ -299,6 +299,12 @@ _CONV_FIELDS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", 
                 "Num Filter", "Strides")
 
 
+#: Sanity limits of a topology or layout: layers after depthwise expansion, and any one field
+#: (a depthwise row of 10^9 channels would otherwise expand for hours).
+MAX_TOPOLOGY_LAYERS = 100_000
+MAX_TOPOLOGY_FIELD = 2**24
+
+
 def read_topology(path: str | os.PathLike, *, gemm: bool = False) -> list[TopologyRow]:
     """Read a SCALE-Sim topology CSV exactly as SCALE-Sim 3.0.0 does.
 
@@ -319,6 +325,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool = False) -> list[Topolo
         line = line.strip()
         if line:
             rows += _topology_line(path.name, lineno, line, gemm)
+            _check_layer_count(f"topology {path.name} line {lineno}", len(rows))
     if not rows:
         raise ValueError(f"topology {path.name}: no layers")
     return rows
@@ -341,6 +348,7 @@ def _topology_line(fname: str, lineno: int, line: str, gemm: bool) -> list[Topol
     h, w, r, s, c, filt, stride = (_int_field(where, f, v) for f, v in
                                    zip(_CONV_FIELDS, elems[1:8]))
     if "DP" in name:
+        _check_layer_count(where, c)
         return [_checked_row(where, TopologyRow(f"{name}Channel_{ch}", h, w, r, s, 1, filt,
                                                 stride, stride, n, m)) for ch in range(c)]
     return [_checked_row(where, TopologyRow(name, h, w, r, s, c, filt, stride, stride, n, m))]
@@ -363,9 +371,16 @@ def _int_field(where: str, field_name: str, value: str) -> int:
     except ValueError:
         raise ValueError(f"{where}: {field_name} must be a positive integer, got {value!r}"
                          ) from None
-    if out < 1:
-        raise ValueError(f"{where}: {field_name} must be a positive integer, got {value!r}")
+    if not 1 <= out <= MAX_TOPOLOGY_FIELD:
+        raise ValueError(f"{where}: {field_name} must be an integer in 1..{MAX_TOPOLOGY_FIELD}, "
+                         f"got {value!r}")
     return out
+
+
+def _check_layer_count(where: str, layers: int) -> None:
+    if layers > MAX_TOPOLOGY_LAYERS:
+        raise ValueError(f"{where}: the topology expands into {layers:,} layers (a depthwise "
+                         f"'DP' row makes one per channel); at most {MAX_TOPOLOGY_LAYERS:,}")
 
 
 def _checked_row(where: str, row: TopologyRow) -> TopologyRow:
@@ -402,6 +417,7 @@ def read_layout(path: str | os.PathLike) -> list[list[int]]:
         where = f"layout {path.name} line {lineno}"
         values = [_int_field(where, f"field {i + 1}", v) if i else 0 for i, v in enumerate(elems)]
         copies = values[5] if "DP" in elems[0] and len(values) > 5 else 1
+        _check_layer_count(where, len(rows) + copies)
         rows += [values[1:]] * copies
     return rows
 
