@@ -159,9 +159,21 @@ def check_output_dir(path: str | os.PathLike, *, what: str = "output folder") ->
     return path
 
 
+#: What folders of gilt versions before :data:`MARKER` held: a report, a sweep, golden vectors.
+_LEGACY_OUTPUTS = ({"index.html", "report.md", "figures"}, {"sweep.csv", "sweep.png"})
+
+
 def _owned(folder: Path) -> bool:
+    """Empty, marked by gilt, or an output of an earlier gilt (recognized by its files)."""
     try:
-        return (folder / MARKER).is_file() or not any(folder.iterdir())
+        if (folder / MARKER).is_file():
+            return True
+        names = {p.name for p in folder.iterdir()}
+        if not names or any(names <= kind and len(names) >= 2 for kind in _LEGACY_OUTPUTS):
+            return True
+        return any((folder / index).is_file() and b'"schema": "gilt-golden-'
+                   in (folder / index).read_bytes()[:4096]
+                   for index in ("manifest.json", "index.json"))
     except OSError:
         return False
 

@@ -65,7 +65,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if ("default" in text or action.default in (None, False, argparse.SUPPRESS)
+        if ("default" in text or action.default is None or action.default is argparse.SUPPRESS
                 or not action.option_strings or isinstance(action.default, bool)):
             return text
         return f"{text} (default: %(default)s)"

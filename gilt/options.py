@@ -18,6 +18,7 @@ Defaults shared by every command (one rule, stated in ``gilt --help``):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 
 from gilt.targets import DEFAULT_PRESETS
@@ -117,6 +118,22 @@ def add_gating_arguments(parser: argparse.ArgumentParser, *, default: str = DEFA
                         help="skip all-zero 4x4 activation blocks (default: on)")
 
 
+@contextlib.contextmanager
+def model_errors(name: str):
+    """Errors raised while a network file is read or imported, as one ValueError naming the
+    file (a corrupt or unsupported ONNX file is bad input, whatever the importer raised)."""
+    try:
+        yield
+    except MemoryError:
+        raise
+    except Exception as exc:
+        from gilt.cli import is_user_error, one_line
+
+        if not is_user_error(exc):
+            raise
+        raise ValueError(f"network {name!r}: {one_line(exc)}") from None
+
+
 def check_network(name: str) -> str:
     """A network is a built-in model name or a non-empty readable model file; ValueError
     naming it otherwise (a zero-byte file is no model)."""
@@ -177,7 +194,9 @@ def check_run_memory(network: str, *, batch: int = 1, input_size: int | None = N
     kwargs = {"batch": batch, "precision": "float32"}
     if input_size is not None:
         kwargs["input_size"] = input_size
-    need = golden_run_bytes(networks.workload_for(network, **kwargs))
+    with model_errors(network):
+        workload = networks.workload_for(network, **kwargs)
+    need = golden_run_bytes(workload)
     have = available_memory_bytes()
     if have is not None and need > have:
         raise MemoryError(f"{what} of {network} (batch {batch}"

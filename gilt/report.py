@@ -285,12 +285,15 @@ def build_report(out_dir, runs, *, title: str = "gilt report", intro: list[str] 
 
 
 def format_summary(runs) -> str:
-    """The summary table as aligned terminal text."""
-    rows = [SUMMARY_COLUMNS] + [[_fmt(v) for v in row] for row in summary_rows(runs)]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(SUMMARY_COLUMNS))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """The summary table as aligned terminal text (:func:`common.table.render`, the printer
+    every command uses)."""
+    from common.table import Column, render
+
+    formats = ["", "", "", ",.3f", ",.1f", ".1f", ".3f", ",.3f", ".2f"]
+    columns = [Column(str(i), name, fmt) for i, (name, fmt) in
+               enumerate(zip(SUMMARY_COLUMNS, formats))]
+    rows = [{str(i): v for i, v in enumerate(row)} for row in summary_rows(runs)]
+    return render(columns, rows)
 
 
 # ---------------------------------------------------------------------- gilt report

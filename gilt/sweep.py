@@ -126,8 +126,12 @@ def check_grid(points: Sequence[SweepPoint]) -> None:
     (target, preset, overrides) gives a valid spec. ValueError naming the first bad one."""
     from gilt import options, targets
 
-    for network in sorted({p.network for p in points}):
+    for network, precision, batch, size in sorted(
+            {(p.network, p.precision, p.batch, p.input_size) for p in points}, key=str):
         options.check_network(network)
+        if precision in options.PRECISIONS:
+            with options.model_errors(network):  # the model loads (cached for the points)
+                targets.cached_workload(network, precision, batch, size)
     for precision in sorted({p.precision for p in points}):
         if precision not in options.PRECISIONS:
             raise ValueError(f"sweep precision {precision!r}: expected one of "
@@ -220,8 +224,9 @@ def _ignore_sigint() -> None:
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list(getattr(pool, "_processes", {}).values()):
+    for process in processes:
         process.terminate()
 
 
@@ -245,7 +250,8 @@ def write_table(rows: list[dict], path: str | os.PathLike) -> Path:
 
 
 def plot_sweep(rows: list[dict], path: str | os.PathLike) -> Path:
-    """Utilization against throughput, one marker per point, coloured by target."""
+    """Utilization against throughput, one marker per point: colour by target, shape by
+    network."""
     return write_bytes_atomic(path, sweep_png(rows))
 
 
@@ -258,19 +264,25 @@ def sweep_png(rows: list[dict]) -> bytes:
 
     from gilt.plots import figure_png
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     ok = [r for r in rows if not r.get("error")]
+    shapes = dict(zip(sorted({r["network"] for r in ok}), "osD^vP*Xph<>"))
     for target in sorted({r["target"] for r in ok}):
-        sel = [r for r in ok if r["target"] == target]
-        ax.scatter([r["throughput_per_s"] for r in sel], [100 * r["utilization"] for r in sel],
-                   label=target, alpha=0.75)
+        for network, marker in shapes.items():
+            sel = [r for r in ok if r["target"] == target and r["network"] == network]
+            if sel:
+                ax.scatter([r["throughput_per_s"] for r in sel],
+                           [100 * r["utilization"] for r in sel], marker=marker, alpha=0.75,
+                           color=f"C{'cgn'.index(target[0]) if target[0] in 'cgn' else 3}",
+                           label=f"{target}: {network}")
     ax.set_xscale("log")
     ax.set_xlabel("throughput (inputs/s, log)")
     ax.set_ylabel("utilization (%)")
-    ax.set_title(f"sweep: {len(ok)} points")
+    ax.set_title(f"sweep: {len(ok)} points" + (f" ({len(rows) - len(ok)} failed, not shown)"
+                                                 if len(ok) < len(rows) else ""))
     ax.grid(True, alpha=0.3)
     if ok:
-        ax.legend()
+        ax.legend(fontsize=7)
     return figure_png(fig)
 
 

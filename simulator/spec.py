@@ -179,6 +179,9 @@ def read_spec_data(source: str | os.PathLike, *, presets_dir: Path | None = None
         candidate = presets_dir / f"{preset_key(str(source))}.yaml"
         if str(source).strip() and candidate.is_file():
             path = candidate
+        elif path.is_dir():
+            raise ValueError(f"hardware spec {str(path)!r} is a folder, not a preset or a "
+                             ".yaml file")
         elif not path.is_file():
             raise ValueError(f"hardware preset {str(source)!r} not found; presets: "
                              f"{list_presets(presets_dir)} (or give a path to a .yaml file)")

@@ -227,6 +227,11 @@ def check_kernel(spec, golden: GoldenCase, *, label: str | None = None,
         return failed_comparison(label, f"kernel {spec.name} checks golden cases of "
                                         f"{list(adapter.cases)}, not {golden.op!r}")
     args, kwargs = adapter.build(golden)
+    empty = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.size == 0]
+    if empty:  # kernels take non-empty operands (a zero batch once divided by zero in one)
+        return failed_comparison(label, f"operand {empty[0]} of {spec.name} is empty (shape "
+                                        f"{list(args[empty[0]].shape)}); kernels are checked "
+                                        "on non-empty tensors")
     try:
         reference = spec.load_reference()(*args, **kwargs)
         # the first call compiles (Numba JIT) and runs; the second only runs

@@ -111,9 +111,11 @@ class WriteOptions:
             raise ValueError(f"endianness={self.endianness!r}; expected one of "
                              f"{list(formats.ENDIANNESS)}")
         if isinstance(self.word_bits, bool) or not isinstance(self.word_bits, int) \
-                or not 4 <= self.word_bits <= MAX_WORD_BITS or self.word_bits % 4:
-            raise ValueError(f"word_bits={self.word_bits!r}; expected a multiple of 4 in "
-                             f"4..{MAX_WORD_BITS}")
+                or not 4 <= self.word_bits <= MAX_WORD_BITS \
+                or (self.word_bits != 4 and self.word_bits % 8):
+            # a width no dtype can use (12, 20, ...) would silently fall back everywhere
+            raise ValueError(f"word_bits={self.word_bits!r}; expected 4 or a multiple of 8 "
+                             f"up to {MAX_WORD_BITS}")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -66,8 +66,9 @@ def network_workload(args: argparse.Namespace) -> Workload:
     kwargs = {"batch": args.batch, "precision": args.precision}
     if args.input_size is not None:
         kwargs["input_size"] = args.input_size
-    return networks.workload_for(options.check_network(args.net or options.DEFAULT_NETWORK),
-                                 **kwargs)
+    name = options.check_network(args.net or options.DEFAULT_NETWORK)
+    with options.model_errors(name):
+        return networks.workload_for(name, **kwargs)
 
 
 def layer_rows(result: NetworkResult, workload: Workload | None = None,

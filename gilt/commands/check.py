@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts.add_argument("--seed", type=options.seed, default=0,
                       help="seed of fresh vectors (--all-kernels)")
     opts.add_argument("--backend", choices=("cpu", "cuda"), default=None,
-                      help="with --all-kernels: only this backend's kernels")
+                      help="with --all-kernels: only this backend's kernels (default: both)")
     opts.add_argument("--junit", type=Path,
                       help="also write a JUnit XML report to this file (default: none)")
     opts.add_argument("--quiet", action="store_true", help="print only the banner")

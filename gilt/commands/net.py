@@ -35,7 +35,8 @@ def load_graph(network: str, *, batch: int, input_size: int | None, seed: int):
     options.check_network(network)
     kwargs = {"batch": batch} if input_size is None else {"batch": batch,
                                                            "input_size": input_size}
-    return networks.load(network, **kwargs)
+    with options.model_errors(network):
+        return networks.load(network, **kwargs)
 
 
 def run(args) -> int:
