@@ -25,7 +25,7 @@ def main() -> int:
     from gilt.experiments.published import compare_published, format_comparison, resnet50_workload
     from simulator.gpu import load_gpu_spec, simulate_network
 
-    spec = load_gpu_spec("a100_sxm4_80gb")
+    spec = load_gpu_spec("a100-sxm4-80gb")
     status = 0
     for batch, precision in ((1, "w8a8"), (256, "w8a8"), (256, "fp16")):
         build_best, _ = _best_of(lambda b=batch, p=precision: resnet50_workload(b, p))

@@ -16,8 +16,8 @@ versions and the date as the citation), so that the day a GPU is at hand one com
 the table ``gilt.experiments.gpu_validation`` reads.
 
 Without torch or without a CUDA device it prints why and exits 0 (nothing to measure). The
-preset is chosen from the device name (V100 -> v100_sxm2, A100 80GB -> a100_sxm4_80gb, A100 ->
-a100_sxm4_40gb, H100/H200/GH200 -> h100_sxm5; others: the preset with the closest SM count)
+preset is chosen from the device name (V100 -> v100-sxm2, A100 80GB -> a100-sxm4-80gb, A100 ->
+a100-sxm4-40gb, H100/H200/GH200 -> h100-sxm5; others: the preset with the closest SM count)
 unless ``--hw`` names one; on a part that differs from its preset (H200: 4.8 TB/s HBM3e) the
 SM count and memory bandwidth are read from the device where torch exposes them.
 """
@@ -53,11 +53,11 @@ def pick_preset(name: str, total_mem_gib: float, sms: int) -> tuple[str, str]:
 
     upper = name.upper()
     if "V100" in upper:
-        return "v100_sxm2", "by name"
+        return "v100-sxm2", "by name"
     if "A100" in upper:
-        return ("a100_sxm4_80gb" if total_mem_gib > 60 else "a100_sxm4_40gb"), "by name"
+        return ("a100-sxm4-80gb" if total_mem_gib > 60 else "a100-sxm4-40gb"), "by name"
     if "H100" in upper or "H200" in upper or "GH200" in upper:
-        return "h100_sxm5", "by name"
+        return "h100-sxm5", "by name"
     best = min(gpu_presets(), key=lambda p: abs(load_gpu_spec(p).sm_count - sms))
     return best, f"closest SM count to {sms}"
 

@@ -217,10 +217,12 @@ def run_sweep(points: Sequence[SweepPoint], *, evaluate: Callable[[SweepPoint], 
 
 
 def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops them (no traceback per worker)."""
+    """Pool workers leave Ctrl-C to the parent, which stops them (no traceback per worker);
+    the SIGTERM the parent stops them with ends them at once (not the parent's handler)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

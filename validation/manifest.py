@@ -289,6 +289,16 @@ def load_manifest(directory: str | os.PathLike) -> dict:
                                 "directory written by `gilt golden`?")
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{directory}: manifest is not valid JSON/YAML ({exc})") from exc
+    source = json_path if json_path.exists() else yaml_path
+    try:
+        _check_manifest(directory, manifest)
+    except GoldenVectorError as exc:  # name the manifest file, not only its folder
+        text = str(exc).removeprefix(f"{directory}: ")
+        raise type(exc)(f"{source}: {text}") from None
+    return manifest
+
+
+def _check_manifest(directory: Path, manifest: Any) -> None:
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
         raise ManifestError(f"{directory}: manifest schema is "
                             f"{manifest.get('schema') if isinstance(manifest, dict) else None!r}"
@@ -306,7 +316,6 @@ def load_manifest(directory: str | os.PathLike) -> dict:
         raise ManifestError(f"{directory}: manifest 'files' must be a list")
     for record in case_files:
         _check_file_record(directory, record, "case file")
-    return manifest
 
 
 def _check_tensor_entry(directory: Path, entry: Any) -> None:
@@ -406,8 +415,8 @@ def read_sums(directory: str | os.PathLike) -> dict[str, str]:
     except UnicodeDecodeError:
         raise IntegrityError(f"{path}: not text") from None
     sums: dict[str, str] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for lineno, line in enumerate(text.split("\n"), start=1):  # only \n ends a line here
+        if not line:
             continue
         m = _SUM_LINE.match(line)
         if not m:

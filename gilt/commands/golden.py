@@ -56,14 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(default: npy,hex,bin,h)")
     out.add_argument("--word-bits", type=cli_options.int_in(4, MAX_WORD_BITS,
                                                             what="a word width in bits"),
-                     default=32, help="hex ($readmemh) memory word width in bits, a multiple "
-                                      f"of 4 up to {MAX_WORD_BITS} (default: 32)")
+                     default=32, help="hex ($readmemh) memory word width in bits: 4 or a "
+                                      f"multiple of 8 up to {MAX_WORD_BITS} (default: 32)")
     out.add_argument("--endianness", choices=formats.ENDIANNESS, default="little",
                      help="element order inside a hex word (default: little = element 0 in "
                           "the least significant bits)")
     out.add_argument("--roles", default="all",
                      help="which tensors to write: comma-separated from "
-                          "input,weight,bias,intermediate,output or 'all'")
+                          "input,weight,bias,intermediate,output or 'all' (default: all)")
 
 
 def _options(args: argparse.Namespace) -> WriteOptions:

@@ -431,3 +431,20 @@ def test_spec_overrides_are_valid_or_refused(key, value):
         return
     got = getattr(spec, key)
     assert math.isfinite(got) and 0 <= got <= 2**40
+
+
+@pytest.mark.parametrize("argv", [
+    ["net", "resnet50", "--input-size", "2048"],
+    ["net", "gated_net", "--batch", "65536", "--run"],
+    ["report", "--net", "resnet50", "--input-size", "4096"],
+    ["golden", "--network", "resnet50", "--input-size", "4096"],
+], ids=lambda a: " ".join(a[:2]))
+def test_too_large_for_memory_is_refused_before_allocating(monkeypatch, tmp_path, argv):
+    """The golden run's memory is estimated from shapes alone and compared with what the
+    system has (here: 1 GiB) before anything large is allocated."""
+    from gilt import options
+
+    monkeypatch.setattr(options, "available_memory_bytes", lambda: 2**30)
+    rc, out, err, created, escaped = run_probe(argv, tmp_path)
+    assert not escaped and rc == 2 and not created
+    assert "needs at least" in err and "GiB is available" in err and len(err.splitlines()) == 1

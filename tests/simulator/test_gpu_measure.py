@@ -24,12 +24,12 @@ def test_skips_cleanly_without_torch_or_gpu(gpu_measure, monkeypatch, capsys):
 
 
 def test_preset_choice(gpu_measure):
-    assert gpu_measure.pick_preset("Tesla V100-SXM2-16GB", 16, 80)[0] == "v100_sxm2"
-    assert gpu_measure.pick_preset("NVIDIA A100-SXM4-80GB", 80, 108)[0] == "a100_sxm4_80gb"
-    assert gpu_measure.pick_preset("NVIDIA A100-SXM4-40GB", 40, 108)[0] == "a100_sxm4_40gb"
-    assert gpu_measure.pick_preset("NVIDIA H200", 141, 132)[0] == "h100_sxm5"
+    assert gpu_measure.pick_preset("Tesla V100-SXM2-16GB", 16, 80)[0] == "v100-sxm2"
+    assert gpu_measure.pick_preset("NVIDIA A100-SXM4-80GB", 80, 108)[0] == "a100-sxm4-80gb"
+    assert gpu_measure.pick_preset("NVIDIA A100-SXM4-40GB", 40, 108)[0] == "a100-sxm4-40gb"
+    assert gpu_measure.pick_preset("NVIDIA H200", 141, 132)[0] == "h100-sxm5"
     preset, why = gpu_measure.pick_preset("Tesla T4", 15, 40)
-    assert preset == "v100_sxm2" and "closest SM count" in why
+    assert preset == "v100-sxm2" and "closest SM count" in why
 
 
 def test_error_table(gpu_measure):

@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gilt.cli import main
 from validation.manifest import (
@@ -192,3 +194,29 @@ def test_kernel_check_verifies_too(golden, capsys):
 
 def test_manifest_error_is_a_value_error():
     assert issubclass(IntegrityError, ValueError) and issubclass(ManifestError, ValueError)
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_any_flipped_byte_in_any_file_is_caught(pristine, tmp_path_factory, data):
+    """Flip one bit anywhere in any file of the folder: verification fails, naming that file
+    (or SHA256SUMS / the manifest when the flip lands in them)."""
+    folder = tmp_path_factory.mktemp("flip") / NAME
+    shutil.copytree(pristine, folder)
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != ".gilt-output")
+    name = data.draw(st.sampled_from(names))
+    path = folder / name
+    blob = bytearray(path.read_bytes())
+    offset = data.draw(st.integers(0, len(blob) - 1))
+    before = blob[offset]
+    blob[offset] ^= 1 << data.draw(st.integers(0, 7))
+    if name == "SHA256SUMS" and chr(before).isalpha() and \
+            chr(before).lower() == chr(blob[offset]).lower():
+        return  # a digest's letter changed case: the same digest, as for sha256sum -c
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError) as info:
+        from validation.manifest import load_manifest
+
+        verify_files(folder, load_manifest(folder))
+    assert name in str(info.value) or "manifest" in str(info.value) \
+        or "SHA256SUMS" in str(info.value), (name, str(info.value))
