@@ -62,6 +62,26 @@ def _pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while a temporary is created and recorded (or a folder
+    swapped), so Ctrl-C cannot land between the two and leave it behind; a signal that came
+    meanwhile is delivered on leaving."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
     """An exclusive advisory lock on ``folder`` itself (no lock file is left behind)."""
     fd = os.open(folder, os.O_RDONLY)
@@ -239,13 +259,16 @@ def _fill(tmp: str, data: bytes, path: Path) -> None:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     _prepare_file(path)
-    tmp = _temp_for(path)
-    _fill(tmp, data, path)
+    tmp = None
     try:
+        with _signals_deferred():
+            tmp = _temp_for(path)
+        _fill(tmp, data, path)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
     return path
 
@@ -268,9 +291,10 @@ class PendingOutputs:
         if any(p == path for _, p in self._staged):
             raise OutputPathError(f"output file {str(path)!r} is named twice")
         _prepare_file(path)
-        tmp = _temp_for(path)
-        self._staged.append((tmp, path))
-        _fill(tmp, data.encode("utf-8") if isinstance(data, str) else data, path)
+        with _signals_deferred():
+            self._staged.append((_temp_for(path), path))
+        _fill(self._staged[-1][0], data.encode("utf-8") if isinstance(data, str) else data,
+              path)
         return path
 
     def commit(self) -> list[Path]:
@@ -317,7 +341,7 @@ def replace_dir_atomic(staging: Path, target: Path) -> Path:
     (staging / MARKER).write_text("written by gilt; the next run may replace this folder "
                                   "whole\n", encoding="utf-8")
     os.chmod(staging, 0o777 & ~_umask())
-    with _folder_lock(target.parent):
+    with _signals_deferred(), _folder_lock(target.parent):
         clean_leftovers(target)
         check_output_dir(target)
         backup = None
@@ -343,17 +367,17 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     and ``target`` is untouched. ``target`` is checked first (:func:`check_output_dir`)."""
     target = Path(target)
     check_output_dir(target)
+    staging = None
     try:
-        staging = new_staging_dir(target)
-    except OSError as exc:
-        raise OutputPathError(f"cannot write folder {str(target)!r}: "
-                              f"{exc.strerror or exc}") from None
-    try:
+        with _signals_deferred():
+            staging = new_staging_dir(target)
         yield staging
         replace_dir_atomic(staging, target)
     except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError) and str(exc.filename or "").startswith(str(staging)):
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError) and (staging is None or str(exc.filename or "")
+                                         .startswith(str(staging))):
             raise OutputPathError(f"cannot write folder {str(target)!r}: "
                                   f"{exc.strerror or exc}") from None
         raise

@@ -44,10 +44,11 @@ DESCRIPTION = ("gilt: the bit-exact golden model of a W4A8 inference stack (4-bi
                "8-bit activations, channel gating, 4x4 tiling, zero-block skipping) and "
                "cycle-approximate GPU, CPU and NPU models.")
 EPILOG = """\
-defaults shared by every command: --precision w4a8; --gating none (dense), except gilt demo,
-which shows gating (topk:0.5); --net resnet50; --hw a100-sxm4-40gb / zen5-epyc / npu-32x32.
+defaults shared by every command: --precision w4a8; --gating topk:0.5 with zero-block skipping
+where a golden run measures them (net, report, demo); --net resnet50; --hw npu-32x32,
+a100-sxm4-40gb, zen5-epyc. npu, gpu, cpu and sweep cost the dense network from its shapes.
 Hardware presets are kebab-case (a100-sxm4-40gb); snake_case spellings are accepted.
-Bad input: one line on stderr and exit status 2. Ctrl-C: exit status 130.
+Bad input: one line on stderr, exit status 2. Ctrl-C: exit status 130. See docs/cli.md.
 Run `gilt COMMAND --help` for a command's options."""
 
 EXIT_USAGE = 2

@@ -31,7 +31,7 @@ __all__ = ["DEFAULT_PRESETS", "Deployment", "decode_step_s", "kv_capacity_tokens
            "layer_bytes", "phase_parts", "prefill_s", "shard_plan", "step_cost"]
 
 #: hardware each target uses when none is named
-DEFAULT_PRESETS = {"gpu": "h100_sxm5", "cpu": "sapphire-rapids", "npu": "npu-128x128"}
+DEFAULT_PRESETS = {"gpu": "h100-sxm5", "cpu": "sapphire-rapids", "npu": "npu-128x128"}
 #: how each target runs attention (GPU serving stacks: FlashAttention-style fused kernels;
 #: CPU runtimes such as ONNX Runtime materialize the scores)
 DEFAULT_ATTENTION = {"gpu": "flash", "cpu": "unfused", "npu": "flash"}

@@ -19,79 +19,106 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gilt import options
+
 TARGET_CHOICES = ("gpu", "cpu", "npu", "all")
+#: a token count (prompt, context, tokens per step)
+TOKENS = options.int_in(1, 2**22, what="a token count")
 
 
 def _deployment_args(p: argparse.ArgumentParser) -> None:
     from networks.llm import CONFIGS, SIM_PRECISIONS
 
     p.add_argument("--model", default="seed-8.0b",
-                   help=f"decoder geometry: {', '.join(CONFIGS)} (default seed-8.0b)")
+                   help=f"decoder geometry: {', '.join(CONFIGS)}")
     p.add_argument("--precision", default="w4a8", choices=sorted(SIM_PRECISIONS),
-                   help="weights/activations (default w4a8)")
+                   help="weights/activations")
     p.add_argument("--kv-bits", type=int, choices=(16, 8, 4),
                    help="KV-cache width (default: 16 for 16-bit activations, else 8)")
     p.add_argument("--hw", help="hardware preset or YAML of the target (default per target: "
-                                "h100_sxm5, sapphire-rapids, npu-128x128)")
-    p.add_argument("--memory-gib", type=float,
+                                "h100-sxm5, sapphire-rapids, npu-128x128)")
+    p.add_argument("--memory-gib", type=options.finite_float(1e-3, 2**20, what="GiB"),
                    help="device memory for weights + KV (default: GPU HBM; CPU 256, NPU 32)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="llm_command", metavar="ACTION", required=True)
+    sub = parser.add_subparsers(dest="llm_command", metavar="ACTION", required=True,
+                                help="what to do (run, serve, shard, golden, validate, c1)")
     run = sub.add_parser("run", help="prefill and decode time of one model on each target")
     _deployment_args(run)
-    run.add_argument("--target", default="gpu", choices=TARGET_CHOICES)
-    run.add_argument("--batch", type=int, default=1)
-    run.add_argument("--prompt", type=int, default=512, help="prompt tokens (prefill)")
-    run.add_argument("--context", type=int, help="decode context (default: the prompt)")
-    run.add_argument("--json", metavar="PATH", help="write the rows as JSON")
+    run.add_argument("--target", default="gpu", choices=TARGET_CHOICES,
+                     help="hardware model(s) to cost on")
+    run.add_argument("--batch", type=options.batch, default=1, help="sequences per step")
+    run.add_argument("--prompt", type=TOKENS, default=512, help="prompt tokens (prefill)")
+    run.add_argument("--context", type=TOKENS, help="decode context (default: the prompt)")
+    run.add_argument("--json", metavar="PATH", help="write the rows as JSON (default: none)")
 
     serve = sub.add_parser("serve", help="simulate a serving trace (static / dynamic / "
                                          "continuous batching)")
     _deployment_args(serve)
-    serve.add_argument("--target", default="gpu", choices=TARGET_CHOICES[:-1])
+    serve.add_argument("--target", default="gpu", choices=TARGET_CHOICES[:-1],
+                       help="hardware model to serve on")
     serve.add_argument("--scheduler", default="continuous",
-                       choices=("static", "dynamic", "continuous"))
-    serve.add_argument("--trace", metavar="CSV", help="arrival_s,prompt_tokens,output_tokens")
-    serve.add_argument("--requests", type=int, default=1000)
-    serve.add_argument("--rate", type=float, default=10.0, help="Poisson arrivals per second")
+                       choices=("static", "dynamic", "continuous"), help="batching policy")
+    serve.add_argument("--trace", metavar="CSV",
+                       help="arrival_s,prompt_tokens,output_tokens (default: a generated one)")
+    serve.add_argument("--requests", type=options.int_in(1, 10**7, what="a request count"),
+                       default=1000, help="requests in a generated trace")
+    serve.add_argument("--rate", type=options.finite_float(1e-9, 1e9, what="a rate"),
+                       default=10.0, help="Poisson arrivals per second")
     serve.add_argument("--offline", action="store_true", help="all requests at t = 0")
     serve.add_argument("--prompt", default="lognormal:1024:512",
                        help="prompt lengths: N, uniform:LO:HI, lognormal:MEAN:STD, normal:M:S")
     serve.add_argument("--output", default="lognormal:256:128", help="output lengths (same)")
-    serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--batch-size", type=int, default=32,
-                       help="static batch / dynamic max batch (default 32)")
-    serve.add_argument("--queue-delay-ms", type=float, default=50.0, help="dynamic batching")
-    serve.add_argument("--max-seqs", type=int, default=256, help="continuous batching")
-    serve.add_argument("--max-batched-tokens", type=int, default=8192)
-    serve.add_argument("--no-chunked-prefill", action="store_true")
-    serve.add_argument("--reserve", default="prompt", choices=("prompt", "full"))
-    serve.add_argument("--slo-ttft-ms", type=float, help="with --slo-tpot-ms: search the "
-                                                          "highest rate meeting both (p99)")
-    serve.add_argument("--slo-tpot-ms", type=float)
+    serve.add_argument("--seed", type=options.seed, default=0, help="seed of the trace")
+    serve.add_argument("--batch-size", type=options.batch, default=32,
+                       help="static batch / dynamic max batch")
+    serve.add_argument("--queue-delay-ms", type=options.finite_float(0, 1e9, what="ms"),
+                       default=50.0, help="dynamic batching: longest wait for a batch")
+    serve.add_argument("--max-seqs", type=options.batch, default=256,
+                       help="continuous batching: sequences in flight")
+    serve.add_argument("--max-batched-tokens", type=TOKENS, default=8192,
+                       help="continuous batching: tokens per step")
+    serve.add_argument("--no-chunked-prefill", action="store_true",
+                       help="prefill a prompt in one step, not in chunks")
+    serve.add_argument("--reserve", default="prompt", choices=("prompt", "full"),
+                       help="KV cache reserved at admission: the prompt, or prompt + output")
+    serve.add_argument("--slo-ttft-ms", type=options.finite_float(1e-6, 1e9, what="ms"),
+                       help="with --slo-tpot-ms: search the highest rate meeting both (p99) "
+                            "(default: none)")
+    serve.add_argument("--slo-tpot-ms", type=options.finite_float(1e-6, 1e9, what="ms"),
+                       help="time per output token bound of the search (default: none)")
     serve.add_argument("--coarse", action="store_true",
                        help="step tables on powers of 4 (faster to build, less exact)")
     serve.add_argument("--out", metavar="DIR", help="write requests.csv, timeline.csv, "
-                                                    "summary.json and serve.png")
+                                                    "summary.json and serve.png (default: "
+                                                    "none)")
 
     shard = sub.add_parser("shard", help="sharded loading of a model on a phone/edge device")
     _deployment_args(shard)
     shard.add_argument("--device", default="phone-sd8gen3-12gb",
                        help="device preset or YAML (simulator/serving/presets)")
-    shard.add_argument("--context", type=int, default=2048, help="KV cache reserved (tokens)")
-    shard.add_argument("--shard-mib", type=float, default=512.0)
+    shard.add_argument("--context", type=TOKENS, default=2048,
+                       help="KV cache reserved (tokens)")
+    shard.add_argument("--shard-mib", type=options.finite_float(1e-3, 2**20, what="MiB"),
+                       default=512.0, help="largest shard loaded at once")
 
     golden = sub.add_parser("golden", help="run the tiny golden decoder (prefill + decode)")
-    golden.add_argument("--precision", default="w4a8", choices=("fp32", "w4", "w4a8"))
-    golden.add_argument("--kv-bits", default="8", choices=("none", "8", "4"))
-    golden.add_argument("--block-size", type=int, default=32, choices=(32, 64, 128))
-    golden.add_argument("--batch", type=int, default=1)
-    golden.add_argument("--prompt-len", type=int, default=8)
-    golden.add_argument("--steps", type=int, default=4)
-    golden.add_argument("--seed", type=int, default=0)
-    golden.add_argument("--onnx", metavar="PATH", help="also write the ONNX graph")
+    golden.add_argument("--precision", default="w4a8", choices=("fp32", "w4", "w4a8"),
+                        help="weights (and activations) of the golden decoder")
+    golden.add_argument("--kv-bits", default="8", choices=("none", "8", "4"),
+                        help="KV-cache quantization")
+    golden.add_argument("--block-size", type=int, default=32, choices=(32, 64, 128),
+                        help="weight quantization block")
+    golden.add_argument("--batch", type=options.int_in(1, 1024, what="a batch size"),
+                        default=1, help="sequences")
+    golden.add_argument("--prompt-len", type=options.int_in(1, 4096, what="a token count"),
+                        default=8, help="prompt tokens")
+    golden.add_argument("--steps", type=options.int_in(0, 4096, what="a step count"),
+                        default=4, help="decode steps")
+    golden.add_argument("--seed", type=options.seed, default=0, help="seed of weights and prompt")
+    golden.add_argument("--onnx", metavar="PATH",
+                        help="also write the ONNX graph (default: none)")
     golden.add_argument("--check-ort", action="store_true",
                         help="run the same tokens in ONNX Runtime and report the difference")
 

@@ -33,22 +33,35 @@ def _options(name: str) -> dict[str, argparse.Action]:
             if a.option_strings and a.dest not in ("help",)}
 
 
+def _nested(label: str, parser: argparse.ArgumentParser):
+    """``parser`` and the parsers of its own subcommands (``gilt llm run``, ...)."""
+    yield label, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _nested(f"{label} {sub_name}", sub)
+
+
 @pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
 def test_every_option_has_help_that_gives_its_default(name):
-    parser = _subparser(name)
+    for label, parser in _nested(f"gilt {name}", _subparser(name)):
+        _check_help(label, parser)
+
+
+def _check_help(name: str, parser: argparse.ArgumentParser) -> None:
     text = parser.format_help()
     for action in parser._actions:
         if action.dest == "help":
             continue
-        assert action.help, f"gilt {name} {action.option_strings or action.dest}: no help"
+        assert action.help, f"{name} {action.option_strings or action.dest}: no help"
         rendered = parser._get_formatter()._expand_help(action) if action.help else ""
         if action.option_strings and action.default is not None and action.default is not False \
                 and action.default is not argparse.SUPPRESS:
-            assert "default" in rendered, f"gilt {name} {action.option_strings}: {rendered!r}"
+            assert "default" in rendered, f"{name} {action.option_strings}: {rendered!r}"
         if action.option_strings and action.default is None and action.nargs != 0 \
                 and action.const is None:
             assert "default" in rendered, \
-                f"gilt {name} {action.option_strings}: say what happens without it"
+                f"{name} {action.option_strings}: say what happens without it"
     assert "(default: (default" not in text
 
 

@@ -123,7 +123,7 @@ def test_gilt_llm_shard_and_golden(capsys):
 
 @pytest.mark.parametrize("args,needle", [
     (["llm", "run", "--model", "gpt-9"], "model must be one of"),
-    (["llm", "run", "--batch", "0"], "--batch must be >= 1"),
+    (["llm", "run", "--batch", "0"], "argument --batch: expected a batch size in 1..65536"),
     (["llm", "serve", "--output", "weird:1"], "length distribution"),
     (["llm", "serve", "--slo-ttft-ms", "100"], "give both"),
     (["llm", "shard", "--device", "no-such-phone"], "no-such-phone"),

@@ -56,7 +56,7 @@ def test_every_figure_cites_a_source(preset):
 
 
 def test_model_constant_without_source_is_refused():
-    data = _preset_dict("a100_sxm4_40gb")
+    data = _preset_dict("a100-sxm4-40gb")
     data["model"]["mma_efficiency"] = {"value": 0.8, "source": " "}
     with pytest.raises(ValueError, match="mma_efficiency: the source must be a non-empty"):
         load_gpu_spec(data)
@@ -71,7 +71,7 @@ def test_model_constant_without_source_is_refused():
     ("launch_overhead_us", -1.0, "launch_overhead_us"),
 ])
 def test_model_invariants(key, value, match):
-    data = _preset_dict("a100_sxm4_40gb")
+    data = _preset_dict("a100-sxm4-40gb")
     data["model"][key] = {"value": value, "source": "a test of the invariant checks"}
     with pytest.raises(ValueError, match=match):
         load_gpu_spec(data)
