@@ -253,6 +253,15 @@ PROBES: list[tuple[list[str], str]] = [
     (["check", "mydir", "--result", "output", "--results", "mydir"], "TENSOR=PATH"),
     (["check"], "give a golden-vector directory"),
     (["check", "--kernel", "cpu.nope"], "needs a golden-vector directory"),
+    # llm
+    (["llm", "run", "--batch", "0"], "--batch"),
+    (["llm", "run", "--prompt", "-5"], "--prompt"),
+    (["llm", "serve", "--rate", "nan"], "--rate"),
+    (["llm", "serve", "--requests", "0"], "--requests"),
+    (["llm", "shard", "--shard-mib", "-1"], "--shard-mib"),
+    (["llm", "run", "--hw", "bad.yaml"], "not valid YAML"),
+    (["llm", "golden", "--steps", "-1"], "--steps"),
+    (["llm"], "required"),
     # the command line itself
     (["nosuchcommand"], "invalid choice"),
     (["npu", "--batch"], "expected one argument"),
