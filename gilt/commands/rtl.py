@@ -23,34 +23,44 @@ from pathlib import Path
 
 import numpy as np
 
+from gilt import options
+
 COUNTERS = ("cycles", "busy", "stall", "steps", "gated", "skipped")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arr = parser.add_argument_group("array")
-    arr.add_argument("--rows", type=int, default=8, help="PE rows (default 8)")
-    arr.add_argument("--cols", type=int, default=8, help="PE columns (default 8)")
+    arr.add_argument("--rows", type=options.int_in(1, 256, what="a PE count"), default=8,
+                     help="PE rows, 1..256")
+    arr.add_argument("--cols", type=options.int_in(1, 256, what="a PE count"), default=8,
+                     help="PE columns, 1..256")
     arr.add_argument("--dataflow", choices=("ws", "os"), default="ws",
-                     help="weight- or output-stationary (default ws)")
+                     help="weight- or output-stationary")
     arr.add_argument("--simulator", choices=("auto", "verilator", "icarus"), default="auto",
                      help="auto = Verilator if installed, else Icarus Verilog")
     arr.add_argument("--no-zero-skip", action="store_true",
                      help="run with zero-skip off (all-zero blocks are not gated)")
     src = parser.add_argument_group("what to run (choose one)")
-    src.add_argument("--op", choices=("conv2d", "matmul"), help="an operator case")
+    src.add_argument("--op", choices=("conv2d", "matmul"),
+                     help="an operator case (default: none)")
     src.add_argument("--param", action="append", metavar="KEY=VALUE",
-                     help="operator parameter, as for `gilt golden --op`")
-    src.add_argument("--network", help="built-in network (with --layers)")
+                     help="operator parameter, as for `gilt golden --op` (default: the "
+                          "operator's, see gilt golden --list-ops)")
+    src.add_argument("--network", help="built-in network (with --layers) (default: none)")
     src.add_argument("--vectors", type=Path,
-                     help="a golden-vector case folder, or a network folder with index.json")
+                     help="a golden-vector case folder, or a network folder with index.json "
+                          "(default: none)")
     net = parser.add_argument_group("network options")
     net.add_argument("--layers", help="comma-separated layer names (default: every conv/matmul)")
-    net.add_argument("--input-size", type=int, default=None, help="input height/width")
-    net.add_argument("--precision", default="w4a8", help="quantization (default w4a8)")
+    net.add_argument("--input-size", type=options.input_size, default=None,
+                     help="input height/width (default: the network's)")
+    net.add_argument("--precision", default=options.DEFAULT_PRECISION,
+                     choices=("w4a8", "w8a8"), help="quantization")
     out = parser.add_argument_group("output")
-    out.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    out.add_argument("--junit", type=Path, help="write JUnit XML here")
-    out.add_argument("--json", type=Path, help="write every layer's counters and predictions")
+    out.add_argument("--seed", type=options.seed, default=0, help="random seed")
+    out.add_argument("--junit", type=Path, help="write JUnit XML here (default: none)")
+    out.add_argument("--json", type=Path,
+                     help="write every layer's counters and predictions (default: none)")
     out.add_argument("--keep-vectors", type=Path,
                      help="write the generated golden vectors here (default: a temporary folder)")
 

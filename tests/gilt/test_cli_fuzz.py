@@ -262,6 +262,13 @@ PROBES: list[tuple[list[str], str]] = [
     (["llm", "run", "--hw", "bad.yaml"], "not valid YAML"),
     (["llm", "golden", "--steps", "-1"], "--steps"),
     (["llm"], "required"),
+    # rtl
+    (["rtl", "--op", "conv2d", "--rows", "0"], "--rows"),
+    (["rtl", "--op", "conv2d", "--cols", "100000"], "--cols"),
+    (["rtl", "--op", "conv2d", "--param", "c=0"], "parameter c="),
+    (["rtl", "--vectors", "mydir"], "no manifest.json"),
+    (["rtl", "--network", "gated_net", "--input-size", "0"], "--input-size"),
+    (["rtl"], "choose exactly one"),
     # the command line itself
     (["nosuchcommand"], "invalid choice"),
     (["npu", "--batch"], "expected one argument"),

@@ -11,7 +11,7 @@ from tests.rtl.conftest import need
 @pytest.mark.parametrize("argv,message", [
     (["rtl"], "choose exactly one of --op, --network, --vectors"),
     (["rtl", "--op", "conv2d", "--network", "resnet50"], "choose exactly one"),
-    (["rtl", "--op", "conv2d", "--rows", "0"], "--rows 0"),
+    (["rtl", "--op", "conv2d", "--rows", "0"], "argument --rows: expected a PE count in 1..256"),
     (["rtl", "--op", "conv2d", "--param", "c=oops"], "c='oops'"),
     (["rtl", "--vectors", "/nonexistent/folder"], "no manifest.json"),
     (["rtl", "--op", "conv2d", "--param", "g=2,c=4,k=4"], "groups=2"),
