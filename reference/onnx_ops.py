@@ -144,8 +144,11 @@ def conv_integer(x: np.ndarray, w: np.ndarray, x_zero_point: object = None,
                  strides: tuple[int, int] | None = None) -> np.ndarray:
     """ONNX ``ConvInteger`` (2-D, NCHW): int32 result, int32 wrap-around.
 
-    Numeric contract: that of :func:`reference.conv_int.conv2d_int`; ``pads`` in ONNX order
-    ``(top, left, bottom, right)``; ``auto_pad`` SAME_UPPER/SAME_LOWER/VALID as ONNX.
+    Numeric contract: that of :func:`reference.conv_int.conv2d_int`, exact accumulation;
+    ``pads`` in ONNX order ``(top, left, bottom, right)``; ``auto_pad`` SAME_UPPER/SAME_LOWER/
+    VALID as ONNX. (No ``accumulation`` option: ONNX Runtime's ConvInteger multiplies the
+    weights, as the GEMM's left operand, by the im2col input, int8 x uint8 or uint8 x uint8,
+    which its x86 kernels compute exactly on every host.)
     """
     _check_conv_inputs(x, w)
     st, pd, dil = _conv_geometry(x, w, auto_pad, dilations, kernel_shape, pads, strides)
@@ -161,13 +164,17 @@ def qlinear_conv(x: np.ndarray, x_scale: object, x_zero_point: object, w: np.nda
                  kernel_shape: tuple[int, int] | None = None,
                  pads: tuple[int, int, int, int] | None = None,
                  strides: tuple[int, int] | None = None, mode: str = "onnxruntime",
-                 clamp: tuple[int, int] | None = None) -> np.ndarray:
+                 clamp: tuple[int, int] | None = None, accumulation: str = "exact"
+                 ) -> np.ndarray:
     """ONNX ``QLinearConv`` (2-D, NCHW) = :func:`conv2d_int` then :func:`requantize`.
 
     Numeric contract
     ----------------
     - int32 accumulation with bias ``B`` (int32, per output channel), wrapping like ONNX
       Runtime; ``w_scale`` / ``w_zero_point`` per tensor or per output channel.
+      ``accumulation``: ``"exact"``, or ``"vpmaddubsw"`` for what ONNX Runtime computes with
+      uint8 ``x`` and int8 ``w`` on x86 without VNNI (int16-saturated pair sums, see
+      :func:`reference.conv_int.conv2d_int`).
     - Requantization in ``mode`` (default ``"onnxruntime"``: ``fl32(fl32(acc) *
       fl32(fl32(x_scale * w_scale) / y_scale))``, round half to even, ``+ y_zero_point``,
       saturate to ``y_zero_point``'s dtype); ``clamp`` a fused activation range.
@@ -177,7 +184,8 @@ def qlinear_conv(x: np.ndarray, x_scale: object, x_zero_point: object, w: np.nda
     _check_conv_inputs(x, w)
     st, pd, dil = _conv_geometry(x, w, auto_pad, dilations, kernel_shape, pads, strides)
     acc = conv2d_int(x, w, x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=B,
-                     strides=st, pads=pd, dilations=dil, groups=group)
+                     strides=st, pads=pd, dilations=dil, groups=group,
+                     accumulation=accumulation)
     return requantize(acc, x_scale, w_scale, y_scale, y_zero_point, mode=mode,
                       dtype=_output_dtype(y_zero_point), axis=1, clamp=clamp)
 
@@ -192,22 +200,26 @@ def _output_dtype(y_zero_point: object) -> str:
 
 
 def matmul_integer(A: np.ndarray, B: np.ndarray, a_zero_point: object = None,
-                   b_zero_point: object = None) -> np.ndarray:
-    """ONNX ``MatMulInteger``: see :func:`reference.matmul_int.matmul_int`."""
+                   b_zero_point: object = None, *, accumulation: str = "exact") -> np.ndarray:
+    """ONNX ``MatMulInteger``: see :func:`reference.matmul_int.matmul_int` (``accumulation``
+    ``"vpmaddubsw"``: ONNX Runtime's uint8 x int8 result on x86 without VNNI)."""
     return matmul_int(A, B, a_zero_point=0 if a_zero_point is None else a_zero_point,
-                      b_zero_point=0 if b_zero_point is None else b_zero_point)
+                      b_zero_point=0 if b_zero_point is None else b_zero_point,
+                      accumulation=accumulation)
 
 
 def qlinear_matmul(a: np.ndarray, a_scale: object, a_zero_point: object, b: np.ndarray,
                    b_scale: object, b_zero_point: object, y_scale: object, y_zero_point: object,
-                   *, mode: str = "onnxruntime") -> np.ndarray:
+                   *, mode: str = "onnxruntime", accumulation: str = "exact") -> np.ndarray:
     """ONNX ``QLinearMatMul`` = :func:`matmul_int` then :func:`requantize` (per column of b).
 
     Numeric contract: as :func:`qlinear_conv` with ``b_scale``/``b_zero_point`` per tensor or
-    per column (last axis of the result).
+    per column (last axis of the result); ``accumulation`` as
+    :func:`reference.matmul_int.matmul_int` (K in ``a``'s last-axis order).
     """
     check_choice("mode", mode, REQUANTIZE_MODES)
-    acc = matmul_int(a, b, a_zero_point=a_zero_point, b_zero_point=b_zero_point)
+    acc = matmul_int(a, b, a_zero_point=a_zero_point, b_zero_point=b_zero_point,
+                     accumulation=accumulation)
     return requantize(acc, a_scale, b_scale, y_scale, y_zero_point, mode=mode,
                       dtype=_output_dtype(y_zero_point), axis=-1)
 
