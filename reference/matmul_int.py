@@ -24,7 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._validate import check_array, check_choice, check_int_tuple, check_zero_point
+from reference._validate import (
+    check_array,
+    check_choice,
+    check_int_tuple,
+    check_zero_point,
+    numpy_dtype,
+)
 from reference.dtypes import QTYPES
 from reference.packing import unpack_int4
 
@@ -146,9 +152,10 @@ def zero_point_vector(name: str, zp: object, dtype: np.dtype, length: int,
     """Check a zero point that is a scalar or one value per ``what`` (``length`` of them)."""
     t = QTYPES[dtype.name]
     arr = check_zero_point(name, zp, t.qmin, t.qmax, t.name)
-    if isinstance(zp, np.ndarray) and zp.dtype != dtype:
+    zdt = numpy_dtype(zp)
+    if zdt is not None and zdt != dtype:
         raise TypeError(f"{name} must have the dtype of its tensor ({dtype.name}), got "
-                        f"{zp.dtype.name}")
+                        f"{zdt.name}")
     if arr.size == 1:
         return arr.reshape(())
     if arr.ndim != 1 or arr.shape[0] != length:

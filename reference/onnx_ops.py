@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._validate import check_array, check_choice, check_int, check_int_tuple, describe
+from reference._validate import (
+    check_array,
+    check_choice,
+    check_int,
+    check_int_tuple,
+    describe,
+    numpy_dtype,
+)
 from reference.conv_int import conv2d_int
-from reference.dtypes import qtype
 from reference.matmul_int import matmul_int
 from reference.packing import unpack_int4
 from reference.quantize import dequantize, quantize
@@ -31,6 +37,8 @@ __all__ = [
 ]
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+#: Output types QuantizeLinear takes from its zero point's dtype (4-bit ones need output_dtype).
+QUANTIZE_LINEAR_TYPES = ("int8", "uint8", "int16", "uint16")
 
 
 
@@ -42,16 +50,20 @@ def quantize_linear(x: np.ndarray, y_scale: object, y_zero_point: object = None,
     Numeric contract: that of :func:`reference.quantize.quantize` (float32 division, round half
     to even, saturation; +inf -> qmax and -inf -> qmin like ONNX Runtime, where
     ``onnx.reference`` returns qmin for +inf). The output type is ``output_dtype`` (needed for
-    int4/uint4, stored unpacked in int8/uint8), else ``y_zero_point``'s dtype, else uint8.
-    A scalar ``y_scale`` is per tensor; a 1-D one is per ``axis``; ``block_size > 0`` is
-    blocked along ``axis``.
+    int4/uint4, stored unpacked in int8/uint8), else the dtype of ``y_zero_point`` (a NumPy
+    array or scalar: int8, uint8, int16 or uint16), else uint8 (no zero point, or a Python
+    int). A numpy-typed zero point must have the output's storage dtype. A scalar ``y_scale``
+    is per tensor; a 1-D one is per ``axis`` (negative counts from the end, checked against
+    ``x``'s rank); ``block_size > 0`` is blocked along ``axis``.
     """
+    zdt = numpy_dtype(y_zero_point)
     dtype = output_dtype
     if dtype is None:
-        dtype = y_zero_point.dtype.name if isinstance(y_zero_point, np.ndarray) else "uint8"
+        dtype = "uint8" if zdt is None else zdt.name
+        if dtype not in QUANTIZE_LINEAR_TYPES:
+            raise TypeError(f"y_zero_point has dtype {dtype}: QuantizeLinear outputs "
+                            f"{list(QUANTIZE_LINEAR_TYPES)} (int4/uint4 need output_dtype)")
     zp = 0 if y_zero_point is None else y_zero_point
-    if output_dtype in ("int4", "uint4") and isinstance(zp, np.ndarray):
-        zp = zp.astype(qtype(output_dtype).storage)
     return quantize(x, y_scale, zp, dtype=dtype, **_layout(y_scale, axis, block_size))
 
 
@@ -191,10 +203,9 @@ def qlinear_conv(x: np.ndarray, x_scale: object, x_zero_point: object, w: np.nda
 
 
 def _output_dtype(y_zero_point: object) -> str:
-    if isinstance(y_zero_point, np.ndarray):
-        return y_zero_point.dtype.name
-    if isinstance(y_zero_point, np.integer):
-        return np.dtype(type(y_zero_point)).name
+    zdt = numpy_dtype(y_zero_point)
+    if zdt is not None:
+        return zdt.name
     raise TypeError(f"y_zero_point must be a numpy int8/uint8 scalar or array (it fixes the "
                     f"output type), got {type(y_zero_point).__name__} ({describe(y_zero_point)})")
 

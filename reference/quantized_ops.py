@@ -12,8 +12,9 @@ import numpy as np
 
 from reference._validate import check_choice, check_positive_float, int_array
 from reference.activations import hard_swish, sigmoid
-from reference.dtypes import qrange
+from reference.dtypes import QTYPES, qrange
 from reference.pooling import pool_windows
+from reference.quantize import _zero_point_for
 from reference.requantize import (
     REQUANTIZE_MODES,
     multiply_by_quantized_multiplier,
@@ -33,11 +34,18 @@ def _operands(a, b, a_zero_point, b_zero_point):
     except ValueError:
         raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
                          f"broadcastable shapes") from None
-    for name, zp, arr in (("a_zero_point", a_zero_point, a), ("b_zero_point", b_zero_point, b)):
-        lo, hi = qrange(arr.dtype.name)
-        if not isinstance(zp, int | np.integer) or not lo <= zp <= hi:
-            raise ValueError(f"{name}={zp!r}: expected an int in [{lo}, {hi}]")
-    return a.astype(np.int64) - int(a_zero_point), b.astype(np.int64) - int(b_zero_point)
+    za = _one_zero_point("a_zero_point", a_zero_point, a.dtype.name)
+    zb = _one_zero_point("b_zero_point", b_zero_point, b.dtype.name)
+    return a.astype(np.int64) - za, b.astype(np.int64) - zb
+
+
+def _one_zero_point(name: str, zero_point: object, dtype: str) -> int:
+    """One zero point of an 8-bit tensor of ``dtype``: a Python int, or a NumPy integer scalar
+    or one-element array of that dtype (as :func:`reference.quantize.quantize` checks it)."""
+    zp = _zero_point_for(zero_point, name, QTYPES[dtype])
+    if zp.size != 1:
+        raise ValueError(f"{name} must be a single value, got shape {zp.shape}")
+    return int(zp.reshape(-1)[0])
 
 
 def _clamp_range(dtype, clamp):
@@ -85,8 +93,9 @@ def quantized_add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
                           out_zero_point, mode=mode, dtype=dtype, clamp=(lo, hi))
     ra = np.float32(sa / so)
     rb = np.float32(sb / so)
+    zo = _one_zero_point("out_zero_point", out_zero_point, dtype)
     v = ac.astype(np.float32) * ra + bc.astype(np.float32) * rb
-    v = np.rint(v + np.float32(out_zero_point))
+    v = np.rint(v + np.float32(zo))
     return np.clip(v, lo, hi).astype(np.int64).astype(qrange_storage(dtype))
 
 
@@ -121,7 +130,8 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
         sa, sb, so = (np.float32(check_positive_float(n, v)) for n, v in
                       (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
         ratio = np.float32(np.float32(sa * sb) / so)
-        v = np.rint(acc.astype(np.float32) * ratio + np.float32(out_zero_point))
+        zo = _one_zero_point("out_zero_point", out_zero_point, dtype)
+        v = np.rint(acc.astype(np.float32) * ratio + np.float32(zo))
         return np.clip(v, lo, hi).astype(np.int64).astype(qrange_storage(dtype))
     return requantize(acc, a_scale, b_scale, out_scale, out_zero_point, mode=mode, dtype=dtype,
                       clamp=(lo, hi))
@@ -142,16 +152,18 @@ def build_lut(function, *, in_scale, in_zero_point, out_scale, out_zero_point,
     fn = LUT_FUNCTIONS[check_choice("function", function, tuple(LUT_FUNCTIONS))]
     store = qrange_storage(dtype)
     qmin, qmax = qrange(dtype)
+    zi = _one_zero_point("in_zero_point", in_zero_point, dtype)
+    zo = _one_zero_point("out_zero_point", out_zero_point, dtype)
     si = np.float32(check_positive_float("in_scale", in_scale))
     inv = np.float32(1.0) / np.float32(check_positive_float("out_scale", out_scale))
     codes = np.arange(qmin, qmax + 1, dtype=np.int64)
-    x = si * (codes - int(in_zero_point)).astype(np.float32)
+    x = si * (codes - zi).astype(np.float32)
     y = fn(x) * inv
     # half away from zero from the exact fractional part (floor(|y| + 0.5) misrounds
     # 0.49999997 in float32)
     t = np.trunc(y)
     r = np.where(np.abs(y - t) >= 0.5, t + np.sign(y), t)
-    return np.clip(r.astype(np.int64) + int(out_zero_point), qmin, qmax).astype(store)
+    return np.clip(r.astype(np.int64) + zo, qmin, qmax).astype(store)
 
 
 def lut_apply(q, table) -> np.ndarray:

@@ -227,7 +227,8 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
       ``"xnnpack"``); never NaN.
     - Saturation: to ``qrange(dtype)`` intersected with ``clamp=(qlo, qhi)`` (a fused ReLU or
       ReLU6 expressed in output integers, e.g. ``(zp, qmax)``).
-    - Result: ``storage_dtype(dtype)`` array of ``acc``'s shape.
+    - Result: ``storage_dtype(dtype)`` array of ``acc``'s shape (a 0-d ``acc``, or an
+      ``np.int32`` scalar, gives a 0-d array).
     - Errors: ``TypeError`` for a non-int32 ``acc``; ``ValueError`` for bad scales, zero point,
       mode, dtype, axis, clamp (naming the argument and the value).
     """
@@ -245,7 +246,8 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
 
     if mode in ("onnxruntime", "xnnpack"):
         m = np.divide(np.multiply(s_in, s_w, dtype=np.float32), s_out, dtype=np.float32)
-        v = np.multiply(acc.astype(np.float32), m, dtype=np.float32)
+        # np.asarray: NumPy returns a scalar, not a writable array, for 0-d operands
+        v = np.asarray(np.multiply(acc.astype(np.float32), m, dtype=np.float32))
         np.clip(v, np.float32(lo - zp), np.float32(hi - zp), out=v)
         np.rint(v, out=v)
         v += np.float32(zp)  # exact: |v| <= 2**16 after the clamp
@@ -259,4 +261,4 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
         else:
             out = multiply_by_quantized_multiplier(acc, mult, shift, single_rounding=single) + zp
         out = np.clip(out, lo, hi)
-    return out.astype(t.storage)
+    return np.asarray(out).astype(t.storage)
