@@ -14,6 +14,7 @@ from reference._validate import check_choice, check_positive_float, int_array
 from reference.activations import hard_swish, sigmoid
 from reference.dtypes import QTYPES, qrange
 from reference.pooling import pool_windows
+from reference.qlinear_ops import qlinear_add, qlinear_mul
 from reference.quantize import _zero_point_for
 from reference.requantize import (
     REQUANTIZE_MODES,
@@ -68,10 +69,9 @@ def quantized_add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
         scale / twice_max (``MultiplyByQuantizedMultiplierSmallerThanOneExp``, two roundings,
         half away from zero); the int32 sum is requantized with
         ``requantize(sum, twice_max / 2**20, 1, out_scale, out_zp, mode=mode)``.
-      - "onnxruntime": float32, fl32(a - za) * fl32(a_scale / out_scale) +
-        fl32(b - zb) * fl32(b_scale / out_scale), each product and the sum rounded, then
-        + out_zp *before* rounding half to even, saturate (the form of ONNX Runtime's
-        com.microsoft QLinearAdd; agreement within 1 LSB, on >= 99% exact, tested).
+      - "onnxruntime": :func:`reference.qlinear_ops.qlinear_add` (ONNX Runtime's x86-64
+        com.microsoft QLinearAdd, bit for bit: two fused multiply-adds on the raw codes), then
+        the ``clamp``; ``dtype`` must be the inputs' type.
       - "xnnpack" is refused (ValueError): XNNPACK's qs8 add uses its own fixed-point
         multipliers, which this golden model does not reproduce.
       - saturation to qrange(dtype) intersected with ``clamp`` (a fused activation).
@@ -91,12 +91,21 @@ def quantized_add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
         acc = total.astype(np.int32)  # |total| < 2**29: two (255 << 20) / 2 terms
         return requantize(acc, np.float32(twice_max / 2**ADD_LEFT_SHIFT), 1.0, so,
                           out_zero_point, mode=mode, dtype=dtype, clamp=(lo, hi))
-    ra = np.float32(sa / so)
-    rb = np.float32(sb / so)
-    zo = _one_zero_point("out_zero_point", out_zero_point, dtype)
-    v = ac.astype(np.float32) * ra + bc.astype(np.float32) * rb
-    v = np.rint(v + np.float32(zo))
-    return np.clip(v, lo, hi).astype(np.int64).astype(qrange_storage(dtype))
+    return _ort_binary(qlinear_add, a, b, (sa, a_zero_point), (sb, b_zero_point),
+                       (so, out_zero_point), dtype, lo, hi)
+
+
+def _ort_binary(fn, a, b, qa, qb, qo, dtype, lo, hi):
+    """ONNX Runtime's QLinearAdd / QLinearMul on raw codes, then the fused clamp."""
+    a, b = int_array("a", a), int_array("b", b)
+    dt = np.dtype(qrange_storage(dtype))
+    if a.dtype != dt or b.dtype != dt:
+        raise ValueError(f"mode='onnxruntime' computes in the inputs' type: a ({a.dtype}), b "
+                         f"({b.dtype}) and dtype ({dtype}) must agree")
+    zs = [dt.type(_one_zero_point(n, z, dtype)) for n, z in
+          (("a_zero_point", qa[1]), ("b_zero_point", qb[1]), ("out_zero_point", qo[1]))]
+    y = fn(a, qa[0], zs[0], b, qb[0], zs[1], qo[0], zs[2])
+    return np.clip(y, lo, hi).astype(dt)
 
 
 def qrange_storage(dtype):
@@ -117,9 +126,9 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
         out_zp, mode=mode, dtype=dtype, clamp=clamp)`` -- TFLite's ``mul.h`` (one
         MultiplyByQuantizedMultiplier of a_scale * b_scale / out_scale); XNNPACK's fp32
         requantization (round, then + zp);
-      - "onnxruntime": v = fl32(acc) * fl32(fl32(a_scale * b_scale) / out_scale) (exact
-        product, one rounded multiply), then + out_zp *before* rounding half to even, as ONNX
-        Runtime's com.microsoft QLinearMul (tested against it: within 1 LSB, >= 99% exact).
+      - "onnxruntime": :func:`reference.qlinear_ops.qlinear_mul` (ONNX Runtime's x86-64
+        com.microsoft QLinearMul, bit for bit: ``fl32(fl32(acc) * ratio) + out_zp`` before
+        rounding half to even), then the ``clamp``; ``dtype`` must be the inputs' type.
     Errors as ``quantized_add``.
     """
     check_choice("mode", mode, REQUANTIZE_MODES)
@@ -129,10 +138,8 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
     if mode == "onnxruntime":
         sa, sb, so = (np.float32(check_positive_float(n, v)) for n, v in
                       (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
-        ratio = np.float32(np.float32(sa * sb) / so)
-        zo = _one_zero_point("out_zero_point", out_zero_point, dtype)
-        v = np.rint(acc.astype(np.float32) * ratio + np.float32(zo))
-        return np.clip(v, lo, hi).astype(np.int64).astype(qrange_storage(dtype))
+        return _ort_binary(qlinear_mul, a, b, (sa, a_zero_point), (sb, b_zero_point),
+                           (so, out_zero_point), dtype, lo, hi)
     return requantize(acc, a_scale, b_scale, out_scale, out_zero_point, mode=mode, dtype=dtype,
                       clamp=(lo, hi))
 

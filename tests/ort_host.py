@@ -84,3 +84,9 @@ def ort_accumulation() -> str:
                              f"[[127, -128], [127, -128]]: neither exact (64770, -65280) nor "
                              f"int16-saturated pairs (32767, -32768); gilt models neither")
     return PROBE_RESULTS[got]
+
+
+def x86_fma3() -> bool:
+    """True on x86-64 with AVX2 and FMA3: the kernels ``reference.qlinear_ops`` reproduces."""
+    return platform.machine().lower() in ("x86_64", "amd64") and \
+        {"avx2", "fma"} <= (cpu_flags() or set())
