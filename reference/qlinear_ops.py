@@ -136,6 +136,23 @@ def _qladd_kernel(x, rx, zx, y, ry, zy, zc, x_single):
     return fma32(xf, rx, fma32(yf, ry, fixed))
 
 
+def _binary_args(a, a_scale, a_zero_point, b, b_scale, b_zero_point, c_scale, c_zero_point):
+    """Check QLinearAdd / QLinearMul arguments: one int8/uint8 dtype, broadcastable shapes,
+    scalar scales and zero points; returns (a, b, scales, zero points)."""
+    a, b = _tensor("a", a), _tensor("b", b)
+    if a.dtype != b.dtype:
+        raise TypeError(f"a and b must have one dtype, got {a.dtype.name} and {b.dtype.name}")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"a {a.shape} and b {b.shape} do not broadcast") from None
+    scales = (_scale("a_scale", a_scale), _scale("b_scale", b_scale), _scale("c_scale", c_scale))
+    zps = (_zp("a_zero_point", a_zero_point, a.dtype), _zp("b_zero_point", b_zero_point,
+                                                           b.dtype),
+           _zp("c_zero_point", c_zero_point, a.dtype))
+    return a, b, scales, zps
+
+
 def qlinear_add(a: np.ndarray, a_scale: object, a_zero_point: object, b: np.ndarray,
                 b_scale: object, b_zero_point: object, c_scale: object,
                 c_zero_point: object = None) -> np.ndarray:
@@ -158,17 +175,9 @@ def qlinear_add(a: np.ndarray, a_scale: object, a_zero_point: object, b: np.ndar
       [2**-14, 256), float otherwise.
     - Errors: ``TypeError`` for dtypes, ``ValueError`` for shapes, scales and zero points.
     """
-    a, b = _tensor("a", a), _tensor("b", b)
-    if a.dtype != b.dtype:
-        raise TypeError(f"a and b must have one dtype, got {a.dtype.name} and {b.dtype.name}")
-    try:
-        out_shape = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"a {a.shape} and b {b.shape} do not broadcast") from None
-    sa, sb, sc = _scale("a_scale", a_scale), _scale("b_scale", b_scale), _scale("c_scale", c_scale)
-    za = _zp("a_zero_point", a_zero_point, a.dtype)
-    zb = _zp("b_zero_point", b_zero_point, b.dtype)
-    zc = _zp("c_zero_point", c_zero_point, a.dtype)
+    a, b, (sa, sb, sc), (za, zb, zc) = _binary_args(a, a_scale, a_zero_point, b, b_scale,
+                                                    b_zero_point, c_scale, c_zero_point)
+    out_shape = np.broadcast_shapes(a.shape, b.shape)
     case, span = _broadcast_case(a.shape, b.shape)
     ab, bb = np.broadcast_to(a, out_shape), np.broadcast_to(b, out_shape)
     ra, rb = F32(sa / sc), F32(sb / sc)
@@ -194,17 +203,8 @@ def qlinear_mul(a: np.ndarray, a_scale: object, a_zero_point: object, b: np.ndar
       to int16 and to the output type. The zero point is added *before* rounding.
     - Errors as :func:`qlinear_add`.
     """
-    a, b = _tensor("a", a), _tensor("b", b)
-    if a.dtype != b.dtype:
-        raise TypeError(f"a and b must have one dtype, got {a.dtype.name} and {b.dtype.name}")
-    try:
-        np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"a {a.shape} and b {b.shape} do not broadcast") from None
-    sa, sb, sc = _scale("a_scale", a_scale), _scale("b_scale", b_scale), _scale("c_scale", c_scale)
-    za = _zp("a_zero_point", a_zero_point, a.dtype)
-    zb = _zp("b_zero_point", b_zero_point, b.dtype)
-    zc = _zp("c_zero_point", c_zero_point, a.dtype)
+    a, b, (sa, sb, sc), (za, zb, zc) = _binary_args(a, a_scale, a_zero_point, b, b_scale,
+                                                    b_zero_point, c_scale, c_zero_point)
     acc = (a.astype(np.int32) - za) * (b.astype(np.int32) - zb)  # |acc| <= 255 * 255
     ratio = F32(F32(sa * sb) / sc)
     v = np.asarray(np.multiply(acc.astype(F32), ratio, dtype=F32))
