@@ -34,13 +34,13 @@ def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
     """
     if rounding == "half_even":
         return np.rint(v)
-    return np.copysign(np.floor(np.abs(v) + v.dtype.type(0.5)), v) if v.dtype == np.float64 \
-        else _round_half_away_f32(v)
+    return _round_half_away(v)
 
 
-def _round_half_away_f32(v: np.ndarray) -> np.ndarray:
-    # floor(|v| + 0.5) is wrong in float32 for 0.49999997 (the sum rounds up to 1.0); decide the
-    # tie from the exact fractional part instead.
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    # floor(|v| + 0.5) is wrong in floating point for the largest value below 0.5 (the sum
+    # rounds up to 1.0) and for odd integers near 2**p (p = 24 or 53: the sum rounds to even);
+    # decide the tie from the exact fractional part instead, in any float dtype.
     t = np.trunc(v)
     with np.errstate(invalid="ignore"):
         frac = np.abs(v - t)  # exact (Sterbenz); NaN for inf, which keeps t = inf

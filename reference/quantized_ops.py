@@ -122,10 +122,12 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
     """Quantized a * b (broadcasting), int8/uint8 in and out.
 
     Numeric contract: acc = (a - a_zp) * (b - b_zp) exact (|acc| <= 65025, int32), then
-      - "tflite" / "tflite-single" / "xnnpack": ``requantize(acc, a_scale, b_scale, out_scale,
-        out_zp, mode=mode, dtype=dtype, clamp=clamp)`` -- TFLite's ``mul.h`` (one
-        MultiplyByQuantizedMultiplier of a_scale * b_scale / out_scale); XNNPACK's fp32
-        requantization (round, then + zp);
+      - "tflite" / "tflite-single" / "tflite-ruy": TFLite's ``mul.h`` (one
+        MultiplyByQuantizedMultiplier) of the multiplier ``fl32(fl32(a_scale * b_scale) /
+        out_scale)``, computed in float32 as TFLite's ``mul.cc`` does (a double product would
+        move exact ties), i.e. ``requantize(acc, that, 1, 1, out_zp, mode=mode)``;
+      - "xnnpack": ``requantize(acc, a_scale, b_scale, out_scale, out_zp, mode="xnnpack")``
+        (XNNPACK's fp32 requantization: round, then + zp);
       - "onnxruntime": :func:`reference.qlinear_ops.qlinear_mul` (ONNX Runtime's x86-64
         com.microsoft QLinearMul, bit for bit: ``fl32(fl32(acc) * ratio) + out_zp`` before
         rounding half to even), then the ``clamp``; ``dtype`` must be the inputs' type.
@@ -140,6 +142,12 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
                       (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
         return _ort_binary(qlinear_mul, a, b, (sa, a_zero_point), (sb, b_zero_point),
                            (so, out_zero_point), dtype, lo, hi)
+    if mode.startswith("tflite"):  # TFLite's mul.cc: the real multiplier in float32
+        sa, sb, so = (np.float32(check_positive_float(n, v)) for n, v in
+                      (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
+        real = np.float32(np.float32(sa * sb) / so)
+        return requantize(acc, real, 1.0, 1.0, out_zero_point, mode=mode, dtype=dtype,
+                          clamp=(lo, hi))
     return requantize(acc, a_scale, b_scale, out_scale, out_zero_point, mode=mode, dtype=dtype,
                       clamp=(lo, hi))
 
