@@ -15,6 +15,8 @@ operators. Their numeric contracts, which the ONNX Runtime cross-checks pin down
   requantization: ``m = float32(float32(s_x * s_w) / s_y)`` per output channel,
   ``y = clamp(rint(float32(acc) * m), qmin - zp, qmax - zp) + zp`` (round half to even).
   A fused ReLU is the output range itself (its zero point is qmin, so saturation is the ReLU).
+  ``graph.meta["accumulation"]`` (default ``"exact"``) is passed to both as ``accumulation=``:
+  ``"vpmaddubsw"`` reproduces ONNX Runtime's uint8 x int8 layers on x86 without VNNI.
   Blocked int4 weights: one exact int32 sum per input-channel block, combined in float64
   ``sum_b acc_b * s_w[o, b]``, times ``s_x / s_y`` in float64, then round half even.
 * ``qadd`` / ``qmul`` (and ``qfloat``, any other operator): dequantize every input as above,
@@ -413,7 +415,8 @@ def qconv(graph: Graph, node: Node, ins: list) -> np.ndarray:
                dilations=tuple(a["dilations"]), groups=a.get("group", 1))
     if tw.block_size:
         return _qconv_blocked(x, w, bias, tx, tw, ty, geo)
-    acc = conv2d_int(x, w, x_zero_point=tx.zero_point, bias=bias, **geo)
+    acc = conv2d_int(x, w, x_zero_point=tx.zero_point, bias=bias,
+                     accumulation=graph.meta.get("accumulation", "exact"), **geo)
     return requantize(acc, tx.scale, tw.scale, ty.scale, ty.zero_point,
                       mode=graph.meta.get("requantize_mode", "onnxruntime"),
                       dtype=_dtype(ty), axis=1, clamp=_act_range(ty, a))
@@ -470,7 +473,8 @@ def qmatmul(graph: Graph, node: Node, ins: list) -> np.ndarray:
     bzp = tb.zero_point
     if np.ndim(bzp) and not np.any(bzp):
         bzp = 0
-    acc = matmul_int(a, b, a_zero_point=ta.zero_point, b_zero_point=bzp)
+    acc = matmul_int(a, b, a_zero_point=ta.zero_point, b_zero_point=bzp,
+                     accumulation=graph.meta.get("accumulation", "exact"))
     if len(ins) > 2 and ins[2] is not None:
         acc = (acc.astype(np.int64) + ins[2]).astype(np.int32)
     return requantize(acc, ta.scale, tb.scale, ty.scale, ty.zero_point,

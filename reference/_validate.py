@@ -29,6 +29,7 @@ __all__ = [
     "describe",
     "float_dtype",
     "int_array",
+    "numpy_dtype",
 ]
 
 FLOAT_PRECISIONS = {"float32": np.float32, "float64": np.float64}
@@ -44,13 +45,26 @@ def describe(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def numpy_dtype(value: object) -> np.dtype | None:
+    """The dtype of a NumPy array or NumPy scalar (``np.int8(3)``), None for anything else.
+
+    NumPy scalars behave like arrays of their dtype throughout ``reference/``: where an array's
+    dtype decides something (a zero point's type fixes the output type, or must match its
+    tensor's), a NumPy scalar's does too; Python numbers have no dtype.
+    """
+    return value.dtype if isinstance(value, np.ndarray | np.generic) else None
+
+
 def check_array(name: str, value: object, dtypes: Iterable[str] | None = None, *,
                 ndim: int | Sequence[int] | None = None) -> np.ndarray:
     """Return ``value`` as an ndarray after checking its type, dtype and rank.
 
-    Raises ``TypeError`` when ``value`` is not a NumPy array or its dtype is not one of
-    ``dtypes`` (NumPy names such as ``"int8"``), ``ValueError`` when its rank is not ``ndim``.
+    A NumPy scalar is taken as the 0-d array of its dtype. Raises ``TypeError`` when ``value``
+    is not a NumPy array or scalar or its dtype is not one of ``dtypes`` (NumPy names such as
+    ``"int8"``), ``ValueError`` when its rank is not ``ndim``.
     """
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__} "
                         f"({describe(value)})")

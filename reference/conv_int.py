@@ -15,6 +15,15 @@ The implementation vectorises this: im2col plus one batched matmul over groups t
 BLAS when ``K * max|x - zx| * max|w - zw| <= 2**24`` (float32) or ``2**53`` (float64), int64
 otherwise; depthwise-like convolutions (one input channel per group) accumulate kernel taps
 with integer multiply-adds instead.
+
+``accumulation="vpmaddubsw"`` (see :mod:`reference.matmul_int`) models ONNX Runtime's
+QLinearConv on x86 without VNNI, for uint8 ``x`` and int8 ``w``: ORT lowers the convolution to
+a GEMM per group whose K index runs over ``(kh, kw, c)`` with the channel fastest (its NHWC
+im2col, and the same order in its direct "ConvSym" kernels), padded positions holding the raw
+``x_zero_point``; raw products of K-neighbours ``(2j, 2j+1)`` are summed with int16 saturation,
+so with an odd ``C / groups`` a pair straddles two kernel taps. A depthwise convolution
+(``C / groups == 1`` and ``O / groups == 1``) runs ORT's depthwise kernels, which widen both
+operands to 32 bits: exact.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from reference._validate import check_array, conv_geometry, conv_output_size
 from reference.matmul_int import (
     INT_DTYPES,
     exact_dot_dtype,
+    int16_pair_overflow,
+    pairs_saturate,
     unpack_weight,
     wrap_int32,
     zero_point_vector,
@@ -45,7 +56,8 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, *, x_zero_point: object = 0,
                w_zero_point: object = 0, bias: np.ndarray | None = None,
                strides: tuple[int, int] = (1, 1), pads: tuple[int, int, int, int] = (0, 0, 0, 0),
                dilations: tuple[int, int] = (1, 1), groups: int = 1,
-               w_int4_shape: tuple[int, int, int, int] | None = None) -> np.ndarray:
+               w_int4_shape: tuple[int, int, int, int] | None = None,
+               accumulation: str = "exact") -> np.ndarray:
     """Integer convolution with zero points and int32 bias; int32 result (NCHW).
 
     Numeric contract
@@ -58,17 +70,21 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, *, x_zero_point: object = 0,
     - ``pads``: ONNX order ``(top, left, bottom, right)``; padded positions hold
       ``x_zero_point`` (they contribute 0). ``strides``, ``dilations`` >= 1; ``groups`` divides
       ``C`` and ``O`` (``groups == C`` is depthwise).
-    - Accumulation: exact integer sum of ``(x - zx) * (w - zw)`` plus bias (float BLAS only
-      when provably exact, see module docstring), then reduced modulo 2**32 to int32: ONNX
-      Runtime's int32 wrap-around, never saturation. No rounding. Output
-      ``(N, O, OH, OW)`` int32.
+    - Accumulation ``"exact"``: exact integer sum of ``(x - zx) * (w - zw)`` plus bias (float
+      BLAS only when provably exact, see module docstring). ``"vpmaddubsw"`` (uint8 ``x`` x int8
+      ``w``, not depthwise; exact otherwise): raw products of K-neighbours in ORT's
+      ``(kh, kw, c)`` order summed with int16 saturation (module docstring), i.e. the exact
+      sum minus :func:`reference.matmul_int.int16_pair_overflow` of the raw im2col matrix.
+      Then reduced modulo 2**32 to int32: ONNX Runtime's int32 wrap-around, never saturation.
+      No rounding. Output ``(N, O, OH, OW)`` int32.
     - Errors: ``TypeError`` for wrong dtypes (float input, int32 bias expected); ``ValueError``
       naming the argument for wrong ranks, channel/group mismatch, bad strides/pads/dilations,
-      an empty output, or zero points out of range.
+      an empty output, zero points out of range, or an unknown ``accumulation``.
     """
     x = check_array("x", x, INT_DTYPES, ndim=4)
     w = unpack_weight(w, w_int4_shape, "w")
     w = check_array("w", w, INT_DTYPES, ndim=4)
+    saturate = pairs_saturate(accumulation, x.dtype, w.dtype)
     strides, pads, dilations, groups, oh, ow = conv_geometry(
         x.shape, w.shape, strides, pads, dilations, groups, broadcast=False)
     n, c, h, wd = x.shape
@@ -92,6 +108,9 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, *, x_zero_point: object = 0,
     # |acc| <= 2**24 on the float32 path: exact in int32, and adding the int32 bias in int32
     # wraps modulo 2**32 exactly as ONNX Runtime's accumulator does. Wider paths use int64.
     acc = acc.astype(np.int32) if dt == np.float32 else acc.astype(np.int64)
+    if saturate and not (cg == 1 and og == 1):  # ORT's depthwise kernels are exact
+        acc = acc.astype(np.int64) - _conv_pair_overflow(x, w, xzp, groups, strides, pads,
+                                                         dilations, (oh, ow))
     if bias is not None:
         acc += bias.astype(acc.dtype).reshape(1, o, 1, 1)
     return wrap_int32(acc)
@@ -142,3 +161,26 @@ def _conv_taps(xc, wc, groups, og, strides, pads, dilations, out_hw, dt) -> np.n
         for j in range(kw):
             acc += _tap(xp, i, j, dilations, strides, out_hw) * wt[:, 0, i, j].reshape(1, o, 1, 1)
     return acc
+
+
+def _conv_pair_overflow(x, w, xzp, groups, strides, pads, dilations, out_hw) -> np.ndarray:
+    """:func:`int16_pair_overflow` of ORT's per-group GEMM: raw uint8 im2col rows (padding =
+    raw ``x_zero_point``) in ``(kh, kw, c)`` order times the raw int8 weights in that order."""
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    xp = np.full((n, c, x.shape[2] + pads[0] + pads[2], x.shape[3] + pads[1] + pads[3]),
+                 xzp, np.uint8)
+    xp[:, :, pads[0]:pads[0] + x.shape[2], pads[1]:pads[1] + x.shape[3]] = x
+    cols = np.empty((n,) + out_hw + (kh, kw, c), np.uint8)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = _tap(xp, i, j, dilations, strides, out_hw).transpose(
+                0, 2, 3, 1)
+    out = np.empty((n, o) + out_hw, np.int64)
+    for g in range(groups):
+        a = cols[..., g * cg:(g + 1) * cg].reshape(-1, kh * kw * cg)
+        b = w[g * og:(g + 1) * og].transpose(2, 3, 1, 0).reshape(kh * kw * cg, og)
+        ovf = int16_pair_overflow(a, b).reshape((n,) + out_hw + (og,))
+        out[:, g * og:(g + 1) * og] = ovf.transpose(0, 3, 1, 2)
+    return out

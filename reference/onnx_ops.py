@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference._validate import check_array, check_choice, check_int, check_int_tuple, describe
+from reference._validate import (
+    check_array,
+    check_choice,
+    check_int,
+    check_int_tuple,
+    describe,
+    numpy_dtype,
+)
 from reference.conv_int import conv2d_int
-from reference.dtypes import qtype
 from reference.matmul_int import matmul_int
 from reference.packing import unpack_int4
 from reference.quantize import dequantize, quantize
@@ -31,6 +37,8 @@ __all__ = [
 ]
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+#: Output types QuantizeLinear takes from its zero point's dtype (4-bit ones need output_dtype).
+QUANTIZE_LINEAR_TYPES = ("int8", "uint8", "int16", "uint16")
 
 
 
@@ -42,16 +50,20 @@ def quantize_linear(x: np.ndarray, y_scale: object, y_zero_point: object = None,
     Numeric contract: that of :func:`reference.quantize.quantize` (float32 division, round half
     to even, saturation; +inf -> qmax and -inf -> qmin like ONNX Runtime, where
     ``onnx.reference`` returns qmin for +inf). The output type is ``output_dtype`` (needed for
-    int4/uint4, stored unpacked in int8/uint8), else ``y_zero_point``'s dtype, else uint8.
-    A scalar ``y_scale`` is per tensor; a 1-D one is per ``axis``; ``block_size > 0`` is
-    blocked along ``axis``.
+    int4/uint4, stored unpacked in int8/uint8), else the dtype of ``y_zero_point`` (a NumPy
+    array or scalar: int8, uint8, int16 or uint16), else uint8 (no zero point, or a Python
+    int). A numpy-typed zero point must have the output's storage dtype. A scalar ``y_scale``
+    is per tensor; a 1-D one is per ``axis`` (negative counts from the end, checked against
+    ``x``'s rank); ``block_size > 0`` is blocked along ``axis``.
     """
+    zdt = numpy_dtype(y_zero_point)
     dtype = output_dtype
     if dtype is None:
-        dtype = y_zero_point.dtype.name if isinstance(y_zero_point, np.ndarray) else "uint8"
+        dtype = "uint8" if zdt is None else zdt.name
+        if dtype not in QUANTIZE_LINEAR_TYPES:
+            raise TypeError(f"y_zero_point has dtype {dtype}: QuantizeLinear outputs "
+                            f"{list(QUANTIZE_LINEAR_TYPES)} (int4/uint4 need output_dtype)")
     zp = 0 if y_zero_point is None else y_zero_point
-    if output_dtype in ("int4", "uint4") and isinstance(zp, np.ndarray):
-        zp = zp.astype(qtype(output_dtype).storage)
     return quantize(x, y_scale, zp, dtype=dtype, **_layout(y_scale, axis, block_size))
 
 
@@ -144,8 +156,11 @@ def conv_integer(x: np.ndarray, w: np.ndarray, x_zero_point: object = None,
                  strides: tuple[int, int] | None = None) -> np.ndarray:
     """ONNX ``ConvInteger`` (2-D, NCHW): int32 result, int32 wrap-around.
 
-    Numeric contract: that of :func:`reference.conv_int.conv2d_int`; ``pads`` in ONNX order
-    ``(top, left, bottom, right)``; ``auto_pad`` SAME_UPPER/SAME_LOWER/VALID as ONNX.
+    Numeric contract: that of :func:`reference.conv_int.conv2d_int`, exact accumulation;
+    ``pads`` in ONNX order ``(top, left, bottom, right)``; ``auto_pad`` SAME_UPPER/SAME_LOWER/
+    VALID as ONNX. (No ``accumulation`` option: ONNX Runtime's ConvInteger multiplies the
+    weights, as the GEMM's left operand, by the im2col input, int8 x uint8 or uint8 x uint8,
+    which its x86 kernels compute exactly on every host.)
     """
     _check_conv_inputs(x, w)
     st, pd, dil = _conv_geometry(x, w, auto_pad, dilations, kernel_shape, pads, strides)
@@ -161,13 +176,17 @@ def qlinear_conv(x: np.ndarray, x_scale: object, x_zero_point: object, w: np.nda
                  kernel_shape: tuple[int, int] | None = None,
                  pads: tuple[int, int, int, int] | None = None,
                  strides: tuple[int, int] | None = None, mode: str = "onnxruntime",
-                 clamp: tuple[int, int] | None = None) -> np.ndarray:
+                 clamp: tuple[int, int] | None = None, accumulation: str = "exact"
+                 ) -> np.ndarray:
     """ONNX ``QLinearConv`` (2-D, NCHW) = :func:`conv2d_int` then :func:`requantize`.
 
     Numeric contract
     ----------------
     - int32 accumulation with bias ``B`` (int32, per output channel), wrapping like ONNX
       Runtime; ``w_scale`` / ``w_zero_point`` per tensor or per output channel.
+      ``accumulation``: ``"exact"``, or ``"vpmaddubsw"`` for what ONNX Runtime computes with
+      uint8 ``x`` and int8 ``w`` on x86 without VNNI (int16-saturated pair sums, see
+      :func:`reference.conv_int.conv2d_int`).
     - Requantization in ``mode`` (default ``"onnxruntime"``: ``fl32(fl32(acc) *
       fl32(fl32(x_scale * w_scale) / y_scale))``, round half to even, ``+ y_zero_point``,
       saturate to ``y_zero_point``'s dtype); ``clamp`` a fused activation range.
@@ -177,37 +196,41 @@ def qlinear_conv(x: np.ndarray, x_scale: object, x_zero_point: object, w: np.nda
     _check_conv_inputs(x, w)
     st, pd, dil = _conv_geometry(x, w, auto_pad, dilations, kernel_shape, pads, strides)
     acc = conv2d_int(x, w, x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=B,
-                     strides=st, pads=pd, dilations=dil, groups=group)
+                     strides=st, pads=pd, dilations=dil, groups=group,
+                     accumulation=accumulation)
     return requantize(acc, x_scale, w_scale, y_scale, y_zero_point, mode=mode,
                       dtype=_output_dtype(y_zero_point), axis=1, clamp=clamp)
 
 
 def _output_dtype(y_zero_point: object) -> str:
-    if isinstance(y_zero_point, np.ndarray):
-        return y_zero_point.dtype.name
-    if isinstance(y_zero_point, np.integer):
-        return np.dtype(type(y_zero_point)).name
+    zdt = numpy_dtype(y_zero_point)
+    if zdt is not None:
+        return zdt.name
     raise TypeError(f"y_zero_point must be a numpy int8/uint8 scalar or array (it fixes the "
                     f"output type), got {type(y_zero_point).__name__} ({describe(y_zero_point)})")
 
 
 def matmul_integer(A: np.ndarray, B: np.ndarray, a_zero_point: object = None,
-                   b_zero_point: object = None) -> np.ndarray:
-    """ONNX ``MatMulInteger``: see :func:`reference.matmul_int.matmul_int`."""
+                   b_zero_point: object = None, *, accumulation: str = "exact") -> np.ndarray:
+    """ONNX ``MatMulInteger``: see :func:`reference.matmul_int.matmul_int` (``accumulation``
+    ``"vpmaddubsw"``: ONNX Runtime's uint8 x int8 result on x86 without VNNI)."""
     return matmul_int(A, B, a_zero_point=0 if a_zero_point is None else a_zero_point,
-                      b_zero_point=0 if b_zero_point is None else b_zero_point)
+                      b_zero_point=0 if b_zero_point is None else b_zero_point,
+                      accumulation=accumulation)
 
 
 def qlinear_matmul(a: np.ndarray, a_scale: object, a_zero_point: object, b: np.ndarray,
                    b_scale: object, b_zero_point: object, y_scale: object, y_zero_point: object,
-                   *, mode: str = "onnxruntime") -> np.ndarray:
+                   *, mode: str = "onnxruntime", accumulation: str = "exact") -> np.ndarray:
     """ONNX ``QLinearMatMul`` = :func:`matmul_int` then :func:`requantize` (per column of b).
 
     Numeric contract: as :func:`qlinear_conv` with ``b_scale``/``b_zero_point`` per tensor or
-    per column (last axis of the result).
+    per column (last axis of the result); ``accumulation`` as
+    :func:`reference.matmul_int.matmul_int` (K in ``a``'s last-axis order).
     """
     check_choice("mode", mode, REQUANTIZE_MODES)
-    acc = matmul_int(a, b, a_zero_point=a_zero_point, b_zero_point=b_zero_point)
+    acc = matmul_int(a, b, a_zero_point=a_zero_point, b_zero_point=b_zero_point,
+                     accumulation=accumulation)
     return requantize(acc, a_scale, b_scale, y_scale, y_zero_point, mode=mode,
                       dtype=_output_dtype(y_zero_point), axis=-1)
 

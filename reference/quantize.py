@@ -16,6 +16,7 @@ from reference._validate import (
     check_int,
     check_scale,
     check_zero_point,
+    numpy_dtype,
 )
 from reference.dtypes import QTYPES, qtype
 
@@ -33,13 +34,13 @@ def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
     """
     if rounding == "half_even":
         return np.rint(v)
-    return np.copysign(np.floor(np.abs(v) + v.dtype.type(0.5)), v) if v.dtype == np.float64 \
-        else _round_half_away_f32(v)
+    return _round_half_away(v)
 
 
-def _round_half_away_f32(v: np.ndarray) -> np.ndarray:
-    # floor(|v| + 0.5) is wrong in float32 for 0.49999997 (the sum rounds up to 1.0); decide the
-    # tie from the exact fractional part instead.
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    # floor(|v| + 0.5) is wrong in floating point for the largest value below 0.5 (the sum
+    # rounds up to 1.0) and for odd integers near 2**p (p = 24 or 53: the sum rounds to even);
+    # decide the tie from the exact fractional part instead, in any float dtype.
     t = np.trunc(v)
     with np.errstate(invalid="ignore"):
         frac = np.abs(v - t)  # exact (Sterbenz); NaN for inf, which keeps t = inf
@@ -85,9 +86,11 @@ def broadcast_quant_param(param: np.ndarray, name: str, x_shape: tuple[int, ...]
 
 
 def _zero_point_for(zero_point: object, name: str, t) -> np.ndarray:
-    if isinstance(zero_point, np.ndarray) and zero_point.dtype.kind in "iu" \
-            and zero_point.dtype.name != t.storage.name:
-        raise TypeError(f"{name} dtype {zero_point.dtype.name} does not match dtype "
+    """Check a zero point for quantized type ``t``: a Python int, or a NumPy integer array or
+    scalar of ``t``'s storage dtype, within ``t``'s range; returned as an int64 array."""
+    dt = numpy_dtype(zero_point)
+    if dt is not None and dt.kind in "iu" and dt != t.storage:
+        raise TypeError(f"{name} dtype {dt.name} does not match dtype "
                         f"{t.name} (expected storage {t.storage.name})")
     return check_zero_point(name, zero_point, t.qmin, t.qmax, t.name)
 
@@ -111,6 +114,7 @@ def quantize(x: np.ndarray, scale: object, zero_point: object = 0, *, dtype: str
     - NaN: ``ValueError`` (no integer represents it; ONNX Runtime's result is
       platform-dependent).
     - Result dtype: ``storage_dtype(dtype)``; int4/uint4 results are unpacked, one per byte.
+      An array of ``x``'s shape (0-d for a NumPy scalar ``x``).
     - Errors: ``TypeError`` for a non-float ``x``; ``ValueError`` for bad scale, zero point,
       dtype, axis, block_size or rounding, naming the argument and the value.
     """
@@ -132,7 +136,7 @@ def quantize(x: np.ndarray, scale: object, zero_point: object = 0, *, dtype: str
     lo = (t.qmin - zp).astype(np.float64)
     hi = (t.qmax - zp).astype(np.float64)
     r = np.minimum(np.maximum(r, lo), hi)
-    return (r.astype(np.int64) + zp).astype(t.storage)
+    return np.asarray(r.astype(np.int64) + zp).astype(t.storage)  # 0-d stays an array
 
 
 def dequantize(q: np.ndarray, scale: object, zero_point: object = 0, *, axis: int | None = None,
@@ -158,6 +162,6 @@ def dequantize(q: np.ndarray, scale: object, zero_point: object = 0, *, axis: in
     s = broadcast_quant_param(check_scale("scale", scale), "scale", q.shape, axis, block_size)
     zp = broadcast_quant_param(zp_arr, "zero_point", q.shape, axis, block_size)
     centered = (q.astype(np.int64) - zp).astype(np.float32)
-    return np.multiply(centered, s, dtype=np.float32)
+    return np.asarray(np.multiply(centered, s, dtype=np.float32))  # 0-d stays an array
 
 

@@ -12,8 +12,10 @@ import numpy as np
 
 from reference._validate import check_choice, check_positive_float, int_array
 from reference.activations import hard_swish, sigmoid
-from reference.dtypes import qrange
+from reference.dtypes import QTYPES, qrange
 from reference.pooling import pool_windows
+from reference.qlinear_ops import qlinear_add, qlinear_mul
+from reference.quantize import _zero_point_for
 from reference.requantize import (
     REQUANTIZE_MODES,
     multiply_by_quantized_multiplier,
@@ -33,11 +35,18 @@ def _operands(a, b, a_zero_point, b_zero_point):
     except ValueError:
         raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
                          f"broadcastable shapes") from None
-    for name, zp, arr in (("a_zero_point", a_zero_point, a), ("b_zero_point", b_zero_point, b)):
-        lo, hi = qrange(arr.dtype.name)
-        if not isinstance(zp, int | np.integer) or not lo <= zp <= hi:
-            raise ValueError(f"{name}={zp!r}: expected an int in [{lo}, {hi}]")
-    return a.astype(np.int64) - int(a_zero_point), b.astype(np.int64) - int(b_zero_point)
+    za = _one_zero_point("a_zero_point", a_zero_point, a.dtype.name)
+    zb = _one_zero_point("b_zero_point", b_zero_point, b.dtype.name)
+    return a.astype(np.int64) - za, b.astype(np.int64) - zb
+
+
+def _one_zero_point(name: str, zero_point: object, dtype: str) -> int:
+    """One zero point of an 8-bit tensor of ``dtype``: a Python int, or a NumPy integer scalar
+    or one-element array of that dtype (as :func:`reference.quantize.quantize` checks it)."""
+    zp = _zero_point_for(zero_point, name, QTYPES[dtype])
+    if zp.size != 1:
+        raise ValueError(f"{name} must be a single value, got shape {zp.shape}")
+    return int(zp.reshape(-1)[0])
 
 
 def _clamp_range(dtype, clamp):
@@ -60,10 +69,9 @@ def quantized_add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
         scale / twice_max (``MultiplyByQuantizedMultiplierSmallerThanOneExp``, two roundings,
         half away from zero); the int32 sum is requantized with
         ``requantize(sum, twice_max / 2**20, 1, out_scale, out_zp, mode=mode)``.
-      - "onnxruntime": float32, fl32(a - za) * fl32(a_scale / out_scale) +
-        fl32(b - zb) * fl32(b_scale / out_scale), each product and the sum rounded, then
-        + out_zp *before* rounding half to even, saturate (the form of ONNX Runtime's
-        com.microsoft QLinearAdd; agreement within 1 LSB, on >= 99% exact, tested).
+      - "onnxruntime": :func:`reference.qlinear_ops.qlinear_add` (ONNX Runtime's x86-64
+        com.microsoft QLinearAdd, bit for bit: two fused multiply-adds on the raw codes), then
+        the ``clamp``; ``dtype`` must be the inputs' type.
       - "xnnpack" is refused (ValueError): XNNPACK's qs8 add uses its own fixed-point
         multipliers, which this golden model does not reproduce.
       - saturation to qrange(dtype) intersected with ``clamp`` (a fused activation).
@@ -83,11 +91,21 @@ def quantized_add(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
         acc = total.astype(np.int32)  # |total| < 2**29: two (255 << 20) / 2 terms
         return requantize(acc, np.float32(twice_max / 2**ADD_LEFT_SHIFT), 1.0, so,
                           out_zero_point, mode=mode, dtype=dtype, clamp=(lo, hi))
-    ra = np.float32(sa / so)
-    rb = np.float32(sb / so)
-    v = ac.astype(np.float32) * ra + bc.astype(np.float32) * rb
-    v = np.rint(v + np.float32(out_zero_point))
-    return np.clip(v, lo, hi).astype(np.int64).astype(qrange_storage(dtype))
+    return _ort_binary(qlinear_add, a, b, (sa, a_zero_point), (sb, b_zero_point),
+                       (so, out_zero_point), dtype, lo, hi)
+
+
+def _ort_binary(fn, a, b, qa, qb, qo, dtype, lo, hi):
+    """ONNX Runtime's QLinearAdd / QLinearMul on raw codes, then the fused clamp."""
+    a, b = int_array("a", a), int_array("b", b)
+    dt = np.dtype(qrange_storage(dtype))
+    if a.dtype != dt or b.dtype != dt:
+        raise ValueError(f"mode='onnxruntime' computes in the inputs' type: a ({a.dtype}), b "
+                         f"({b.dtype}) and dtype ({dtype}) must agree")
+    zs = [dt.type(_one_zero_point(n, z, dtype)) for n, z in
+          (("a_zero_point", qa[1]), ("b_zero_point", qb[1]), ("out_zero_point", qo[1]))]
+    y = fn(a, qa[0], zs[0], b, qb[0], zs[1], qo[0], zs[2])
+    return np.clip(y, lo, hi).astype(dt)
 
 
 def qrange_storage(dtype):
@@ -104,13 +122,15 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
     """Quantized a * b (broadcasting), int8/uint8 in and out.
 
     Numeric contract: acc = (a - a_zp) * (b - b_zp) exact (|acc| <= 65025, int32), then
-      - "tflite" / "tflite-single" / "xnnpack": ``requantize(acc, a_scale, b_scale, out_scale,
-        out_zp, mode=mode, dtype=dtype, clamp=clamp)`` -- TFLite's ``mul.h`` (one
-        MultiplyByQuantizedMultiplier of a_scale * b_scale / out_scale); XNNPACK's fp32
-        requantization (round, then + zp);
-      - "onnxruntime": v = fl32(acc) * fl32(fl32(a_scale * b_scale) / out_scale) (exact
-        product, one rounded multiply), then + out_zp *before* rounding half to even, as ONNX
-        Runtime's com.microsoft QLinearMul (tested against it: within 1 LSB, >= 99% exact).
+      - "tflite" / "tflite-single" / "tflite-ruy": TFLite's ``mul.h`` (one
+        MultiplyByQuantizedMultiplier) of the multiplier ``fl32(fl32(a_scale * b_scale) /
+        out_scale)``, computed in float32 as TFLite's ``mul.cc`` does (a double product would
+        move exact ties), i.e. ``requantize(acc, that, 1, 1, out_zp, mode=mode)``;
+      - "xnnpack": ``requantize(acc, a_scale, b_scale, out_scale, out_zp, mode="xnnpack")``
+        (XNNPACK's fp32 requantization: round, then + zp);
+      - "onnxruntime": :func:`reference.qlinear_ops.qlinear_mul` (ONNX Runtime's x86-64
+        com.microsoft QLinearMul, bit for bit: ``fl32(fl32(acc) * ratio) + out_zp`` before
+        rounding half to even), then the ``clamp``; ``dtype`` must be the inputs' type.
     Errors as ``quantized_add``.
     """
     check_choice("mode", mode, REQUANTIZE_MODES)
@@ -120,9 +140,14 @@ def quantized_mul(a, b, *, a_scale, a_zero_point, b_scale, b_zero_point, out_sca
     if mode == "onnxruntime":
         sa, sb, so = (np.float32(check_positive_float(n, v)) for n, v in
                       (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
-        ratio = np.float32(np.float32(sa * sb) / so)
-        v = np.rint(acc.astype(np.float32) * ratio + np.float32(out_zero_point))
-        return np.clip(v, lo, hi).astype(np.int64).astype(qrange_storage(dtype))
+        return _ort_binary(qlinear_mul, a, b, (sa, a_zero_point), (sb, b_zero_point),
+                           (so, out_zero_point), dtype, lo, hi)
+    if mode.startswith("tflite"):  # TFLite's mul.cc: the real multiplier in float32
+        sa, sb, so = (np.float32(check_positive_float(n, v)) for n, v in
+                      (("a_scale", a_scale), ("b_scale", b_scale), ("out_scale", out_scale)))
+        real = np.float32(np.float32(sa * sb) / so)
+        return requantize(acc, real, 1.0, 1.0, out_zero_point, mode=mode, dtype=dtype,
+                          clamp=(lo, hi))
     return requantize(acc, a_scale, b_scale, out_scale, out_zero_point, mode=mode, dtype=dtype,
                       clamp=(lo, hi))
 
@@ -142,16 +167,18 @@ def build_lut(function, *, in_scale, in_zero_point, out_scale, out_zero_point,
     fn = LUT_FUNCTIONS[check_choice("function", function, tuple(LUT_FUNCTIONS))]
     store = qrange_storage(dtype)
     qmin, qmax = qrange(dtype)
+    zi = _one_zero_point("in_zero_point", in_zero_point, dtype)
+    zo = _one_zero_point("out_zero_point", out_zero_point, dtype)
     si = np.float32(check_positive_float("in_scale", in_scale))
     inv = np.float32(1.0) / np.float32(check_positive_float("out_scale", out_scale))
     codes = np.arange(qmin, qmax + 1, dtype=np.int64)
-    x = si * (codes - int(in_zero_point)).astype(np.float32)
+    x = si * (codes - zi).astype(np.float32)
     y = fn(x) * inv
     # half away from zero from the exact fractional part (floor(|y| + 0.5) misrounds
     # 0.49999997 in float32)
     t = np.trunc(y)
     r = np.where(np.abs(y - t) >= 0.5, t + np.sign(y), t)
-    return np.clip(r.astype(np.int64) + int(out_zero_point), qmin, qmax).astype(store)
+    return np.clip(r.astype(np.int64) + zo, qmin, qmax).astype(store)
 
 
 def lut_apply(q, table) -> np.ndarray:

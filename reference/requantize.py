@@ -35,6 +35,18 @@ golden model must say which one it reproduces. ``mode`` names it:
     would overflow int32). Source: ruy ``kernel_avx2_fma.cc`` (``apply_multiplier``,
     ``rounding_right_shift``). Differs from ``"tflite"`` only on negative values whose
     high-mul result is an exact half after the shift.
+``"tflite-double"`` (TFLite's reference FULLY_CONNECTED kernels in LiteRT 2.x,
+    ``reference_integer_ops::FullyConnected`` / ``FullyConnectedPerChannel`` with scales)
+    ``M = double(input_scale) * double(weight_scale) / double(output_scale)``;
+    ``round(double(acc) * M)`` (C ``round``: half away from zero) ``+ zp``, saturated. No
+    fixed-point multiplier at all.
+``"tflite-neon"`` (TFLite's optimized DEPTHWISE_CONV_2D output stage,
+    ``optimized_ops::Quantize``, written with NEON intrinsics and run through NEON_2_SSE on x86)
+    Channels are processed eight at a time with vector code, ``"tflite-ruy"``'s arithmetic
+    (``vqrdmulh`` then a rounding shift that rounds halves up); the last ``C mod 8`` channels
+    (all of them when ``C < 8``) go through the scalar ``MultiplyByQuantizedMultiplier``,
+    ``"tflite"``'s arithmetic. ``acc``'s channel axis (``axis``) must be given: the result
+    depends on each element's channel index and on the channel count ``C``.
 ``"xnnpack"`` (TFLite's default CPU path: XNNPACK qs8/qc8w GEMM and IGEMM, x86 "fp32"
     requantization; ARM builds use "rndnu" instead and are not modelled)
     ``scale = fl32(fl32(input_scale * kernel_scale) / output_scale)`` (xnnpack
@@ -52,10 +64,12 @@ import numpy as np
 
 from reference._validate import check_array, check_axis, check_choice, check_int_tuple, check_scale
 from reference.dtypes import qtype
-from reference.quantize import _zero_point_for
+from reference.quantize import _zero_point_for, round_float
 
 __all__ = [
+    "ALL_REQUANTIZE_MODES",
     "REQUANTIZE_MODES",
+    "TFLITE_OP_MODES",
     "multiply_by_quantized_multiplier",
     "quantize_multiplier",
     "requantize",
@@ -64,7 +78,13 @@ __all__ = [
     "saturating_rounding_doubling_high_mul",
 ]
 
+#: Modes whose arithmetic is one function of (acc, scales) per element; the kernels mirror these.
 REQUANTIZE_MODES = ("onnxruntime", "tflite", "tflite-single", "tflite-ruy", "xnnpack")
+#: TFLite operator-specific output stages (see the module docstring); reference only.
+TFLITE_OP_MODES = ("tflite-double", "tflite-neon")
+ALL_REQUANTIZE_MODES = REQUANTIZE_MODES + TFLITE_OP_MODES
+#: Channels per vector block in TFLite's NEON ``Quantize`` (mode "tflite-neon").
+NEON_CHANNEL_BLOCK = 8
 OUTPUT_DTYPES = ("int8", "uint8", "int16", "uint16", "int4", "uint4")
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -171,11 +191,13 @@ class RequantizeArgs:
 
 
 def check_requantize_args(acc, input_scale, weight_scale, output_scale, output_zero_point=0, *,
-                          mode="onnxruntime", dtype="int8", axis=1, clamp=None) -> RequantizeArgs:
+                          mode="onnxruntime", dtype="int8", axis=1, clamp=None,
+                          modes=REQUANTIZE_MODES) -> RequantizeArgs:
     """Check :func:`requantize`'s arguments exactly as it does (kernels mirroring it call this
-    so that both raise the same errors). Errors: as :func:`requantize`."""
+    so that both raise the same errors; ``modes`` is the set of modes the caller implements:
+    the kernels mirror :data:`REQUANTIZE_MODES`). Errors: as :func:`requantize`."""
     acc = check_array("acc", acc, ("int32",))
-    check_choice("mode", mode, REQUANTIZE_MODES)
+    check_choice("mode", mode, modes)
     t = qtype(dtype)
     if t.name not in OUTPUT_DTYPES:  # pragma: no cover - every QTYPE is an output type
         raise ValueError(f"dtype must be one of {list(OUTPUT_DTYPES)}, got {dtype!r}")
@@ -224,16 +246,19 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
       ``-1`` for a matmul's columns). ``output_zero_point``: int in ``dtype``'s range.
     - Rounding and intermediate precision: fixed by ``mode``, see the module docstring
       (``"onnxruntime"``, ``"tflite"``, ``"tflite-single"``, ``"tflite-ruy"``,
-      ``"xnnpack"``); never NaN.
+      ``"xnnpack"``, and the TFLite operator stages ``"tflite-double"``, ``"tflite-neon"``);
+      never NaN. ``"tflite-neon"`` uses ``axis`` as the channel axis even with one
+      ``weight_scale``.
     - Saturation: to ``qrange(dtype)`` intersected with ``clamp=(qlo, qhi)`` (a fused ReLU or
       ReLU6 expressed in output integers, e.g. ``(zp, qmax)``).
-    - Result: ``storage_dtype(dtype)`` array of ``acc``'s shape.
+    - Result: ``storage_dtype(dtype)`` array of ``acc``'s shape (a 0-d ``acc``, or an
+      ``np.int32`` scalar, gives a 0-d array).
     - Errors: ``TypeError`` for a non-int32 ``acc``; ``ValueError`` for bad scales, zero point,
       mode, dtype, axis, clamp (naming the argument and the value).
     """
     args = check_requantize_args(acc, input_scale, weight_scale, output_scale,
                                  output_zero_point, mode=mode, dtype=dtype, axis=axis,
-                                 clamp=clamp)
+                                 clamp=clamp, modes=ALL_REQUANTIZE_MODES)
     acc, t, zp, lo, hi = args.acc, args.qtype, args.zero_point, args.lo, args.hi
     s_in, s_out = args.input_scale, args.output_scale
     if args.axis is None:
@@ -245,18 +270,38 @@ def requantize(acc: np.ndarray, input_scale: object, weight_scale: object, outpu
 
     if mode in ("onnxruntime", "xnnpack"):
         m = np.divide(np.multiply(s_in, s_w, dtype=np.float32), s_out, dtype=np.float32)
-        v = np.multiply(acc.astype(np.float32), m, dtype=np.float32)
+        # np.asarray: NumPy returns a scalar, not a writable array, for 0-d operands
+        v = np.asarray(np.multiply(acc.astype(np.float32), m, dtype=np.float32))
         np.clip(v, np.float32(lo - zp), np.float32(hi - zp), out=v)
         np.rint(v, out=v)
         v += np.float32(zp)  # exact: |v| <= 2**16 after the clamp
         return v.astype(t.storage)
+    real = s_in.astype(np.float64) * s_w.astype(np.float64) / s_out.astype(np.float64)
+    if mode == "tflite-double":  # one correctly rounded double product, then C round()
+        out = round_float(np.asarray(acc.astype(np.float64) * real), "half_away")
+        out = np.clip(out, lo - zp, hi - zp).astype(np.int64) + zp
+        return np.asarray(out).astype(t.storage)
+    single = mode == "tflite-single"
+    mult, shift = quantize_multiplier(real, single_rounding=single)
+    if mode == "tflite-ruy":
+        out = ruy_multiply_by_quantized_multiplier(acc, mult, shift)
+    elif mode == "tflite-neon":
+        out = _neon_quantize(acc, mult, shift, args.axis if args.axis is not None else axis)
     else:
-        single = mode == "tflite-single"
-        real = s_in.astype(np.float64) * s_w.astype(np.float64) / s_out.astype(np.float64)
-        mult, shift = quantize_multiplier(real, single_rounding=single)
-        if mode == "tflite-ruy":
-            out = ruy_multiply_by_quantized_multiplier(acc, mult, shift) + zp
-        else:
-            out = multiply_by_quantized_multiplier(acc, mult, shift, single_rounding=single) + zp
-        out = np.clip(out, lo, hi)
-    return out.astype(t.storage)
+        out = multiply_by_quantized_multiplier(acc, mult, shift, single_rounding=single)
+    out = np.clip(out + zp, lo, hi)
+    return np.asarray(out).astype(t.storage)
+
+
+def _neon_quantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, axis: int
+                   ) -> np.ndarray:
+    """TFLite's NEON ``Quantize``: channel blocks of eight in ruy's rounding, the tail scalar."""
+    if acc.ndim == 0:
+        raise ValueError("mode='tflite-neon' needs acc with a channel axis, got a 0-d acc")
+    ax = check_axis("axis", axis, acc.ndim)
+    channels = acc.shape[ax]
+    vector = np.arange(channels) < NEON_CHANNEL_BLOCK * (channels // NEON_CHANNEL_BLOCK)
+    shape = [1] * acc.ndim
+    shape[ax] = channels
+    return np.where(vector.reshape(shape), ruy_multiply_by_quantized_multiplier(acc, mult, shift),
+                    multiply_by_quantized_multiplier(acc, mult, shift))

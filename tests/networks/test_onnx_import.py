@@ -13,6 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
 from networks.onnx_import import import_onnx  # noqa: E402
+from tests.ort_host import ort_accumulation  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
@@ -60,7 +61,7 @@ def test_qoperator_roundtrip_bit_exact(mobilenet):
     assert all(np.array_equal(ours[k], v) for k, v in zip(g.outputs, theirs))
 
 
-def _ort_quantized(graph, tmp_path, fmt):
+def _ort_quantized(graph, tmp_path, fmt, activation_type="QInt8"):
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -75,21 +76,26 @@ def _ort_quantized(graph, tmp_path, fmt):
         def get_next(self):
             return next(self.it, None)
 
-    src, dst = tmp_path / "f.onnx", tmp_path / f"q_{fmt}.onnx"
+    src, dst = tmp_path / "f.onnx", tmp_path / f"q_{fmt}_{activation_type}.onnx"
     export_onnx(graph, src)
     quantize_static(str(src), str(dst), Reader(),
-                    quant_format=getattr(QuantFormat, fmt), activation_type=QuantType.QInt8,
+                    quant_format=getattr(QuantFormat, fmt),
+                    activation_type=getattr(QuantType, activation_type),
                     weight_type=QuantType.QInt8, per_channel=True)
     return str(dst)
 
 
+# ONNX Runtime's uint8 x int8 layers saturate pair sums to int16 on x86 without VNNI: the golden
+# run uses the accumulation this host's onnxruntime uses (tests/ort_host.py probes it).
+@pytest.mark.parametrize("activation_type", ["QInt8", "QUInt8"])
 @pytest.mark.parametrize("name", ["resnet50", "mobilenetv3_large"])
-def test_onnxruntime_quantized_qoperator_bit_exact(name, tmp_path):
+def test_onnxruntime_quantized_qoperator_bit_exact(name, activation_type, tmp_path):
     g = networks.build(name, input_size=32)
-    path = _ort_quantized(g, tmp_path, "QOperator")
+    path = _ort_quantized(g, tmp_path, "QOperator", activation_type)
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert "QLinearConv" in ops
     imported = networks.load(path)
+    imported.meta["accumulation"] = ort_accumulation()
     x = sample_inputs(g, seed=9)
     ours = networks.golden_run(imported, x, keep=()).outputs
     theirs = run_ort(path, x)
@@ -97,16 +103,19 @@ def test_onnxruntime_quantized_qoperator_bit_exact(name, tmp_path):
         assert np.array_equal(ours[k], v), k
 
 
-def run_ort_optimized(path, x):
+def run_ort_optimized(path, x, *, exact_products=False):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1  # default optimizations: ORT fuses QDQ into QLinear ops
+    if exact_products:  # x86: int8 weights become uint8 (w + 128), run on exact U8U8 kernels
+        so.add_session_config_entry("session.x64quantprecision", "1")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, x)
 
 
+@pytest.mark.parametrize("activation_type", ["QInt8", "QUInt8"])
 @pytest.mark.parametrize("name", ["resnet50", "mobilenetv3_large"])
-def test_onnxruntime_qdq_model(name, tmp_path):
+def test_onnxruntime_qdq_model(name, activation_type, tmp_path):
     g = networks.build(name, input_size=32)
-    path = _ort_quantized(g, tmp_path, "QDQ")
+    path = _ort_quantized(g, tmp_path, "QDQ", activation_type)
     imported = networks.load(path)
     # DQ -> Conv/MatMul -> Q became integer layers, as ORT's QDQ optimizer does
     convs = [n for n in imported.nodes if n.op in ("qconv", "qmatmul")]
@@ -115,8 +124,16 @@ def test_onnxruntime_qdq_model(name, tmp_path):
     assert {lay.weight_bits for lay in networks.golden_run(imported, keep=()).workload()
             .compute_layers} == {8}
     x = sample_inputs(g, seed=9)
+    if activation_type == "QUInt8":  # uint8 x int8 layers: this host's accumulation
+        imported.meta["accumulation"] = ort_accumulation()
+        ours = networks.golden_run(imported, x, keep=()).outputs[imported.outputs[0]]
+        assert np.array_equal(ours, run_ort_optimized(path, x)[0])
+        return
+    # int8 activations: at this level ORT rewrites int8 Q/DQ pairs to uint8 (x + 128, its
+    # QDQS8ToU8Transformer), so on x86 without VNNI they saturate as uint8 x int8 would; that
+    # rewrite is a graph fusion, not an accumulation mode. ORT is pinned to exact products here.
     ours = networks.golden_run(imported, x, keep=()).outputs[imported.outputs[0]]
-    theirs = run_ort_optimized(path, x)[0]
+    theirs = run_ort_optimized(path, x, exact_products=True)[0]
     if name == "mobilenetv3_large":
         assert np.array_equal(ours, theirs)
     else:

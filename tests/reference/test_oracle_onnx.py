@@ -12,11 +12,19 @@ follows ONNX Runtime; each known difference of onnx.reference is asserted explic
    ``fl32(fl32(acc) * M)`` then adds zp. They differ on exact ties with an odd zero point and
    when |acc| > 2**24.
 3. DynamicQuantizeLinear on all-zero input: scale 1/255 (onnx.reference) vs 1.0 (ORT, gilt).
+
+ONNX Runtime's uint8 x int8 QLinearConv, QLinearMatMul and MatMulInteger depend on the CPU:
+on x86 without VNNI they saturate pair sums to int16 (gilt's ``accumulation="vpmaddubsw"``),
+elsewhere they are exact. The tests probe which one this host's onnxruntime uses
+(``tests/ort_host.py``), check that against the CPU flags, and compare with the matching mode;
+onnx.reference is always exact. Inputs that cannot saturate are compared with the exact mode
+on every host.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 
 import numpy as np
 import onnxruntime as ort
@@ -38,12 +46,30 @@ from reference import (
 )
 from reference.conv_int import conv2d_int
 from reference.dtypes import QTYPES
-from reference.matmul_int import matmul_int
+from reference.matmul_int import ACCUMULATIONS, matmul_int
 from reference.packing import pack_int4
+from tests.ort_host import cpu_flags, ort_accumulation, predicted_accumulation
 
 pytestmark = pytest.mark.oracle
 
 MIN_ELEMENTS = 100_000
+
+
+def assert_host_accumulation(want: np.ndarray, op, args: tuple, kwargs: dict,
+                             counts: dict) -> None:
+    """``op(*args, accumulation=A, **kwargs)`` with A this host's ORT accumulation equals
+    ``want``; ``counts`` adds up the elements compared and, per mode, those equal to ORT's."""
+    results = {acc: op(*args, accumulation=acc, **kwargs) for acc in ACCUMULATIONS}
+    counts["elements"] = counts.get("elements", 0) + want.size
+    for acc, got in results.items():
+        assert got.dtype == want.dtype
+        counts[acc] = counts.get(acc, 0) + int(np.count_nonzero(got == want))
+    assert np.array_equal(results[ort_accumulation()], want)
+
+
+def report_counts(name: str, counts: dict) -> None:
+    print(f"{name}: {counts['elements']} elements vs onnxruntime ({ort_accumulation()} "
+          f"host); equal: " + ", ".join(f"{a} {counts[a]}" for a in ACCUMULATIONS))
 
 
 def assert_enough(total: int) -> None:
@@ -316,18 +342,14 @@ def _ref_round(acc, m, zp, dtype):
 
 def test_qlinear_conv_matches_onnxruntime():
     rng = np.random.default_rng(23)
-    total = 0
+    counts: dict = {}
     for rep in range(3):
         for case in CONV_CASES:
             x, xs, xz, wt, ws, wz, ys, yz, bias, attrs = conv_case(rng, case)
             model = qconv_model(x, xs, xz, wt, ws, wz, ys, yz, bias, attrs)
             want = run_ort(model, {"x": x})[0]
-            got = qlinear_conv(x, xs, xz, wt, ws, wz, ys, yz, bias, group=attrs["group"],
-                               strides=attrs["strides"], pads=attrs["pads"],
-                               dilations=attrs["dilations"])
-            assert got.dtype == want.dtype
-            assert np.array_equal(got, want), case
-            total += got.size
+            assert_host_accumulation(want, qlinear_conv, (x, xs, xz, wt, ws, wz, ys, yz, bias),
+                                     attrs, counts)
             if rep == 0:  # onnx.reference: equal up to its documented rounding (difference 2)
                 ref = run_ref(model, {"x": x})[0]
                 acc = conv2d_int(x, wt, x_zero_point=xz, w_zero_point=wz, bias=bias,
@@ -336,7 +358,8 @@ def test_qlinear_conv_matches_onnxruntime():
                 m = (xs * ws / ys).astype(np.float32)
                 m = m.reshape(1, -1, 1, 1) if m.ndim else m
                 assert np.array_equal(ref, _ref_round(acc, m, yz, yz.dtype.name))
-    assert_enough(total)
+    report_counts("QLinearConv", counts)
+    assert_enough(counts["elements"])
 
 
 def test_qlinear_rounding_difference_is_documented():
@@ -353,7 +376,7 @@ def test_qlinear_rounding_difference_is_documented():
 
 def test_qlinear_matmul_matches_onnxruntime():
     rng = np.random.default_rng(24)
-    total = 0
+    counts: dict = {}
     for ad, bd, m, k, n, per_col in [("uint8", "int8", 256, 300, 256, True),
                                      ("int8", "int8", 128, 64, 200, False),
                                      ("uint8", "uint8", 64, 512, 256, False),
@@ -365,13 +388,13 @@ def test_qlinear_matmul_matches_onnxruntime():
         node = helper.make_node("QLinearMatMul", list("abcdefgh"), ["y"])
         inits = [_tensor(k_, v) for k_, v in zip("bcdefgh", (sa, za, b, sb, zb, sy, zy))]
         model = build([node], {"a": a}, inits, [("y", helper.np_dtype_to_tensor_dtype(zy.dtype))])
-        got = qlinear_matmul(a, sa, za, b, sb, zb, sy, zy)
-        assert np.array_equal(got, run_ort(model, {"a": a})[0]), (ad, bd, m, k, n)
+        assert_host_accumulation(run_ort(model, {"a": a})[0], qlinear_matmul,
+                                 (a, sa, za, b, sb, zb, sy, zy), {}, counts)
         acc = matmul_int(a, b, a_zero_point=za, b_zero_point=zb)
         assert np.array_equal(run_ref(model, {"a": a})[0],
                               _ref_round(acc, (sa * sb / sy).astype(np.float32), zy, ad))
-        total += got.size
-    assert_enough(total)
+    report_counts("QLinearMatMul", counts)
+    assert_enough(counts["elements"])
 
 
 def test_conv_integer_matches_both_oracles():
@@ -404,7 +427,7 @@ def test_conv_integer_matches_both_oracles():
 
 def test_matmul_integer_matches_both_oracles():
     rng = np.random.default_rng(26)
-    total = 0
+    counts: dict = {}
     for ad, bd, shape_a, shape_b, per_col in [
             ("uint8", "int8", (256, 300), (300, 256), True),
             ("uint8", "uint8", (2, 64, 96), (96, 128), False),
@@ -420,11 +443,11 @@ def test_matmul_integer_matches_both_oracles():
         node = helper.make_node("MatMulInteger", ["a", "b", "za", "zb"], ["y"])
         inits = [_tensor("b", b), _tensor("za", za), _tensor("zb", zb)]
         model = build([node], {"a": a}, inits, [("y", TensorProto.INT32)])
-        got = matmul_integer(a, b, za, zb)
-        assert np.array_equal(got, run_ort(model, {"a": a})[0]), (ad, bd, shape_a)
-        assert np.array_equal(got, run_ref(model, {"a": a})[0]), (ad, bd, shape_a)
-        total += got.size
-    assert_enough(total)
+        assert_host_accumulation(run_ort(model, {"a": a})[0], matmul_integer, (a, b, za, zb),
+                                 {}, counts)
+        assert np.array_equal(matmul_integer(a, b, za, zb), run_ref(model, {"a": a})[0])
+    report_counts("MatMulInteger", counts)
+    assert_enough(counts["elements"])
 
 
 def _nbits_weights(rng, n, k, block):
@@ -516,7 +539,8 @@ def small_qconv(draw):
 def test_qlinear_conv_property_matches_onnxruntime(case):
     x, xs, xz, wt, ws, wz, ys, yz, bias, attrs = case
     want = run_ort(qconv_model(*case), {"x": x})[0]
-    got = qlinear_conv(x, xs, xz, wt, ws, wz, ys, yz, bias, **attrs)
+    got = qlinear_conv(x, xs, xz, wt, ws, wz, ys, yz, bias, accumulation=ort_accumulation(),
+                       **attrs)
     assert np.array_equal(got, want)
 
 
@@ -536,3 +560,115 @@ def test_dynamic_quantize_linear_property_matches_onnxruntime(seed, decade, shif
                                          ("z", TensorProto.UINT8)], opset=20)
     for g, w in zip(dynamic_quantize_linear(x), run_ort(model, {"x": x})):
         assert np.array_equal(g, w)
+
+
+# --- Accumulation: what this host's ONNX Runtime computes, stated and checked ----------------
+
+def test_ort_accumulation_agrees_with_cpu_flags():
+    predicted = predicted_accumulation()
+    if predicted is None:
+        pytest.skip(f"MLAS's uint8 x int8 kernel choice is not modelled for machine "
+                    f"{platform.machine()!r} (flags {sorted(cpu_flags() or [])[:8]}...)")
+    assert ort_accumulation() == predicted
+
+
+def test_predicted_accumulation_follows_mlas_kernel_choice():
+    avx512 = {"avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"}
+    assert predicted_accumulation("x86_64", {"avx2", "fma"}) == "vpmaddubsw"  # Zen 2/3, Haswell
+    assert predicted_accumulation("x86_64", {"avx2", "fma", "avx_vnni"}) == "exact"  # Alder Lake
+    assert predicted_accumulation("x86_64", avx512) == "vpmaddubsw"  # Skylake-SP
+    assert predicted_accumulation("x86_64", avx512 | {"avx512_vnni"}) == "exact"  # Ice Lake, Zen 4
+    assert predicted_accumulation("aarch64", set()) == "exact"
+    assert predicted_accumulation("x86_64", {"sse4_1"}) is None
+    assert predicted_accumulation("riscv64", set()) is None
+
+
+def test_vpmaddubsw_worked_example():
+    # vpmaddubsw: 255*127 + 255*127 = 64770 saturates to 32767; the odd third element pairs
+    # with K's zero padding: 255*127 = 32385. Zero points are subtracted after, exactly:
+    # -10 * (127 + 127 + 127) = -3810.
+    a = np.full((1, 3), 255, np.uint8)
+    b = np.full((3, 1), 127, np.int8)
+    assert matmul_int(a, b).item() == 97155
+    assert matmul_int(a, b, accumulation="vpmaddubsw").item() == 32767 + 32385
+    assert matmul_int(a, b, a_zero_point=np.uint8(10), accumulation="vpmaddubsw").item() == \
+        32767 + 32385 - 3810
+    assert matmul_int(a, -b - 1, accumulation="vpmaddubsw").item() == -32768 - 32640
+
+
+def _pairwise_definition(a, b, za, zb):
+    """The instruction's arithmetic written out: raw pair sums clipped to int16, summed, then
+    the zero-point terms of MLAS's row/column-sum correction."""
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    if a.shape[1] % 2:
+        a64 = np.pad(a64, ((0, 0), (0, 1)))
+        b64 = np.pad(b64, ((0, 1), (0, 0)))
+    pairs = a64[:, 0::2, None] * b64[None, 0::2] + a64[:, 1::2, None] * b64[None, 1::2]
+    raw = np.clip(pairs, -32768, 32767).sum(axis=1)
+    k = a.shape[1]
+    acc = raw - zb * a64.sum(1, keepdims=True) - za * b64.sum(0) + k * za * zb
+    return acc.astype(np.int32)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 40), st.integers(1, 9),
+       st.integers(0, 255), st.integers(-128, 127))
+def test_vpmaddubsw_matches_its_pairwise_definition(seed, m, k, n, za, zb):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(200, 256, (m, k)).astype(np.uint8)          # large: pairs saturate often
+    b = (rng.integers(100, 128, (k, n)) * rng.choice([-1, 1], (k, n))).astype(np.int8)
+    got = matmul_int(a, b, a_zero_point=np.uint8(za), b_zero_point=np.int8(zb),
+                     accumulation="vpmaddubsw")
+    assert np.array_equal(got, _pairwise_definition(a, b, za, zb))
+
+
+def test_non_saturating_inputs_are_exact_on_every_host():
+    # uint8 values <= 127: every pair sum is <= 2 * 127 * 128 = 32512, so ORT is exact on
+    # every host and both modes give the same result.
+    rng = np.random.default_rng(29)
+    total = 0
+    for case in CONV_CASES:
+        if case[0] != "uint8" or case[1] != "int8":
+            continue
+        x, xs, xz, wt, ws, wz, ys, yz, bias, attrs = conv_case(rng, case)
+        x //= 2
+        xz = np.array(int(xz) // 2, np.uint8)
+        want = run_ort(qconv_model(x, xs, xz, wt, ws, wz, ys, yz, bias, attrs), {"x": x})[0]
+        for acc in ACCUMULATIONS:
+            assert np.array_equal(qlinear_conv(x, xs, xz, wt, ws, wz, ys, yz, bias,
+                                               accumulation=acc, **attrs), want)
+        total += want.size
+    a = rng.integers(0, 128, (300, 200)).astype(np.uint8)
+    b = rng.integers(-128, 128, (200, 300)).astype(np.int8)
+    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+    want = run_ort(build([node], {"a": a}, [_tensor("b", b)], [("y", TensorProto.INT32)]),
+                   {"a": a})[0]
+    for acc in ACCUMULATIONS:
+        assert np.array_equal(matmul_integer(a, b, accumulation=acc), want)
+    assert_enough(total + want.size)
+
+
+def test_vpmaddubsw_only_changes_uint8_times_int8():
+    rng = np.random.default_rng(30)
+    for ad, bd in [("int8", "int8"), ("int8", "uint8"), ("uint8", "uint8")]:
+        a = rng.integers(np.iinfo(ad).min, np.iinfo(ad).max + 1, (20, 64)).astype(ad)
+        b = rng.integers(np.iinfo(bd).min, np.iinfo(bd).max + 1, (64, 20)).astype(bd)
+        assert np.array_equal(matmul_int(a, b, accumulation="vpmaddubsw"), matmul_int(a, b))
+    # depthwise (one input and one output channel per group): ORT's kernels are exact
+    x = np.full((1, 16, 6, 6), 255, np.uint8)
+    w = np.full((16, 1, 3, 3), 127, np.int8)
+    dw = {"groups": 16, "pads": (1, 1, 1, 1)}
+    assert np.array_equal(conv2d_int(x, w, accumulation="vpmaddubsw", **dw),
+                          conv2d_int(x, w, **dw))
+    # a channel multiplier of 2 is a GEMM over the taps: it saturates
+    w2 = np.full((32, 1, 3, 3), 127, np.int8)
+    sat = conv2d_int(x, w2, accumulation="vpmaddubsw", **dw)
+    assert sat[0, 0, 2, 2] == 4 * 32767 + 32385 < conv2d_int(x, w2, **dw)[0, 0, 2, 2]
+
+
+def test_accumulation_is_checked():
+    a = np.zeros((2, 2), np.uint8)
+    with pytest.raises(ValueError, match="accumulation must be one of"):
+        matmul_int(a, a.astype(np.int8), accumulation="vnni")
+    with pytest.raises(ValueError, match="accumulation must be one of"):
+        conv2d_int(np.zeros((1, 1, 2, 2), np.uint8), np.zeros((1, 1, 1, 1), np.int8),
+                   accumulation=None)

@@ -63,7 +63,7 @@ CASES = [
      r"acc must have dtype in \['int32'\], got dtype int64"),
     (lambda: requantize(ACC, 1.0, 1.0, 1.0, mode="tflite2"), ValueError,
      r"mode must be one of \['onnxruntime', 'tflite', 'tflite-single', 'tflite-ruy', "
-     r"'xnnpack'\], got 'tflite2'"),
+     r"'xnnpack', 'tflite-double', 'tflite-neon'\], got 'tflite2'"),
     (lambda: requantize(ACC, 1.0, np.ones(3, np.float32), 1.0), ValueError,
      r"weight_scale must be a single value or 1-D with acc.shape\[1\] = 2 entries, got shape "
      r"\(3,\)"),

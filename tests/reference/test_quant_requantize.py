@@ -162,3 +162,24 @@ def test_per_channel_axis():
     assert out[:, :, 0].tolist() == [[1, 2, 4]] * 2
     out = requantize(acc.transpose(0, 2, 1), 1.0, ws, 1.0, 0, axis=-1)
     assert out[:, 0, :].tolist() == [[1, 2, 4]] * 2
+
+
+def test_tflite_operator_modes_worked_examples():
+    from reference.requantize import REQUANTIZE_MODES, check_requantize_args
+    # "tflite-double" (LiteRT's reference FULLY_CONNECTED): round(double(acc) * M), half away
+    acc = np.array([-1, 1, -3, 5], np.int32)
+    assert requantize(acc, 1.0, 1.0, 2.0, mode="tflite-double").tolist() == [-1, 1, -2, 3]
+    assert requantize(acc, 1.0, 1.0, 2.0, mode="tflite").tolist() == [0, 1, -1, 3]
+    # "tflite-neon" (TFLite's optimized depthwise output stage): channels in full blocks of 8
+    # round halves up (ruy), the last C mod 8 channels round as the reference (-0.5 -> -1)
+    acc = np.full((1, 10, 1, 1), -2, np.int32)
+    out = requantize(acc, 1.0, 1.0, 4.0, mode="tflite-neon", axis=1).reshape(-1).tolist()
+    assert out == [0] * 8 + [-1] * 2
+    assert requantize(acc[:, :7], 1.0, 1.0, 4.0, mode="tflite-neon").reshape(-1).tolist() == \
+        [-1] * 7
+    with pytest.raises(ValueError, match="needs acc with a channel axis"):
+        requantize(np.array(-2, np.int32), 1.0, 1.0, 4.0, mode="tflite-neon")
+    # the kernels' shared checker accepts only the per-element modes they implement
+    assert "tflite-neon" not in REQUANTIZE_MODES
+    with pytest.raises(ValueError, match="mode must be one of"):
+        check_requantize_args(acc, 1.0, 1.0, 4.0, mode="tflite-neon")

@@ -18,7 +18,10 @@ from reference.quantized_ops import (
     quantized_mul,
     quantized_sigmoid,
 )
+from tests.ort_host import x86_fma3
 from tests.reference._ort_single import run_node
+
+X86_FMA3 = x86_fma3()
 
 
 def _ort_qbinary(op, a, b, sa, za, sb, zb, sc, zc):
@@ -52,8 +55,10 @@ def test_add_mul_onnxruntime_mode_matches_onnxruntime(sa, za, sb, zb, sc, zc, se
     for op, fn in (("QLinearAdd", quantized_add), ("QLinearMul", quantized_mul)):
         ref = _ort_qbinary(op, a, b, sa, za, sb, zb, sc, zc)
         got = fn(a, b, **kw)
-        assert np.max(np.abs(got.astype(int) - ref.astype(int))) <= 1
-        assert np.mean(got == ref) >= 0.99
+        if X86_FMA3 or op == "QLinearMul":  # the x86-64 kernels gilt reproduces
+            assert np.array_equal(got, ref)
+        else:  # aarch64's fixed-point QLinearAdd: one LSB apart at most
+            assert np.max(np.abs(got.astype(int) - ref.astype(int))) <= 1
 
 
 @given(scales, zps, scales, zps, scales, zps, st.integers(0, 2**16))
@@ -90,7 +95,7 @@ def test_add_mul_tflite_hand_values_and_errors():
                       b_scale=0.1, b_zero_point=0, out_scale=0.1, out_zero_point=0,
                       clamp=(0, 100))
     assert m.tolist() == [3, 100]
-    with pytest.raises(ValueError, match="a_zero_point=300"):
+    with pytest.raises(ValueError, match=r"a_zero_point must be in \[-128, 127\] for int8, got 300"):
         quantized_add(np.int8([1]), np.int8([1]), a_scale=1, a_zero_point=300, b_scale=1,
                       b_zero_point=0, out_scale=1, out_zero_point=0)
     with pytest.raises(ValueError, match=r"mode must be one of \[.*\], got 'xnnpack'"):
