@@ -14,7 +14,7 @@ from networks.models.bert import bert_base
 from networks.models.gated import gated_net
 from networks.models.mobilenetv3 import mobilenetv3_large
 from networks.models.resnet import resnet50
-from networks.models.yolov5 import yolov5s_backbone
+from networks.models.yolov5 import yolov5s, yolov5s_backbone
 
 #: name -> (builder, default input size or sequence length, kind)
 MODELS = {
@@ -22,6 +22,7 @@ MODELS = {
     "mobilenetv3_large": (mobilenetv3_large, 224, "image"),
     "bert_base": (bert_base, 128, "sequence"),
     "yolov5s_backbone": (yolov5s_backbone, 640, "image"),
+    "yolov5s": (yolov5s, 640, "image"),
     "gated_net": (gated_net, 32, "image"),
 }
 
