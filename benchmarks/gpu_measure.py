@@ -58,7 +58,12 @@ def pick_preset(name: str, total_mem_gib: float, sms: int) -> tuple[str, str]:
         return ("a100-sxm4-80gb" if total_mem_gib > 60 else "a100-sxm4-40gb"), "by name"
     if "H100" in upper or "H200" in upper or "GH200" in upper:
         return "h100-sxm5", "by name"
-    best = min(gpu_presets(), key=lambda p: abs(load_gpu_spec(p).sm_count - sms))
+    if "XAVIER" in upper:
+        return "jetson-agx-xavier", "by name"
+    if "ORIN" in upper:
+        return "jetson-agx-orin-64gb", "by name"
+    discrete = [p for p in gpu_presets() if not p.startswith("jetson-")]
+    best = min(discrete, key=lambda p: abs(load_gpu_spec(p).sm_count - sms))
     return best, f"closest SM count to {sms}"
 
 

@@ -16,6 +16,9 @@ from common.workload import Workload
 from simulator.results import NetworkResult
 
 TARGETS = ("gpu", "cpu", "npu")
+#: Targets :func:`load_hardware` and :func:`simulate` also accept, not run by default: ``dla``
+#: is an NVDLA engine (:mod:`simulator.npu.nvdla`; int8/fp16 only).
+OPTIONAL_TARGETS = ("dla",)
 
 #: Presets the demo and reports use when none is given (the same as every command's --hw).
 DEFAULT_PRESETS = {"gpu": "a100-sxm4-40gb", "cpu": "zen5-epyc", "npu": "npu-32x32"}
@@ -29,12 +32,15 @@ _ENTRY_POINTS = {
             ("simulator.cpu.presets", "cpu_presets")),
     "npu": (("simulator.npu.spec", "load_npu_spec"), ("simulator.npu.model", "simulate_network"),
             ("simulator.npu.spec", "npu_presets")),
+    "dla": (("simulator.npu.nvdla.spec", "load_nvdla_spec"),
+            ("simulator.npu.nvdla.model", "simulate_network"),
+            ("simulator.npu.nvdla.spec", "nvdla_presets")),
 }
 
 
 def _entry(target: str, which: int):
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if target not in TARGETS + OPTIONAL_TARGETS:
+        raise ValueError(f"target must be one of {TARGETS + OPTIONAL_TARGETS}, got {target!r}")
     module, name = _ENTRY_POINTS[target][which]
     return getattr(importlib.import_module(module), name)
 

@@ -52,9 +52,11 @@ COLUMNS_SCALESIM = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from simulator.npu.nvdla.spec import nvdla_presets
     from simulator.npu.spec import DATAFLOWS, npu_presets
 
-    _target.add_arguments(parser, "npu", npu_presets())
+    _target.add_arguments(parser, "npu", npu_presets(),
+                          hw_extra=f"; NVDLA: {', '.join(nvdla_presets())}")
     src = parser.add_argument_group("SCALE-Sim inputs (instead of --hw / --net)")
     src.add_argument("--scalesim-config", metavar="CFG",
                      help="a SCALE-Sim .cfg file for the hardware, instead of --hw "
@@ -79,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(scalesim-45nm when given without a value, Accelergy-style; or a "
                           "YAML path) (default: none)")
     model = parser.add_argument_group("model")
+    model.add_argument("--fallback-gpu", metavar="GPU",
+                       help="NVDLA presets: the GPU preset that runs the layers the DLA cannot "
+                            "(default: none; such layers are refused by name)")
     model.add_argument("--dataflow", choices=DATAFLOWS,
                        help="override the spec's dataflow (default: the spec's)")
     model.add_argument("--mode", choices=MODES,
@@ -188,7 +193,14 @@ def check_report_dir(path: str) -> None:
 def run(args) -> int:
     from simulator.npu import scalesim_compat as sc
     from simulator.npu.model import MappingChoice, network_timeline, simulate_network
+    from simulator.npu.nvdla.spec import is_nvdla_preset
 
+    if args.hw and is_nvdla_preset(args.hw):
+        from gilt.commands._nvdla import run_nvdla
+
+        return run_nvdla(args)
+    if args.fallback_gpu:
+        raise ValueError("--fallback-gpu applies to NVDLA presets only")
     _check_arguments(args)
     spec, mode = _hardware(args)
     if args.scalesim_config and mode == "scalesim":

@@ -21,7 +21,10 @@ from common.workload import Workload
 
 #: graph ops an epilogue can apply per output element
 EPILOGUE_OPS = frozenset({"add", "relu", "relu6", "clip", "gelu", "hardswish", "sigmoid",
-                          "hardsigmoid", "bias_add"})
+                          "hardsigmoid", "bias_add",
+                          # x * sigmoid(x) of one tensor: TensorRT's pointwise fusion folds the
+                          # Sigmoid -> Mul pair into the producing convolution (YOLOv5's SiLU)
+                          "silu"})
 
 
 def _consumers(inputs: dict) -> dict:

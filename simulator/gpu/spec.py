@@ -216,30 +216,35 @@ def cited_values(section: dict, where: str) -> dict:
     return values
 
 
-def _read_preset(source) -> tuple[dict, str]:
-    return read_spec_data(source, presets_dir=PRESETS_DIR)
+def load_cited_spec(cls, model_cls, source, *, presets_dir: Path):
+    """``cls`` from a preset name in ``presets_dir``, a YAML path, a dict or a ``cls`` instance
+    (returned as is), its ``model:`` section (a ``model_cls``) given as cited ``{value,
+    source}`` pairs (:func:`cited_values`). Unknown or missing keys raise ValueError naming
+    them. Shared by the GPU and NVDLA specs."""
+    if isinstance(source, cls):
+        return source
+    name = cls.__name__
+    if isinstance(source, dict):
+        data, where = dict(source), name
+    else:
+        data, where = read_spec_data(source, presets_dir=presets_dir)
+        where = f"{name} ({where})"
+    data.pop("sources", None)
+    if "model" not in data:
+        raise ValueError(f"{where}: missing required key(s) ['model'] (the cited calibration "
+                         "constants of the cycle model)")
+    if isinstance(data["model"], model_cls):
+        data["model"] = dataclasses.asdict(data["model"])
+    else:
+        data["model"] = cited_values(data["model"], "model")
+    return spec_from_dict(cls, data, where=where)
 
 
 def load_gpu_spec(source) -> GpuSpec:
     """A :class:`GpuSpec` from a preset name (``a100-sxm4-40gb``), a YAML path, a dict, or a
     GpuSpec (returned as is). Unknown or missing keys raise ValueError naming them; the
     ``model:`` section's entries are ``{value, source}`` pairs (:func:`cited_values`)."""
-    if isinstance(source, GpuSpec):
-        return source
-    if isinstance(source, dict):
-        data, where = dict(source), "GpuSpec"
-    else:
-        data, where = _read_preset(source)
-        where = f"GpuSpec ({where})"
-    data.pop("sources", None)
-    if "model" not in data:
-        raise ValueError(f"{where}: missing required key(s) ['model'] (the cited calibration "
-                         "constants of the cycle model)")
-    if isinstance(data["model"], GpuModel):
-        data["model"] = dataclasses.asdict(data["model"])
-    else:
-        data["model"] = cited_values(data["model"], "model")
-    return spec_from_dict(GpuSpec, data, where=where)
+    return load_cited_spec(GpuSpec, GpuModel, source, presets_dir=PRESETS_DIR)
 
 
 def gpu_presets() -> list[str]:

@@ -23,8 +23,8 @@ def _preset_dict(name):
     return data
 
 
-def test_four_presets_exist():
-    assert gpu_presets() == ["a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm5", "v100-sxm2"]
+def test_datacenter_presets_exist():
+    assert {"a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm5", "v100-sxm2"} <= set(gpu_presets())
 
 
 @pytest.mark.parametrize("preset,dtype,tflops", DATASHEET_PEAKS)
