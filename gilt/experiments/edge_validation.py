@@ -132,11 +132,13 @@ def compare_estimator() -> dict:
 
 
 def _workload(network: str, batch: int) -> Workload:
-    from gilt.experiments.edge_workloads import ssd_mobilenet_v1_workload
+    from gilt.experiments.edge_workloads import ssd_mobilenet_v1_workload, yolov5s_workload
     from gilt.experiments.published import bert_large_workload, resnet50_workload
 
     builders = {"resnet50": resnet50_workload, "ssd_mobilenet_v1": ssd_mobilenet_v1_workload,
-                "bert_large": bert_large_workload}
+                "bert_large": bert_large_workload,
+                "yolov5s_trimmed_672": lambda b: yolov5s_workload(b, input_size=672,
+                                                                  trimmed=True)}
     return builders[network](batch)
 
 
@@ -164,7 +166,7 @@ def _gpu(preset: str, network: str, batch: int, constants: dict):
     from simulator.gpu.network import simulate_network
 
     return simulate_network(_workload(network, batch), _spec(preset, constants),
-                            launch="graph")
+                            launch="graph", fusion="tensorrt")
 
 
 def _dla(preset: str, network: str, batch: int, constants: dict):

@@ -6,6 +6,9 @@ independent of ``networks/`` so the validation does not move with the network bu
   API ``ssd_mobilenet_v1_coco``: MobileNet-v1 at 300x300, ReLU6, four extra feature layers,
   1x1 box and class predictors, 3 anchors on the 19x19 map and 6 on the others, 91 classes).
   Non-maximum suppression, which MLPerf runs after the network, is not in it.
+* :func:`yolov5s_workload`: gilt's whole YOLOv5s detector (``networks`` model ``yolov5s``)
+  deployed as TensorRT runs it, optionally trimmed before the Detect decode as NVIDIA's
+  cuDLA-samples export it (``--noanchor``: the decode runs in the application).
 """
 
 from __future__ import annotations
@@ -58,3 +61,29 @@ def ssd_mobilenet_v1_workload(batch: int = 1, precision: str = "w8a8") -> Worklo
         conv(f"{name}.cls", ch, size, NUM_CLASSES_COCO_TF * anchors, 1, 1, ops=("bias",))
     return Workload(name="ssd_mobilenet_v1", layers=tuple(layers), precision=precision,
                     meta={"batch": batch, "source": "gilt.experiments.edge_workloads"})
+
+
+def yolov5s_workload(batch: int = 1, precision: str = "w8a8", *, input_size: int = 640,
+                     trimmed: bool = False) -> Workload:
+    """YOLOv5s (``networks.workload_for("yolov5s")``) at ``w8a8`` or ``fp16`` (the BN-folded
+    graph at 16 bits); ``trimmed`` drops the Detect decode (reshape, sigmoid, grid and anchor
+    terms), keeping the three 1x1 head convolutions."""
+    import dataclasses
+
+    import networks
+
+    wb, ab = _bits(precision)
+    wl = networks.workload_for("yolov5s", batch=batch, precision="w8a8", input_size=input_size)
+    layers = wl.layers
+    if trimmed:
+        layers = tuple(la for la in layers if not la.name.startswith("model.24.")
+                       or la.name.startswith("model.24.m."))
+    if precision == "fp16":
+        layers = tuple(dataclasses.replace(la, weight_bits=wb, act_bits=ab, out_bits=ab)
+                       for la in layers)
+    kept = {la.name for la in layers}
+    meta = dict(wl.meta)
+    meta["layer_ops"] = {k: v for k, v in meta["layer_ops"].items() if k in kept}
+    meta["layer_inputs"] = {k: [s for s in v if s in kept]
+                            for k, v in meta["layer_inputs"].items() if k in kept}
+    return dataclasses.replace(wl, layers=layers, precision=precision, meta=meta)
