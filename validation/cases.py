@@ -484,3 +484,59 @@ def load_case_file(path: str | os.PathLike, *, seed: int | None = None) -> list[
         raise ValueError(f"case file {str(path)!r}: duplicate case(s) {dupes} would write the "
                          "same directory")
     return cases
+
+
+# ------------------------------------------------------------- image preprocessing (issue 21)
+# Self-contained block: uint8 images (H, W, C) through reference.image_ops, the preprocessing an
+# ISP or a camera pipeline runs before the network's quantized input.
+def _generate_image_preprocess(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
+    from reference import image_ops
+
+    img = rng.integers(0, 256, size=(p["h"], p["w"], 3), dtype=np.uint8)
+    img.reshape(-1)[:3] = (0, 255, 128)
+    resize = {"bilinear": image_ops.resize_bilinear,
+              "nearest": image_ops.resize_nearest}[p["resize"]]
+    resized = resize(img, width=p["ow"], height=p["oh"])
+    adjusted = image_ops.adjust_brightness_contrast(resized, contrast_q=p["contrast_q"],
+                                                    brightness=p["brightness"])
+    scale = np.float32(p["scale"])
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)       # ImageNet statistics
+    q = image_ops.normalize_to_int8(adjusted, mean, std, scale=scale, zero_point=0)
+    lut = image_ops.normalization_lut(mean, std, scale=scale, zero_point=0)
+    return [GoldenTensor("input", img, "uint8", "input", "HWC"),
+            GoldenTensor("resized", resized, "uint8", "intermediate", "HWC"),
+            GoldenTensor("adjusted", adjusted, "uint8", "intermediate", "HWC"),
+            GoldenTensor("lut", lut, "int8", "intermediate", "C256"),
+            GoldenTensor("output", q, "int8", "output", "HWC",
+                         {"scale": scale, "zero_point": 0})]
+
+
+def _generate_image_color(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
+    from reference import image_ops
+
+    img = rng.integers(0, 256, size=(p["h"], p["w"], 3), dtype=np.uint8)
+    img.reshape(-1)[:6] = (0, 0, 0, 255, 255, 255)
+    return [GoldenTensor("input", img, "uint8", "input", "HWC"),
+            GoldenTensor("gray", image_ops.rgb_to_gray(img), "uint8", "output", "HW"),
+            GoldenTensor("ycrcb", image_ops.rgb_to_ycrcb(img), "uint8", "output", "HWC")]
+
+
+OPERATORS.update({
+    "image_preprocess": _OpSpec(
+        params={"h": (_int, 37), "w": (_int, 53), "oh": (_int, 32), "ow": (_int, 32),
+                "resize": (_choice("bilinear", "nearest"), "bilinear"),
+                "contrast_q": (_int, 288), "brightness": (_int, 8), "scale": (float, 0.0186)},
+        name=lambda p: (f"image_preprocess_h{p['h']}_w{p['w']}_to{p['oh']}x{p['ow']}_"
+                        f"{p['resize']}_c{p['contrast_q']}_b{p['brightness']}"),
+        generate=_generate_image_preprocess,
+        doc="uint8 RGB image -> resize (OpenCV's integer bilinear or nearest) -> fixed-point "
+            "contrast (contrast_q / 256 about 128) and brightness -> int8 network input "
+            "(ImageNet mean/std, scale) through a 256-entry table per channel",
+    ),
+    "image_color": _OpSpec(
+        params={"h": (_int, 16), "w": (_int, 16)},
+        name=lambda p: f"image_color_h{p['h']}_w{p['w']}",
+        generate=_generate_image_color,
+        doc="uint8 RGB image -> gray and YCrCb in OpenCV's fixed point",
+    ),
+})

@@ -262,12 +262,16 @@ def _run(seeds, epochs: int, qat_epochs: int) -> list[QatRow]:
     return rows
 
 
+def _stat(rows: list, key: str) -> tuple[float, float]:
+    values = [getattr(r, key) for r in rows]
+    return statistics.mean(values), statistics.pstdev(values)
+
+
 def summary(rows: list[QatRow]) -> dict:
     out = {}
     for bits in sorted({r.weight_bits for r in rows}, reverse=True):
         mine = [r for r in rows if r.weight_bits == bits]
-        stat = lambda key: (statistics.mean(getattr(r, key) for r in mine),  # noqa: E731
-                            statistics.pstdev(getattr(r, key) for r in mine))
+        stat = lambda key, mine=mine: _stat(mine, key)  # noqa: E731
         out[f"W{bits}A8"] = {"float": stat("float_acc"), "ptq": stat("ptq_acc"),
                              "qat": stat("qat_acc"), "qat_seconds": stat("qat_seconds"),
                              "seeds": len(mine)}
