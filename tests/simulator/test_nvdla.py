@@ -199,11 +199,18 @@ def test_rules_agree_with_nvidias_estimator_and_mlperf():
 def test_gilt_npu_accepts_nvdla_presets(capsys):
     from gilt.cli import main
 
-    assert main(["npu", "--hw", "jetson-agx-xavier-dla", "--net", "resnet50", "--quiet"]) == 0
+    assert main(["npu", "--hw", "jetson-agx-xavier-dla", "--net", "resnet50", "--quiet",
+                 "--precision", "w8a8"]) == 0
     assert "nvdla" in capsys.readouterr().out
+    # the stack's default precision (w4a8) has no NVDLA path: one line, exit 2
+    assert main(["npu", "--hw", "jetson-agx-xavier-dla", "--net", "resnet50"]) == 2
+    assert "4-bit" in capsys.readouterr().err
     assert main(["npu", "--hw", "jetson-agx-xavier-dla", "--net", "resnet50",
-                 "--dataflow", "os"]) == 2
+                 "--precision", "w8a8", "--dataflow", "os"]) == 2
     assert "does not apply" in capsys.readouterr().err
+    assert main(["npu", "--hw", "npu-32x32", "--net", "resnet50",
+                 "--fallback-gpu", "jetson-agx-xavier"]) == 2
+    assert "NVDLA presets only" in capsys.readouterr().err
 
 
 def test_workload_without_edges_plans_from_fused_ops():
