@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from networks.graph import Graph, Node, QuantParams
+from networks.onnx_functions import ONNX_FUNCTIONS
 from reference import activations as ract
 from reference import elementwise as relt
 from reference import normalization as rnorm
@@ -52,6 +53,7 @@ from reference import quantized_ops as rqops
 from reference.blocked import blocked_conv2d_requantize
 from reference.conv_float import conv2d_float, conv2d_float_blas, matmul_float, matmul_float_blas
 from reference.conv_int import conv2d_int
+from reference.dtypes import storage_dtype
 from reference.fusion import activation_clamp, clip_clamp
 from reference.gating import (
     TopKChannelGate,
@@ -149,13 +151,16 @@ def _layout(qp: QuantParams) -> dict:
 
 def dequant(q: np.ndarray, qp: QuantParams) -> np.ndarray:
     """``reference.quantize.dequantize`` with an edge's parameters."""
-    return ref_dequantize(q, qp.scale, qp.zero_point, **_layout(qp))
+    return ref_dequantize(q, qp.scale, _zp(qp, q), **_layout(qp))
 
 
 def quant(x: np.ndarray, qp: QuantParams) -> np.ndarray:
     """``reference.quantize.quantize`` with an edge's parameters (its dtype from the edge)."""
-    return ref_quantize(x.astype(np.float32, copy=False), qp.scale, qp.zero_point,
-                        dtype=_dtype(qp), **_layout(qp))
+    zp = qp.zero_point
+    if isinstance(zp, np.ndarray):
+        zp = zp.astype(storage_dtype(_dtype(qp)))
+    return ref_quantize(x.astype(np.float32, copy=False), qp.scale, zp, dtype=_dtype(qp),
+                        **_layout(qp))
 
 
 # ---------------------------------------------------------------------- float kernels
@@ -399,6 +404,15 @@ KERNELS.update({
 })
 
 
+def _function_kernel(f) -> Kernel:
+    """A row of ``networks.onnx_functions``: inputs positional (absent ones None), the node's
+    attributes as keywords."""
+    return lambda ctx, node, ins: f.fn(*ins, **node.attrs)
+
+
+KERNELS.update({op: _function_kernel(f) for op, f in ONNX_FUNCTIONS.items()})
+
+
 def build_lut(float_op: str, attrs: dict, qin: QuantParams, qout: QuantParams) -> np.ndarray:
     """256-entry table of ``quantize(op(dequantize(q)))`` over every int8/uint8 input,
     indexed by ``q - qmin`` (``reference.quantized_ops.dequantize_op_quantize_table``)."""
@@ -514,6 +528,14 @@ def _last_uses(graph: Graph) -> dict[str, int]:
     return last_use
 
 
+def _check_output(graph: Graph, node: Node, tensor: str, value: np.ndarray) -> None:
+    """A kernel's result must have the shape the graph declared (no silent reshaping)."""
+    info = graph.tensors.get(tensor)
+    if info is not None and np.shape(value) != info.shape:
+        raise ValueError(f"node {node.name!r} ({node.op}) produced {tensor!r} of shape "
+                         f"{np.shape(value)}, the graph declares {info.shape}")
+
+
 def _value(graph: Graph, values: dict, tensor: str):
     if not tensor:
         return None
@@ -553,6 +575,7 @@ def run_graph(graph: Graph, inputs: dict, *, keep="all", zero_skip: bool | None 
         for out, value in zip(node.outputs, ys):
             if not out:
                 continue
+            _check_output(graph, node, out, value)
             values[out] = value
             if keep_all or out in keep_set:
                 kept[out] = value

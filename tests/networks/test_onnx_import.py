@@ -155,7 +155,7 @@ def test_unsupported_nodes_all_listed():
     with pytest.raises(ValueError) as err:
         import_onnx(model)
     msg = str(err.value)
-    assert "3 unsupported node(s); nothing imported" in msg
+    assert "3 unsupported node(s) or problem(s); nothing imported" in msg
     assert "bad_tanh (Tanh)" in msg and "bad_leaky (LeakyRelu)" in msg
     assert "bad_gemm (Gemm): unsupported alpha=2.0" in msg
     assert "ok_relu" not in msg and "ok_softmax" not in msg
@@ -164,9 +164,9 @@ def test_unsupported_nodes_all_listed():
 def test_unsupported_attribute_value_listed():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 2, 2])
-    n = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2],
-                         strides=[2, 2], ceil_mode=1)
-    with pytest.raises(ValueError, match=r"pool \(MaxPool\): unsupported ceil_mode=1"):
+    n = helper.make_node("AveragePool", ["x"], ["y"], name="pool", kernel_shape=[2, 2],
+                         strides=[2, 2], dilations=[2, 2])
+    with pytest.raises(ValueError, match=r"pool \(AveragePool\): unsupported dilations=\(2, 2\)"):
         import_onnx(helper.make_model(helper.make_graph([n], "g", [x], [y])))
 
 
