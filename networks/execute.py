@@ -510,6 +510,8 @@ def _graph_inputs(graph: Graph, inputs: dict) -> dict[str, np.ndarray]:
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
         arr = np.asarray(inputs[name])
+        if arr.dtype.name in ("int4", "uint4"):  # ml_dtypes 4-bit: one value per byte
+            arr = arr.astype(np.int8 if arr.dtype.name == "int4" else np.uint8)
         info = graph.tensors[name]
         if arr.shape != info.shape:
             raise ValueError(f"input {name!r} has shape {arr.shape}, expected {info.shape}")

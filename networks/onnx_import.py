@@ -223,7 +223,8 @@ def import_onnx(model_or_path, *, batch: int | None = None,
 
 
 # ---------------------------------------------------------------------- the importer
-_ELEM_DTYPES = {"FLOAT": "float32", "INT8": "int8", "UINT8": "uint8", "INT16": "int16",
+_ELEM_DTYPES = {"FLOAT": "float32", "INT4": "int4", "UINT4": "uint4", "INT8": "int8",
+                "UINT8": "uint8", "INT16": "int16",
                 "UINT16": "uint16", "INT32": "int32", "UINT32": "uint32", "INT64": "int64",
                 "UINT64": "uint64", "BOOL": "bool"}
 
@@ -303,6 +304,9 @@ class _Importer:
                 self.problems.append(str(exc))
                 self.poisoned.add(vi.name)
                 continue
+            if dtype in ("int4", "uint4"):  # 4-bit values, one per byte
+                self.four_bit[vi.name] = dtype == "int4"
+                dtype = "int8" if dtype == "int4" else "uint8"
             self.g.tensors[vi.name] = TensorInfo(vi.name, tuple(shape), dtype)
             self.g.inputs.append(vi.name)
 
@@ -314,7 +318,7 @@ class _Importer:
         name = self.onnx.helper.tensor_dtype_to_string(tt.elem_type).split(".")[-1]
         if name not in _ELEM_DTYPES:
             raise ValueError(f"input {vi.name!r} has elem_type {name}: gilt imports FLOAT, "
-                             f"integer and BOOL inputs")
+                             f"integer (4 to 64 bits) and BOOL inputs")
         return _ELEM_DTYPES[name]
 
     def _input_shape(self, vi) -> list[int]:
@@ -406,7 +410,7 @@ class _Importer:
             want = _ELEM_DTYPES.get(name, name)
             ours = info.dtype if info.quant is None or info.quant.bits != 4 else \
                 ("int4" if info.quant.signed else "uint4")
-            if want != ours and not (want in ("INT4", "UINT4") and ours == want.lower()):
+            if want != ours:
                 self.problems.append(f"graph output {vi.name!r}: the model declares {name}, "
                                      f"the graph computes {ours}")
         if check_shapes and tt.HasField("shape"):

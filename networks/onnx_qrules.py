@@ -67,7 +67,7 @@ def linear_params(imp, n: OnnxNode, data_shape, scale_i: int, zp_i: int, *, qtyp
         if block_size:
             if scale.ndim != rank:
                 raise Refused(f"blocked scale of shape {scale.shape} for data of rank {rank}")
-            z = zp.astype(np.int32) if zp.size > 1 else 0
+            z = np.broadcast_to(zp.astype(np.int32), scale.shape).copy()
             return QuantParams(scale, z, bits=bits, signed=signed, axis=ax,
                                block_size=int(block_size))
         if scale.size == 1:
