@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from networks.graph import Graph, Node, QuantParams
-from networks.onnx_functions import ONNX_FUNCTIONS
+from networks.onnx_functions import FUNCTIONS, run_function
 from reference import activations as ract
 from reference import elementwise as relt
 from reference import normalization as rnorm
@@ -404,13 +404,17 @@ KERNELS.update({
 })
 
 
-def _function_kernel(f) -> Kernel:
-    """A row of ``networks.onnx_functions``: inputs positional (absent ones None), the node's
-    attributes as keywords."""
-    return lambda ctx, node, ins: f.fn(*ins, **node.attrs)
+def _function_kernel(op: str) -> Kernel:
+    """A row of ``networks.onnx_functions``: the ONNX operator's reference function on the
+    node's inputs (absent ones None), attributes and opset."""
+    def run(ctx: Context, node: Node, ins: list):
+        outs = run_function(op, ins, node.attrs.get("attributes", {}),
+                            opset=node.attrs["opset"], n_outputs=len(node.outputs))
+        return tuple(outs) if len(outs) > 1 else outs[0]
+    return run
 
 
-KERNELS.update({op: _function_kernel(f) for op, f in ONNX_FUNCTIONS.items()})
+KERNELS.update({op: _function_kernel(op) for op in FUNCTIONS})
 
 
 def build_lut(float_op: str, attrs: dict, qin: QuantParams, qout: QuantParams) -> np.ndarray:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from common.geometry import conv_output_size
-from networks.onnx_functions import ONNX_FUNCTIONS
+from networks.onnx_functions import FUNCTIONS
 
 FLOAT_OPS = frozenset({
     "conv", "matmul", "batchnorm", "relu", "clip", "hardsigmoid", "hardswish", "sigmoid", "silu",
@@ -47,8 +47,9 @@ QUANT_OPS = frozenset({
 ALL_OPS = FLOAT_OPS | QUANT_OPS
 #: Operators whose cost is multiply-accumulates (the rest are memory-bound passes).
 COMPUTE_OPS = frozenset({"conv", "matmul", "qconv", "qmatmul"})
-#: operators that are one ``reference/`` function with ONNX's signature (networks.onnx_functions)
-ONNX_FUNCTION_OPS = frozenset(ONNX_FUNCTIONS)
+#: ONNX operators run by one ``reference/`` function with ONNX's signature, named by their
+#: op_type (``networks.onnx_functions``; attrs ``{"attributes": ..., "opset": ...}``)
+ONNX_FUNCTION_OPS = frozenset(FUNCTIONS)
 ALL_OPS = ALL_OPS | ONNX_FUNCTION_OPS
 #: tensor dtypes of a graph and their widths in bits (4-bit values are int8/uint8 tensors whose
 #: QuantParams say bits=4)

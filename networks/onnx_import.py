@@ -42,7 +42,7 @@ import numpy as np
 
 from networks import onnx_qrules
 from networks.graph import DTYPES, Graph, Node, QuantParams, TensorInfo, infer_shape
-from networks.onnx_rules import RULES, WEIGHT_BITS_KEY, OnnxNode, Refused, Rule
+from networks.onnx_rules import FUNCTION_RULES, RULES, WEIGHT_BITS_KEY, OnnxNode, Refused, Rule
 
 
 # ---------------------------------------------------------------------- model loading
@@ -107,7 +107,7 @@ def _onnx_node(onnx, node, index: int, opsets: dict[str, int]) -> tuple[OnnxNode
     name = node.name or f"{node.op_type}_{index}"
     given = {a.name: _attr_value(onnx, a) for a in node.attribute}
     n = OnnxNode(name, node.op_type, domain, 0, list(node.input), list(node.output), dict(given),
-                 set(given))
+                 set(given), opsets.get(domain, 0))
     r = RULES.get((domain, node.op_type))
     if r is None:
         where = f" in domain {domain!r}" if domain else ""
@@ -146,6 +146,8 @@ def _schema(onnx, op: str, version: int, domain: str):
 
 def _attr_problems(n: OnnxNode, r: Rule) -> list[str]:
     problems = []
+    if r.attrs is None:  # a generic function rule: the function checks its attributes
+        return problems
     for key, value in n.attrs.items():
         if key not in r.attrs:
             if key in n.given:
@@ -374,21 +376,51 @@ class _Importer:
 
     def _node(self, node, index: int, opsets: dict[str, int]) -> None:
         n, r, problems = _onnx_node(self.onnx, node, index, opsets)
-        label = f"{n.name} ({n.op})"
-        if problems or r is None:
-            self.problems += [f"{label}: {p}" for p in problems]
+        if any(t in self.poisoned for t in n.inputs if t):  # downstream of a refusal:
+            if problems and n.op not in FUNCTION_RULES:       # list what is wrong here too
+                self.problems.append(f"{n.name} ({n.op}): " + "; ".join(problems))
             self.poisoned.update(o for o in n.outputs if o)
             return
-        if any(t in self.poisoned for t in n.inputs if t):
-            self.poisoned.update(o for o in n.outputs if o)
-            return
+        if r is not None and not problems:
+            why = self._try(r, n)
+            if why is None:
+                return
+            problems = [why]
+        fallback = FUNCTION_RULES.get(n.op) if n.domain == "" else None
+        if fallback is not None and fallback is not r:
+            why = self._try(fallback, n)
+            if why is None:
+                return
+            if r is not None:
+                problems = problems + [f"(as a generic ONNX function: {why})"]
+            else:
+                problems = [why]
+        self.problems.append(f"{n.name} ({n.op}): " + "; ".join(problems))
+        self.poisoned.update(o for o in n.outputs if o)
+
+    def _try(self, r: Rule, n: OnnxNode) -> str | None:
+        """Build ``n`` with rule ``r``; on a refusal undo what it emitted and return why."""
+        g = self.g
+        n_nodes, tensors, constants = len(g.nodes), set(g.tensors), set(g.constants)
+        consts = set(self.consts)
         try:
             r.build(self, n)
+            return None
         except (Refused, ValueError, TypeError) as exc:
-            self.problems.append(f"{label}: {exc}")
-            self.poisoned.update(o for o in n.outputs if o)
-            for o in n.outputs:
-                self.g.tensors.pop(o, None)
+            del g.nodes[n_nodes:]
+            for t in set(g.tensors) - tensors:
+                del g.tensors[t]
+            for t in set(g.constants) - constants:
+                del g.constants[t]
+            for t in set(self.consts) - consts:
+                del self.consts[t]
+            return str(exc)
+
+    def attribute_array(self, value, name: str):
+        """An attribute value for a reference function: tensors as NumPy arrays."""
+        if isinstance(value, self.onnx.TensorProto):
+            return self.tensor_value(value, name)
+        return value
 
     def _outputs(self) -> None:
         check_shapes = not (self.batch or self.input_size or self.input_shapes)

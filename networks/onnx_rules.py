@@ -10,7 +10,6 @@ rows of ``networks.onnx_functions``; ``networks.onnx_qrules`` the quantized ones
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from networks.graph import DTYPES, Node, TensorInfo
-from networks.onnx_functions import ONNX_FUNCTIONS
+from networks.onnx_functions import FUNCTIONS, const_input_positions, run_function
 
 MS = "com.microsoft"
 #: model metadata key holding explicit weight bit widths (JSON: initializer -> bits)
@@ -43,6 +42,7 @@ class OnnxNode:
     outputs: list[str]
     attrs: dict
     given: set[str] = field(default_factory=set)
+    opset: int = 0  # the model's opset of the node's domain
 
     def has(self, i: int) -> bool:
         return i < len(self.inputs) and self.inputs[i] != ""
@@ -453,35 +453,49 @@ def _constant(imp, n: OnnxNode):
 
 
 # ---------------------------------------------------------------------- ONNX functions
-def _function_rule(op: str, f) -> Rule:
-    params = inspect.signature(f.fn).parameters.values()
-    attrs = {p.name: None for p in params if p.kind == inspect.Parameter.KEYWORD_ONLY}
-
-    def build(imp, n: OnnxNode):
-        for i in f.const_inputs:
-            if n.has(i):
-                imp.c(n, i)
-        args = [imp.example(t) if t else None for t in n.inputs]
-        kwargs = {k: n.attrs[k] for k in n.given}
-        result = f.fn(*args, **kwargs)
-        results = result if isinstance(result, tuple) else (result,)
-        wanted = [o for o in n.outputs]
-        if len(wanted) > len(results):
-            raise Refused(f"{len(wanted)} outputs requested, the operator gives {len(results)}")
-        infos = []
-        for o, r in zip(wanted, results):
-            r = np.asarray(r)
-            dtype = "float32" if r.dtype == np.float32 else r.dtype.name
-            if dtype not in DTYPES:
-                raise Refused(f"output {o!r} would have dtype {r.dtype.name}")
-            infos.append(TensorInfo(o, r.shape, dtype) if o else None)
-        ins = [imp.any_input(n, i) if n.has(i) else "" for i in range(len(n.inputs))]
-        for info in infos:
-            if info is not None:
-                imp.g.tensors[info.name] = info
-        imp.g.nodes.append(Node(n.name, op, ins, list(wanted), kwargs))
-    return Rule(build, attrs=attrs, outputs=8)
+def _example_args(imp, n: OnnxNode, spec) -> list:
+    """Inputs to evaluate a function on at import: constants' values, else ones (zeros for
+    index inputs, which stay in range) with the tensor's shape and dtype."""
+    args = []
+    for i, t in enumerate(n.inputs):
+        if not t:
+            args.append(None)
+            continue
+        ex = imp.example(t)
+        name = spec.inputs[min(i, len(spec.inputs) - 1)]
+        if not imp.is_const(t) and "indices" in name:
+            ex = np.zeros_like(ex)
+        args.append(ex)
+    return args
 
 
-for _op, _f in ONNX_FUNCTIONS.items():
-    RULES[("", _op)] = _function_rule(_op, _f)
+def build_function(imp, n: OnnxNode) -> None:
+    """Any operator of ``networks.onnx_functions``: constants where the output shape needs
+    them, the function evaluated once on example inputs for the output shapes and dtypes."""
+    spec = FUNCTIONS[n.op]
+    for i in const_input_positions(n.op):
+        if n.has(i):
+            imp.c(n, i, spec.inputs[i])
+    attributes = {k: imp.attribute_array(n.attrs[k], f"{n.name}.{k}") for k in n.given}
+    outs = run_function(n.op, _example_args(imp, n, spec), attributes, opset=n.opset,
+                        n_outputs=len(n.outputs))
+    names = [o or f"{n.name}.unused{i}" for i, o in enumerate(n.outputs)]
+    infos = []
+    for name, r in zip(names, outs):
+        r = np.asarray(r)
+        dtype = "float32" if r.dtype == np.float32 else r.dtype.name
+        if dtype not in DTYPES:
+            raise Refused(f"output {name!r} would have dtype {r.dtype.name}")
+        infos.append(TensorInfo(name, r.shape, dtype))
+    ins = [imp.any_input(n, i) if n.has(i) else "" for i in range(len(n.inputs))]
+    for info in infos:
+        imp.g.tensors[info.name] = info
+    imp.g.nodes.append(Node(n.name, n.op, ins, names, {"attributes": attributes,
+                                                        "opset": n.opset}))
+
+
+#: op_type -> the generic rule of an ONNX function (also the fallback of a specific rule)
+FUNCTION_RULES: dict[str, Rule] = {op: Rule(build_function, attrs=None, outputs=64)
+                                   for op in FUNCTIONS}
+for _op, _r in FUNCTION_RULES.items():
+    RULES.setdefault(("", _op), _r)

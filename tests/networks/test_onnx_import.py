@@ -146,18 +146,19 @@ def test_unsupported_nodes_all_listed():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     nodes = [helper.make_node("Relu", ["x"], ["a"], name="ok_relu"),
-             helper.make_node("Tanh", ["a"], ["b"], name="bad_tanh"),
+             helper.make_node("Hardmax", ["a"], ["b"], name="bad_hardmax"),
              helper.make_node("Softmax", ["b"], ["c"], name="ok_softmax", axis=1),
-             helper.make_node("LeakyRelu", ["c"], ["d"], name="bad_leaky", alpha=0.1),
-             helper.make_node("Gemm", ["d", "w"], ["y"], name="bad_gemm", alpha=2.0)]
-    w = onnx.numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
-    model = helper.make_model(helper.make_graph(nodes, "bad", [x], [y], [w]))
+             helper.make_node("NonZero", ["c"], ["d"], name="bad_nonzero"),
+             helper.make_node("MaxPool", ["d"], ["y"], name="bad_pool", kernel_shape=[1, 1],
+                              auto_pad="SAME_MIDDLE")]
+    model = helper.make_model(helper.make_graph(nodes, "bad", [x], [y]))
     with pytest.raises(ValueError) as err:
         import_onnx(model)
     msg = str(err.value)
     assert "3 unsupported node(s) or problem(s); nothing imported" in msg
-    assert "bad_tanh (Tanh)" in msg and "bad_leaky (LeakyRelu)" in msg
-    assert "bad_gemm (Gemm): unsupported alpha=2.0" in msg
+    assert "bad_hardmax (Hardmax): unsupported operator" in msg
+    assert "bad_nonzero (NonZero): unsupported operator" in msg
+    assert "bad_pool (MaxPool): unsupported auto_pad='SAME_MIDDLE'" in msg
     assert "ok_relu" not in msg and "ok_softmax" not in msg
 
 
