@@ -224,3 +224,24 @@ def test_float_helpers():
                           elementwise.upsample_nearest(x, scale=2))
     with pytest.raises(ValueError, match="one per axis"):
         elementwise.resize_nearest(x, scales=(2, 2))
+
+
+def test_ptq_rules():
+    from reference.ptq import activation_qparams, quantize_bias, quantize_weights
+    scale, zp = activation_qparams(0.0, 6.0)                     # a ReLU6 output
+    assert scale == np.float32(6.0 / 255) and zp == -128
+    scale, zp = activation_qparams(-1.0, 3.0)
+    assert zp == int(np.rint(-128 + 1.0 / float(np.float32(4.0 / 255))))
+    assert activation_qparams(0.0, 0.0) == (np.float32(1 / 255), -128)   # widened to 1
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((4, 6, 3, 3)).astype(np.float32)
+    q, s = quantize_weights(w, bits=4, axis=0)
+    assert s.shape == (4,) and q.min() >= -7 and q.max() <= 7
+    assert np.array_equal(s, (np.abs(w).reshape(4, -1).max(axis=1) / 7).astype(np.float32))
+    assert np.array_equal(q, np.clip(np.rint(w / s[:, None, None, None]), -7, 7))
+    qb, sb = quantize_weights(w, bits=4, block_size=4)
+    assert sb.shape == (4, 2) and sb[1, 1] == np.float32(np.abs(w[1, 4:]).max() / 7)
+    assert quantize_bias(np.array([1e30, -1.0]), np.float32(0.5), np.float32([1, 1])).tolist() \
+        == [2**31 - 1, -2]
+    with pytest.raises(ValueError, match="bits"):
+        quantize_weights(w, bits=3)
