@@ -206,12 +206,26 @@ def _topological(nodes: list, known: set[str]) -> tuple[list[int], list[str], se
 def import_onnx(model_or_path, *, batch: int | None = None,
                 input_shapes: dict[str, tuple[int, ...]] | None = None,
                 input_size: int | None = None, name: str | None = None,
-                qdq_fusion: bool = True) -> Graph:
+                ort_level: str | None = None) -> Graph:
     """Import an ONNX ``ModelProto`` or file. ``input_shapes`` fixes input shapes (symbolic
     dimensions otherwise take ``batch`` for the first and are an error elsewhere);
-    ``input_size`` sets H = W of every 4-D (image) input. ``qdq_fusion`` (default True) fuses
-    DequantizeLinear -> Conv / MatMul -> QuantizeLinear into integer layers as ONNX Runtime's
-    default optimization level does; False runs every QDQ chain as written (ORT_DISABLE_ALL)."""
+    ``input_size`` sets H = W of every 4-D (image) input.
+
+    ``ort_level`` says what a quantized (QDQ) model's numbers must agree with:
+
+    - ``None`` (default): gilt's integer reading of the model: every DequantizeLinear ->
+      Conv / MatMul / Gemm -> QuantizeLinear group with integer weights becomes an integer
+      layer (exact accumulation, requantization), other chains run as written.
+    - ``"default"``: ONNX Runtime at its default optimization level. The graph imported is the
+      one ONNX Runtime executes (its optimizer's output at ``ORT_ENABLE_EXTENDED``: the QDQ
+      groups it fuses into QLinear operators, and those it leaves), so onnxruntime must be
+      installed; a convolution or matrix product it leaves in float32 between
+      DequantizeLinear and QuantizeLinear is refused by name (its summation order is MLAS's).
+    - ``"disable_all"``: ONNX Runtime with ``ORT_DISABLE_ALL``: every chain as written, the same
+      float32 refusal.
+    """
+    if ort_level not in ORT_LEVELS:
+        raise ValueError(f"ort_level must be one of {ORT_LEVELS}, got {ort_level!r}")
     try:
         import onnx
     except ImportError as e:  # pragma: no cover - onnx is a test dependency
@@ -220,11 +234,42 @@ def import_onnx(model_or_path, *, batch: int | None = None,
                                    not isinstance(input_size, int) or input_size < 1):
         raise ValueError(f"input_size must be a positive int, got {input_size!r}")
     model = _load_model(onnx, model_or_path)
+    if ort_level == "default":
+        model = _ort_optimized(onnx, model)
     imp = _Importer(onnx, model, batch, input_shapes or {}, input_size, name)
-    return imp.run(qdq_fusion=qdq_fusion)
+    return imp.run(ort_level=ort_level)
+
+
+def _ort_optimized(onnx, model):
+    """The graph ONNX Runtime executes for ``model`` at its default level (its optimizer's
+    output at ORT_ENABLE_EXTENDED; the further layout-only transforms of ORT_ENABLE_ALL
+    change no quantized number)."""
+    import tempfile
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ValueError("ort_level='default' needs onnxruntime (it decides which QDQ groups "
+                         "it fuses); install it, or import with ort_level=None") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "optimized.onnx")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.optimized_model_filepath = path
+        try:
+            ort.InferenceSession(model.SerializeToString(), so,
+                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT's own load errors, reported as one line
+            raise ValueError(f"ONNX Runtime cannot load the model: {exc}") from None
+        optimized = onnx.load(path)
+    del optimized.metadata_props[:]
+    optimized.metadata_props.extend(model.metadata_props)
+    return optimized
 
 
 # ---------------------------------------------------------------------- the importer
+#: what a quantized model is imported to agree with (see import_onnx)
+ORT_LEVELS = (None, "default", "disable_all")
 _ELEM_DTYPES = {"FLOAT": "float32", "INT4": "int4", "UINT4": "uint4", "INT8": "int8",
                 "UINT8": "uint8", "INT16": "int16",
                 "UINT16": "uint16", "INT32": "int32", "UINT32": "uint32", "INT64": "int64",
@@ -344,7 +389,7 @@ class _Importer:
         return shape
 
     # ------------------------------------------------------------------ run
-    def run(self, *, qdq_fusion: bool = True) -> Graph:
+    def run(self, *, ort_level: str = "default") -> Graph:
         og = self.model.graph
         self._initializers()
         self._inputs()
@@ -362,8 +407,10 @@ class _Importer:
                              + "\n  ".join(self.problems))
         g = self.g
         if self.quantized:
-            if qdq_fusion:
+            if ort_level is None:
                 onnx_qrules.fuse_qdq(self)
+            else:
+                onnx_qrules.refuse_float_reductions(self)
             _drop_unused(g)
             wbits = [g.tensors[n.inputs[1]].quant.bits for n in g.nodes
                      if n.op in ("qconv", "qmatmul") and n.inputs[1] in g.constants]
@@ -371,7 +418,7 @@ class _Importer:
                 len(wbits) else "w8a8"
         else:
             g.meta["precision"] = "float32"
-        g.meta.update(source="onnx", model=g.name, qdq_fusion=bool(qdq_fusion))
+        g.meta.update(source="onnx", model=g.name, ort_level=ort_level)
         return g.validate()
 
     def _node(self, node, index: int, opsets: dict[str, int]) -> None:
@@ -566,4 +613,4 @@ def _drop_unused(g: Graph) -> None:
         g.tensors.pop(t, None)
 
 
-__all__ = ["RULES", "Refused", "Rule", "WEIGHT_BITS_KEY", "import_onnx"]
+__all__ = ["ORT_LEVELS", "RULES", "Refused", "Rule", "WEIGHT_BITS_KEY", "import_onnx"]

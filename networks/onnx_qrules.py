@@ -324,3 +324,21 @@ def fuse_qdq(imp) -> None:
     consumers = g.consumers()
     g.nodes = [n for n in g.nodes if not (n.op == "dequantize" and not consumers.get(
         n.outputs[0]) and n.outputs[0] not in g.outputs)]
+
+
+def refuse_float_reductions(imp) -> None:
+    """A float32 convolution or matrix product whose result is quantized (DequantizeLinear ->
+    Conv / MatMul / Gemm -> QuantizeLinear that ONNX Runtime runs in float32) cannot agree
+    with ONNX Runtime bit for bit: MLAS sums it in its own blocked order, so a sum near a
+    rounding boundary rounds the other way. Refused by name (ValueError listing them)."""
+    g = imp.g
+    consumers = g.consumers()
+    bad = [f"{n.name} ({n.op})" for n in g.nodes
+           if n.op in ("conv", "matmul", "Gemm", "MatMul", "ConvTranspose", "Einsum")
+           and any(c.op == "quantize" for c in consumers.get(n.outputs[0], []))]
+    if bad:
+        raise ValueError(f"ONNX model {g.name!r}: {len(bad)} DequantizeLinear -> "
+                         f"Conv/MatMul/Gemm -> QuantizeLinear group(s) that ONNX Runtime runs "
+                         f"in float32 (MLAS's summation order, which gilt does not reproduce "
+                         f"bit for bit); nothing imported: {bad[:8]}"
+                         + (" ..." if len(bad) > 8 else ""))
