@@ -81,7 +81,9 @@ def _ort_session(path: str, level: str):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def _quantize(graph, src: str, dst: str, cfg: Config) -> None:
+def quantize_static_model(graph, src: str, dst: str, cfg: Config) -> None:
+    """ORT's ``quantize_static`` of the exported ``graph`` (file ``src``) into ``dst`` in
+    configuration ``cfg``, calibrated on two seeded sample inputs."""
     import logging
 
     from onnxruntime.quantization import (
@@ -149,7 +151,7 @@ def run_network(name: str, configs=CONFIGS, *, saturates: bool | None = None) ->
         export_onnx(graph, src)
         for cfg in configs:
             dst = os.path.join(tmp, "q.onnx")
-            _quantize(graph, src, dst, cfg)
+            quantize_static_model(graph, src, dst, cfg)
             host = saturates and cfg.activation == "QUInt8" and not cfg.reduce_range
             for level in LEVELS:
                 accumulation = "vpmaddubsw" if host and _has_accumulation() else None

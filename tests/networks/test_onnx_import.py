@@ -62,26 +62,12 @@ def test_qoperator_roundtrip_bit_exact(mobilenet):
 
 
 def _ort_quantized(graph, tmp_path, fmt, activation_type="QInt8"):
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([sample_inputs(graph, seed=i) for i in range(2)])
-
-        def get_next(self):
-            return next(self.it, None)
+    """ORT's quantize_static (int8 weights per channel) of ``graph``."""
+    from gilt.experiments.ort_quantizer import Config, quantize_static_model
 
     src, dst = tmp_path / "f.onnx", tmp_path / f"q_{fmt}_{activation_type}.onnx"
     export_onnx(graph, src)
-    quantize_static(str(src), str(dst), Reader(),
-                    quant_format=getattr(QuantFormat, fmt),
-                    activation_type=getattr(QuantType, activation_type),
-                    weight_type=QuantType.QInt8, per_channel=True)
+    quantize_static_model(graph, str(src), str(dst), Config(fmt, activation_type, True, False))
     return str(dst)
 
 
