@@ -24,7 +24,7 @@ evaluation order) is a ``reference/`` function with its own "Numeric contract":
   for a unary operator, precomputed by ``reference.quantized_ops.dequantize_op_quantize_table``
   and applied by ``lut_apply``.
 * ``qmax_pool``: ``reference.quantized_ops.quantized_max_pool2d``; ``qglobal_avg_pool``:
-  ``quantized_global_avg_pool`` (ONNX Runtime's QLinearGlobalAveragePool).
+  ``reference.qlinear_ops.qlinear_global_average_pool`` (ONNX Runtime's kernel).
 * ``gate``: ``reference.gating`` (``TopKChannelGate`` with ``topk_keep_count``, any channel
   ``GatingUnit``, ``threshold_channel_mask`` / ``_int``); a gated conv sees masked input
   channels as zeros (``apply_mask``; the zero point on integer maps).
@@ -64,6 +64,7 @@ from reference.gating import (
     topk_keep_count,
 )
 from reference.matmul_int import add_bias_int32, matmul_int
+from reference.qlinear_ops import qlinear_global_average_pool
 from reference.quantize import dequantize as ref_dequantize
 from reference.quantize import quantize as ref_quantize
 from reference.requantize import requantize
@@ -343,7 +344,7 @@ def _qconv(ctx: Context, node: Node, ins: list) -> np.ndarray:
             y_scale=ty.scale, y_zero_point=ty.zero_point, block_size=tw.block_size,
             dtype=_dtype(ty), **geo)
     acc = conv2d_int(x, w, x_zero_point=tx.zero_point, w_zero_point=_zp(tw, w), bias=bias,
-                     **geo)
+                     accumulation=ctx.graph.meta.get("accumulation", "exact"), **geo)
     return requantize(acc, tx.scale, tw.scale, ty.scale, ty.zero_point,
                       mode=ctx.graph.meta.get("requantize_mode", "onnxruntime"),
                       dtype=_dtype(ty), axis=1, clamp=_clamp(ty, node.attrs))
@@ -353,7 +354,8 @@ def _qconv(ctx: Context, node: Node, ins: list) -> np.ndarray:
 def _qmatmul(ctx: Context, node: Node, ins: list) -> np.ndarray:
     a, b, bias = ins[0], ins[1], _opt(ins, 2)
     ta, tb, ty = (ctx.quant(t) for t in (node.inputs[0], node.inputs[1], node.outputs[0]))
-    acc = matmul_int(a, b, a_zero_point=ta.zero_point, b_zero_point=_zp(tb, b))
+    acc = matmul_int(a, b, a_zero_point=ta.zero_point, b_zero_point=_zp(tb, b),
+                     accumulation=ctx.graph.meta.get("accumulation", "exact"))
     if bias is not None:
         acc = add_bias_int32(acc, bias)
     return requantize(acc, ta.scale, tb.scale, ty.scale, ty.zero_point,
@@ -369,9 +371,8 @@ def _qlut(ctx: Context, node: Node, ins: list) -> np.ndarray:
 @kernel("qglobal_avg_pool")
 def _qglobal_avg_pool(ctx: Context, node: Node, ins: list) -> np.ndarray:
     tx, ty = ctx.quant(node.inputs[0]), ctx.quant(node.outputs[0])
-    return rqops.quantized_global_avg_pool(
-        ins[0], in_scale=tx.scale, in_zero_point=tx.zero_point, out_scale=ty.scale,
-        out_zero_point=ty.zero_point, dtype=_dtype(ty))
+    return qlinear_global_average_pool(ins[0], tx.scale, tx.zero_point, ty.scale,
+                                       ty.zero_point)
 
 
 KERNELS["qmax_pool"] = lambda ctx, node, ins: rqops.quantized_max_pool2d(ins[0],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from networks.execute import build_lut
 from networks.graph import QuantParams, TensorInfo
 from networks.onnx_rules import _CONV_ATTRS, MS, OnnxNode, Refused, _conv_attrs, rule
 from reference.quantize import dequantize as ref_dequantize
@@ -222,20 +221,6 @@ def _qgemm(imp, n: OnnxNode):  # A, sA, zA, B, sB, zB, C (int32), sY, zY
              storage(yq), yq)
 
 
-def _qbinary(op: str):
-    def build(imp, n: OnnxNode):  # A, sA, zA, B, sB, zB, sC, zC
-        imp.quantized = True
-        _activation(imp, n, 0, "A")
-        _activation(imp, n, 3, "B")
-        yq = _output_params(imp, n, 6, 7)
-        imp.emit(op, [n.input(0), n.input(3)], n.out, n.name, {}, storage(yq), yq)
-    return build
-
-
-rule("QLinearAdd", domain=MS)(_qbinary("qadd"))
-rule("QLinearMul", domain=MS)(_qbinary("qmul"))
-
-
 @rule("QLinearGlobalAveragePool", domain=MS, attrs={"channels_last": {0}},
       defaults={"channels_last": 0})
 def _qlinear_global_avg_pool(imp, n: OnnxNode):
@@ -245,20 +230,6 @@ def _qlinear_global_avg_pool(imp, n: OnnxNode):
         raise Refused(f"input shape {imp.shape(n.input(0))}: only 4-D NCHW is supported")
     yq = _output_params(imp, n, 3, 4)
     imp.emit("qglobal_avg_pool", [n.input(0)], n.out, n.name, {}, storage(yq), yq)
-
-
-@rule("QLinearSigmoid", domain=MS)
-def _qlinear_sigmoid(imp, n: OnnxNode):
-    imp.quantized = True
-    xq = _activation(imp, n, 0, "X")
-    yq = _output_params(imp, n, 3, 4)
-    if xq.bits != 8 or yq.bits != 8:
-        raise Refused("8-bit input and output only")
-    lname = f"{n.name}.lut"
-    imp.g.constants[lname] = build_lut("sigmoid", {}, xq, yq)
-    imp.g.tensors[lname] = TensorInfo(lname, (256,), storage(yq), yq)
-    imp.emit("qlut", [n.input(0), lname], n.out, n.name, {"float_op": "sigmoid"},
-             storage(yq), yq)
 
 
 # ---------------------------------------------------------------------- QDQ fusion

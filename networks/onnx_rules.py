@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from networks.graph import DTYPES, Node, TensorInfo
-from networks.onnx_functions import FUNCTIONS, const_input_positions, run_function
+from networks.onnx_functions import (
+    FUNCTIONS,
+    MS_FUNCTIONS,
+    const_input_positions,
+    run_function,
+)
 
 MS = "com.microsoft"
 #: model metadata key holding explicit weight bit widths (JSON: initializer -> bits)
@@ -496,6 +501,8 @@ def build_function(imp, n: OnnxNode) -> None:
 
 #: op_type -> the generic rule of an ONNX function (also the fallback of a specific rule)
 FUNCTION_RULES: dict[str, Rule] = {op: Rule(build_function, attrs=None, outputs=64)
-                                   for op in FUNCTIONS}
+                                   for op in FUNCTIONS if op not in MS_FUNCTIONS}
 for _op, _r in FUNCTION_RULES.items():
     RULES.setdefault(("", _op), _r)
+for _op in MS_FUNCTIONS:
+    RULES[(MS, _op)] = Rule(build_function, attrs=None, domain=MS, outputs=1)

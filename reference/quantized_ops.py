@@ -15,8 +15,7 @@ from reference.activations import hard_swish, sigmoid
 from reference.dtypes import QTYPES, qrange
 from reference.pooling import pool_windows
 from reference.qlinear_ops import qlinear_add, qlinear_mul
-from reference.quantize import _zero_point_for
-from reference.quantize import dequantize, quantize
+from reference.quantize import _zero_point_for, dequantize, quantize
 from reference.requantize import (
     REQUANTIZE_MODES,
     multiply_by_quantized_multiplier,
@@ -248,42 +247,6 @@ def quantized_avg_pool2d(q, *, kernel_shape, strides=None, pads=(0, 0, 0, 0),
         avg = fl + ((twice > count) | ((twice == count) & (fl % 2 == 1)))
     lo, hi = qrange(q.dtype.name)
     return np.clip(avg, lo, hi).astype(q.dtype)
-
-
-def quantized_global_avg_pool(q, *, in_scale, in_zero_point, out_scale, out_zero_point,
-                              dtype="int8") -> np.ndarray:
-    """Int8/uint8 global average pool over every axis after the first two (ONNX Runtime's
-    com.microsoft QLinearGlobalAveragePool, NCHW).
-
-    Numeric contract: ``acc[n, c] = sum_hw (q - in_zero_point)``, exact, held in int32;
-    then ``requantize(acc, in_scale, 1, out_scale * HW, out_zero_point, mode="onnxruntime")``
-    with ``out_scale * HW`` one float32 product: the multiplier is
-    ``fl32(in_scale / fl32(out_scale * HW))``, ``v = fl32(fl32(acc) * multiplier)``, clamped to
-    ``[qmin - zp, qmax - zp]`` of ``dtype``, rounded half to even, ``+ zp`` (ONNX Runtime's
-    ``MlasRequantizeOutput`` with that multiplier). Result ``(N, C, 1, ...)`` of ``dtype``.
-    Errors: TypeError for a non-8-bit ``q``; ValueError for scales, zero points, an empty map.
-    """
-    q = int_array("q", q)
-    if q.ndim < 3 or int(np.prod(q.shape[2:])) == 0:
-        raise ValueError(f"q has shape {q.shape}: expected (N, C, D1, ...) with D1*... > 0")
-    n, c = q.shape[:2]
-    hw = int(np.prod(q.shape[2:]))
-    in_zp = _zero_point_scalar("in_zero_point", in_zero_point, q.dtype.name)
-    acc = (q.reshape(n, c, hw).astype(np.int32) - np.int32(in_zp)).sum(
-        axis=2, dtype=np.int64).astype(np.int32)                  # |acc| <= 255 * HW
-    pooled_scale = np.float32(np.float32(check_positive_float("out_scale", out_scale))
-                              * np.float32(hw))
-    y = requantize(acc, np.float32(check_positive_float("in_scale", in_scale)), 1.0,
-                   pooled_scale, out_zero_point, mode="onnxruntime", dtype=dtype, axis=1)
-    return y.reshape(n, c, *(1,) * (q.ndim - 2))
-
-
-def _zero_point_scalar(name, zero_point, dtype):
-    lo, hi = qrange(dtype)
-    if isinstance(zero_point, bool) or not isinstance(zero_point, int | np.integer) \
-            or not lo <= zero_point <= hi:
-        raise ValueError(f"{name}={zero_point!r}: expected an int in [{lo}, {hi}]")
-    return int(zero_point)
 
 
 def dequantize_op_quantize_table(fn, *, in_scale, in_zero_point, in_dtype, out_scale,

@@ -44,6 +44,7 @@ from reference import (
     packing,
     pooling,
     ptq,
+    qlinear_ops,
     quantize,
     quantized_ops,
     recurrent,
@@ -516,10 +517,42 @@ _add(quantized_ops, {
                                        (In("q", "i8"),), attrs=_POOL),
     "quantized_avg_pool2d": TensorCase(quantized_ops.quantized_avg_pool2d, (1, 2, 7, 7),
                                        (In("q", "i8"),), attrs=_POOL),
-    "quantized_global_avg_pool": TensorCase(quantized_ops.quantized_global_avg_pool,
-                                            (1, 4, 5, 5), (In("q", "u8"),), attrs={
-                                                **_Q8, "in_zero_point": 128,
-                                                "out_zero_point": 120, "dtype": "uint8"}),
+})
+_QL1 = (In("x", "u8"), In("x_scale", value=F(0.05)), In("x_zero_point", value=U8(120)),
+        In("y_scale", value=F(0.02)), In("y_zero_point", value=U8(128)))
+_QL2 = (In("a", "u8"), In("a_scale", value=F(0.05)), In("a_zero_point", value=U8(120)),
+        In("b", "u8"), In("b_scale", value=F(0.03)), In("b_zero_point", value=U8(130)),
+        In("c_scale", value=F(0.07)), In("c_zero_point", value=U8(128)))
+_add(qlinear_ops, {
+    "qlinear_add": TensorCase(qlinear_ops.qlinear_add, (2, 16), _QL2),
+    "qlinear_mul": TensorCase(qlinear_ops.qlinear_mul, (2, 16), _QL2),
+    "qlinear_sigmoid": TensorCase(qlinear_ops.qlinear_sigmoid, (2, 16), _QL1),
+    "qlinear_leaky_relu": TensorCase(qlinear_ops.qlinear_leaky_relu, (2, 16), _QL1,
+                                     attrs={"alpha": 0.1}),
+    "qlinear_softmax": TensorCase(qlinear_ops.qlinear_softmax, (2, 16), _QL1,
+                                  attrs={"opset": 13, "axis": -1}),
+    "qlinear_global_average_pool": TensorCase(qlinear_ops.qlinear_global_average_pool,
+                                              (1, 4, 5, 5), _QL1),
+    "qlinear_average_pool": TensorCase(qlinear_ops.qlinear_average_pool, (1, 2, 7, 7), _QL1,
+                                       attrs=_POOL),
+    "qlinear_concat": TensorCase(qlinear_ops.qlinear_concat, (1, 2, 3, 3), (
+        In("y_scale", value=F(0.05)), In("y_zero_point", value=U8(128)),
+        In("a", "u8"), In("a_scale", value=F(0.05)), In("a_zero_point", value=U8(128)),
+        In("b", "u8"), In("b_scale", value=F(0.02)), In("b_zero_point", value=U8(100))),
+        attrs={"axis": 1}),
+    "qlinear_lookup_table": TensorCase(qlinear_ops.qlinear_lookup_table, (), (
+        In("function", value=lambda s: qlinear_ops.mlas_logistic),
+        *_QL1[1:], In("dtype", value="uint8")), outputs=("table",)),
+    "mlas_logistic": TensorCase(qlinear_ops.mlas_logistic, (2, 16), (In("x"),)),
+    "qgemm": TensorCase(qlinear_ops.qgemm, (3, 16), (
+        In("a", "u8"), In("a_scale", value=F(0.05)), In("a_zero_point", value=U8(120)),
+        In("b", "i8", (16, 4), role="weight"), In("b_scale", value=F(0.01)),
+        In("b_zero_point", value=I8(0)), In("c", "i32", (4,), role="bias"),
+        In("y_scale", value=F(0.2)), In("y_zero_point", value=U8(128)))),
+})
+_add(matmul_int, {
+    "int16_pair_overflow": TensorCase(matmul_int.int16_pair_overflow, (3, 9), (
+        In("a", "u8"), In("b", "i8", (9, 4))), outputs=("overflow",)),
 })
 _SEQ = (4, 2, 3)   # (sequence, batch, input)
 _add(recurrent, {
@@ -665,6 +698,7 @@ EXEMPT: dict[str, str] = {
     "matmul_int.exact_dot_dtype": "chooses the exact dtype of matmul_int's dot products",
     "matmul_int.unpack_weight": "argument helper of matmul_int",
     "matmul_int.zero_point_vector": "argument checker",
+    "matmul_int.pairs_saturate": "a predicate on the accumulation option and dtypes",
     "matmul_int.matmul_int": "the matmul case (conv2d / matmul cases of validation.cases)",
     "conv_int.conv2d_int": "the conv2d case of validation.cases",
     "pooling.pool_windows": "the window view behind the pooling operators",
