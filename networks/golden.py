@@ -90,6 +90,8 @@ def golden_run(graph: Graph, inputs=None, *, keep="all", seed: int = 0,
 
 # ---------------------------------------------------------------------- workload
 def _as_nchw(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    if len(shape) == 0:  # a scalar
+        return (1, 1, 1, 1)
     if len(shape) == 4:
         return tuple(shape)
     if len(shape) == 3:  # (N, S, D): D channels over an S x 1 image
@@ -132,67 +134,72 @@ def _layer_graph(graph: Graph) -> dict:
     return {"layer_ops": ops, "layer_inputs": inputs}
 
 
+def _conv_layer(graph: Graph, node: Node, rec: LayerActivity | None) -> LayerWork:
+    x = graph.shape(node.inputs[0])
+    w = graph.shape(node.inputs[1])
+    a = node.attrs
+    act = dict(macs_skipped_gate=rec.macs_skipped_gate, macs_skipped_zero=rec.macs_skipped_zero,
+               gate_mask=rec.gate_mask, act_zero_bitmap=rec.act_zero_bitmap,
+               zero_block=rec.zero_block) if rec else {}
+    return LayerWork.conv(
+        node.name, batch=x[0], in_channels=x[1], in_h=x[2], in_w=x[3], out_channels=w[0],
+        kernel=tuple(w[2:]), stride=tuple(a["strides"]), pads=tuple(a["pads"]),
+        dilation=tuple(a["dilations"]), groups=a.get("group", 1),
+        weight_bits=graph.weight_bits(node) or 32, act_bits=_bits(graph, node.inputs[0]),
+        out_bits=_bits(graph, node.outputs[0]), fused=tuple(node.meta.get("fused", ())), **act)
+
+
+def _matmul_layer(graph: Graph, node: Node, rec: LayerActivity | None) -> LayerWork:
+    y = graph.shape(node.outputs[0])
+    a_shape = graph.shape(node.inputs[0])
+    k = a_shape[-1]
+    m = a_shape[-2] if len(a_shape) > 1 else 1
+    n = y[-1] if y else 1
+    batch = math.prod(y[:-2]) if len(y) > 2 else 1
+    if len(y) == 2 and len(a_shape) == 2:
+        m, batch = y[0], 1
+    wbits = graph.weight_bits(node) if node.inputs[1] in graph.constants else \
+        _bits(graph, node.inputs[1])
+    act = dict(macs_skipped_zero=rec.macs_skipped_zero, act_zero_bitmap=rec.act_zero_bitmap,
+               zero_block=rec.zero_block) if rec else {}
+    return LayerWork.matmul(
+        node.name, m=m, n=n, k=k, batch=batch, weight_bits=wbits or 32,
+        act_bits=_bits(graph, node.inputs[0]), out_bits=_bits(graph, node.outputs[0]), **act)
+
+
+def _pass_layer(graph: Graph, node: Node, rec: LayerActivity | None) -> LayerWork:
+    """A memory-bound pass: element-wise, or a pool (its window reuse as the input ratio)."""
+    out = node.outputs[0]
+    src = _act_input(graph, node) if any(
+        t and t not in graph.constants for t in node.inputs) else out
+    n_inputs = sum(1 for t in node.inputs if t and t not in graph.constants)
+    shape = _as_nchw(graph.shape(out))
+    if node.op in _POOL_OPS:
+        # input bytes = N*C*H_in*W_in: carried as "inputs" = window reuse ratio
+        ratio = max(1, -(-math.prod(graph.shape(src)) // math.prod(shape)))
+        return LayerWork.elementwise(node.name, shape=shape, op="pool", ops_per_element=ratio,
+                                     inputs=ratio, act_bits=_bits(graph, src),
+                                     out_bits=_bits(graph, out))
+    return LayerWork.elementwise(node.name, shape=shape, inputs=max(1, n_inputs),
+                                 act_bits=_bits(graph, src), out_bits=_bits(graph, out))
+
+
+#: graph operator -> LayerWork maker (every other operator is a memory-bound pass)
+_LAYERS = {"conv": _conv_layer, "qconv": _conv_layer, "matmul": _matmul_layer,
+           "qmatmul": _matmul_layer}
+
+
 def graph_workload(graph: Graph, records: dict[str, LayerActivity] | None = None, *,
                    source: str = "shapes") -> Workload:
     """The workload of a graph: one LayerWork per compute node (with the observed activity
     when ``records`` has it, else dense) and per memory-bound pass."""
     records = records or {}
-    layers = []
-    for node in graph.nodes:
-        if node.op in _NO_LAYER:
-            continue
-        out = node.outputs[0]
-        y = graph.shape(out)
-        if node.op in ("conv", "qconv"):
-            x = graph.shape(node.inputs[0])
-            w = graph.shape(node.inputs[1])
-            a = node.attrs
-            rec = records.get(node.name)
-            act = dict(macs_skipped_gate=rec.macs_skipped_gate,
-                       macs_skipped_zero=rec.macs_skipped_zero, gate_mask=rec.gate_mask,
-                       act_zero_bitmap=rec.act_zero_bitmap,
-                       zero_block=rec.zero_block) if rec else {}
-            layers.append(LayerWork.conv(
-                node.name, batch=x[0], in_channels=x[1], in_h=x[2], in_w=x[3],
-                out_channels=w[0], kernel=tuple(w[2:]), stride=tuple(a["strides"]),
-                pads=tuple(a["pads"]), dilation=tuple(a["dilations"]), groups=a.get("group", 1),
-                weight_bits=graph.weight_bits(node) or 32, act_bits=_bits(graph, node.inputs[0]),
-                out_bits=_bits(graph, out), fused=tuple(node.meta.get("fused", ())), **act))
-        elif node.op in ("matmul", "qmatmul"):
-            a_shape = graph.shape(node.inputs[0])
-            rec = records.get(node.name)
-            k = a_shape[-1]
-            m = a_shape[-2] if len(a_shape) > 1 else 1
-            n = y[-1]
-            batch = math.prod(y[:-2]) if len(y) > 2 else 1
-            if len(y) == 2 and len(a_shape) == 2:
-                m, batch = y[0], 1
-            wbits = graph.weight_bits(node) if node.inputs[1] in graph.constants else \
-                _bits(graph, node.inputs[1])
-            act = dict(macs_skipped_zero=rec.macs_skipped_zero,
-                       act_zero_bitmap=rec.act_zero_bitmap,
-                       zero_block=rec.zero_block) if rec else {}
-            layers.append(LayerWork.matmul(
-                node.name, m=m, n=n, k=k, batch=batch, weight_bits=wbits or 32,
-                act_bits=_bits(graph, node.inputs[0]), out_bits=_bits(graph, out), **act))
-        else:
-            src = _act_input(graph, node) if any(
-                t and t not in graph.constants for t in node.inputs) else out
-            n_inputs = sum(1 for t in node.inputs if t and t not in graph.constants)
-            shape = _as_nchw(y)
-            if node.op in _POOL_OPS:
-                # input bytes = N*C*H_in*W_in: carried as "inputs" = window reuse ratio
-                ratio = max(1, -(-math.prod(graph.shape(src)) // math.prod(shape)))
-                layers.append(LayerWork.elementwise(
-                    node.name, shape=shape, op="pool", ops_per_element=ratio, inputs=ratio,
-                    act_bits=_bits(graph, src), out_bits=_bits(graph, out)))
-            else:
-                layers.append(LayerWork.elementwise(
-                    node.name, shape=shape, inputs=max(1, n_inputs),
-                    act_bits=_bits(graph, src), out_bits=_bits(graph, out)))
+    layers = [_LAYERS.get(node.op, _pass_layer)(graph, node, records.get(node.name))
+              for node in graph.nodes if node.op not in _NO_LAYER]
     meta = {"source": source, "model": graph.meta.get("model", graph.name),
             **_layer_graph(graph),
-            "batch": int(graph.shape(graph.inputs[0])[0]) if graph.inputs else 1,
+            "batch": int(graph.shape(graph.inputs[0])[0]) if graph.inputs and
+            graph.shape(graph.inputs[0]) else 1,
             "params": graph.param_count(), "model_bytes": graph.model_bytes()}
     if "size_ratio" in graph.meta:
         meta["size_ratio"] = graph.meta["size_ratio"]

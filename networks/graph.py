@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from common.geometry import conv_output_size
+from networks.onnx_functions import FUNCTIONS
 
 FLOAT_OPS = frozenset({
     "conv", "matmul", "batchnorm", "relu", "clip", "hardsigmoid", "hardswish", "sigmoid", "silu",
@@ -46,7 +47,15 @@ QUANT_OPS = frozenset({
 ALL_OPS = FLOAT_OPS | QUANT_OPS
 #: Operators whose cost is multiply-accumulates (the rest are memory-bound passes).
 COMPUTE_OPS = frozenset({"conv", "matmul", "qconv", "qmatmul"})
-DTYPES = ("float32", "int8", "uint8", "int32", "bool", "int64")
+#: ONNX operators run by one ``reference/`` function with ONNX's signature, named by their
+#: op_type (``networks.onnx_functions``; attrs ``{"attributes": ..., "opset": ...}``)
+ONNX_FUNCTION_OPS = frozenset(FUNCTIONS)
+ALL_OPS = ALL_OPS | ONNX_FUNCTION_OPS
+#: tensor dtypes of a graph and their widths in bits (4-bit values are int8/uint8 tensors whose
+#: QuantParams say bits=4)
+DTYPE_BITS = {"float32": 32, "int8": 8, "uint8": 8, "int16": 16, "uint16": 16, "int32": 32,
+              "uint32": 32, "int64": 64, "uint64": 64, "bool": 1}
+DTYPES = tuple(DTYPE_BITS)
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,7 @@ class TensorInfo:
     def bits(self) -> int:
         if self.quant is not None:
             return self.quant.bits
-        return {"float32": 32, "int32": 32, "int64": 64, "bool": 1}.get(self.dtype, 8)
+        return DTYPE_BITS[self.dtype]
 
 
 @dataclass
@@ -339,73 +348,103 @@ def _broadcast(a, b, where):
         raise ValueError(f"{where}: shapes {a} and {b} do not broadcast") from None
 
 
+def _conv_shape(attrs, shapes, where):
+    x, w = shapes[0], shapes[1]
+    if len(x) != 4 or len(w) != 4:
+        raise ValueError(f"{where}: conv needs 4-D x and W, got {x} and {w}")
+    groups = attrs.get("group", 1)
+    if x[1] != w[1] * groups or w[0] % groups:
+        raise ValueError(f"{where}: x channels {x[1]} != W in-channels {w[1]} x group "
+                         f"{groups} (or out-channels {w[0]} not divisible)")
+    oh, ow = _window_out(x, w[2:], attrs, where)
+    return (x[0], w[0], oh, ow)
+
+
+def _window_out(x, kernel, attrs, where):
+    s = _pair(attrs.get("strides", 1))
+    d = _pair(attrs.get("dilations", 1))
+    p = tuple(attrs.get("pads", (0, 0, 0, 0)))
+    oh = conv_output_size(x[2], kernel[0], s[0], p[0], p[2], d[0])
+    ow = conv_output_size(x[3], kernel[1], s[1], p[1], p[3], d[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{where}: output {oh}x{ow} is empty for input {x}")
+    return oh, ow
+
+
+def _matmul_shape(attrs, shapes, where):
+    a, b = shapes[0], shapes[1]
+    if not a or not b or a[-1] != b[-2 if len(b) > 1 else 0]:
+        raise ValueError(f"{where}: matmul inner dims differ: {a} @ {b}")
+    batch = _broadcast(a[:-2], b[:-2], where)
+    rows = tuple(a[-2:-1])                       # a 1-D operand has no row / column axis
+    cols = tuple(b[-1:]) if len(b) > 1 else ()
+    return (*batch, *rows, *cols)
+
+
+def _concat_shape(attrs, shapes, where):
+    x = shapes[0]
+    axis = attrs["axis"] % len(x)
+    for s in shapes[1:]:
+        if len(s) != len(x) or any(s[i] != x[i] for i in range(len(x)) if i != axis):
+            raise ValueError(f"{where}: concat shapes {shapes} differ off axis {axis}")
+    return tuple(sum(s[axis] for s in shapes) if i == axis else x[i] for i in range(len(x)))
+
+
+def _pool_shape(attrs, shapes, where):
+    x = shapes[0]
+    if len(x) != 4:
+        raise ValueError(f"{where}: pooling needs a 4-D NCHW input, got {x}")
+    return (x[0], x[1], *_window_out(x, _pair(attrs["kernel_shape"]), attrs, where))
+
+
+def _flatten_shape(attrs, shapes, where):
+    x = shapes[0]
+    axis = attrs.get("axis", 1)
+    axis = axis + len(x) if axis < 0 else axis
+    return (math.prod(x[:axis]), math.prod(x[axis:]))
+
+
+def _reshape_shape(attrs, shapes, where):
+    x = shapes[0]
+    target = list(attrs["shape"])
+    for i, t in enumerate(target):
+        if t == 0:
+            target[i] = x[i]
+    if -1 in target:
+        known = math.prod(t for t in target if t != -1)
+        target[target.index(-1)] = math.prod(x) // known if known else 0
+    if math.prod(target) != math.prod(x):
+        raise ValueError(f"{where}: cannot reshape {x} to {attrs['shape']}")
+    return tuple(target)
+
+
+def _transpose_shape(attrs, shapes, where):
+    x = shapes[0]
+    perm = attrs.get("perm") or tuple(reversed(range(len(x))))
+    return tuple(x[p] for p in perm)
+
+
+#: graph operator -> output shape rule (attrs, input shapes, where); operators not listed keep
+#: their first input's shape (elementwise, normalization, softmax, quantize, dequantize, luts)
+SHAPE_RULES = {
+    "conv": _conv_shape, "qconv": _conv_shape,
+    "matmul": _matmul_shape, "qmatmul": _matmul_shape,
+    **dict.fromkeys(("add", "sub", "mul", "div", "qadd", "qmul"),
+                    lambda attrs, shapes, where: _broadcast(shapes[0], shapes[1], where)),
+    "concat": _concat_shape, "qconcat": _concat_shape,
+    **dict.fromkeys(("global_avg_pool", "qglobal_avg_pool"),
+                    lambda attrs, shapes, where: (*shapes[0][:2], *(1,) * (len(shapes[0]) - 2))),
+    "max_pool": _pool_shape, "avg_pool": _pool_shape, "qmax_pool": _pool_shape,
+    "flatten": _flatten_shape, "reshape": _reshape_shape, "transpose": _transpose_shape,
+    "resize_nearest": lambda attrs, shapes, where: tuple(
+        int(math.floor(d * s)) for d, s in zip(shapes[0], attrs["scales"])),
+    "gate": lambda attrs, shapes, where: (shapes[0][0], shapes[0][1]),
+}
+
+
 def infer_shape(op: str, attrs: dict, in_shapes: list[tuple[int, ...]], where: str = "") -> tuple:
     """Output shape of ``op`` for the given input shapes; ValueError names the node."""
-    where = where or op
-    x = in_shapes[0] if in_shapes else ()
-    if op in ("conv", "qconv"):
-        w = in_shapes[1]
-        if len(x) != 4 or len(w) != 4:
-            raise ValueError(f"{where}: conv needs 4-D x and W, got {x} and {w}")
-        groups = attrs.get("group", 1)
-        if x[1] != w[1] * groups or w[0] % groups:
-            raise ValueError(f"{where}: x channels {x[1]} != W in-channels {w[1]} x group "
-                             f"{groups} (or out-channels {w[0]} not divisible)")
-        s = _pair(attrs.get("strides", 1))
-        d = _pair(attrs.get("dilations", 1))
-        p = tuple(attrs.get("pads", (0, 0, 0, 0)))
-        oh = conv_output_size(x[2], w[2], s[0], p[0], p[2], d[0])
-        ow = conv_output_size(x[3], w[3], s[1], p[1], p[3], d[1])
-        if oh < 1 or ow < 1:
-            raise ValueError(f"{where}: conv output {oh}x{ow} is empty for input {x}")
-        return (x[0], w[0], oh, ow)
-    if op in ("matmul", "qmatmul"):
-        a, b = in_shapes[0], in_shapes[1]
-        if a[-1] != b[-2 if len(b) > 1 else 0]:
-            raise ValueError(f"{where}: matmul inner dims differ: {a} @ {b}")
-        batch = _broadcast(a[:-2], b[:-2], where)
-        return (*batch, a[-2], b[-1]) if len(a) > 1 else (*batch, b[-1])
-    if op in ("add", "sub", "mul", "div", "qadd", "qmul"):
-        return _broadcast(in_shapes[0], in_shapes[1], where)
-    if op in ("concat", "qconcat"):
-        axis = attrs["axis"] % len(x)
-        for s in in_shapes[1:]:
-            if len(s) != len(x) or any(s[i] != x[i] for i in range(len(x)) if i != axis):
-                raise ValueError(f"{where}: concat shapes {in_shapes} differ off axis {axis}")
-        return tuple(sum(s[axis] for s in in_shapes) if i == axis else x[i]
-                     for i in range(len(x)))
-    if op in ("global_avg_pool", "qglobal_avg_pool"):
-        return (*x[:2], *(1,) * (len(x) - 2))
-    if op in ("max_pool", "avg_pool", "qmax_pool"):
-        k = _pair(attrs["kernel_shape"])
-        s = _pair(attrs.get("strides", 1))
-        p = tuple(attrs.get("pads", (0, 0, 0, 0)))
-        oh = conv_output_size(x[2], k[0], s[0], p[0], p[2], 1)
-        ow = conv_output_size(x[3], k[1], s[1], p[1], p[3], 1)
-        if attrs.get("ceil_mode", 0):
-            oh = -(-(x[2] + p[0] + p[2] - k[0]) // s[0]) + 1
-            ow = -(-(x[3] + p[1] + p[3] - k[1]) // s[1]) + 1
-        return (x[0], x[1], oh, ow)
-    if op == "flatten":
-        axis = attrs.get("axis", 1) % (len(x) or 1)
-        return (math.prod(x[:axis]), math.prod(x[axis:]))
-    if op == "reshape":
-        target = list(attrs["shape"])
-        for i, t in enumerate(target):
-            if t == 0:
-                target[i] = x[i]
-        if -1 in target:
-            known = math.prod(t for t in target if t != -1)
-            target[target.index(-1)] = math.prod(x) // known
-        if math.prod(target) != math.prod(x):
-            raise ValueError(f"{where}: cannot reshape {x} to {attrs['shape']}")
-        return tuple(target)
-    if op == "transpose":
-        perm = attrs.get("perm") or tuple(reversed(range(len(x))))
-        return tuple(x[p] for p in perm)
-    if op == "resize_nearest":
-        sc = attrs["scales"]
-        return tuple(int(math.floor(d * s)) for d, s in zip(x, sc))
-    if op == "gate":
-        return (x[0], x[1])
-    return tuple(x)  # elementwise, normalisation, softmax, quantize, dequantize, luts
+    rule = SHAPE_RULES.get(op)
+    if rule is None:
+        return tuple(in_shapes[0]) if in_shapes else ()
+    return rule(attrs, [tuple(s) for s in in_shapes], where or op)

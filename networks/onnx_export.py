@@ -12,16 +12,22 @@ Runtime executes with the same integer arithmetic as the golden run:
 * ``qmax_pool`` -> MaxPool on int8; ``qglobal_avg_pool`` -> com.microsoft
   QLinearGlobalAveragePool; data movement ops unchanged.
 
+4-bit weights are int8 initializers named in the model's ``metadata_props`` entry
+``gilt.weight_bits`` (``networks.onnx_rules.WEIGHT_BITS_KEY``), which the importer reads.
+
 Not exportable (ValueError naming the nodes): gate nodes and gated convs (no ONNX operator),
 blocked-weight convs.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from common.files import write_bytes_atomic
 from networks.graph import Graph, Node
+from networks.onnx_rules import WEIGHT_BITS_KEY
 
 OPSET = 20
 
@@ -109,7 +115,7 @@ def _float_node(w: _Writer, node: Node, ins: list[str], out: str, attrs: dict, o
             if op == "avg_pool" else {}
         w.add("MaxPool" if op != "avg_pool" else "AveragePool", ins[:1], [out], name,
               kernel_shape=list(attrs["kernel_shape"]),
-              strides=list(attrs.get("strides", attrs["kernel_shape"])),
+              strides=list(attrs.get("strides", (1, 1))),
               pads=list(attrs.get("pads", (0, 0, 0, 0))), **extra)
     elif op == "flatten":
         w.add("Flatten", ins[:1], [out], name, axis=attrs.get("axis", 1))
@@ -143,6 +149,17 @@ def _dq(w: _Writer, tensor: str) -> str:
     out = w.tmp(tensor + ".dq")
     w.add("DequantizeLinear", [tensor, s, z], [out], out)
     return out
+
+
+def _weight_bits(graph: Graph, used: set[str]) -> dict[str, int]:
+    """Initializer name -> 4 for every 4-bit weight written (a qmatmul's as ``.as_conv``)."""
+    bits = {}
+    for name, info in graph.tensors.items():
+        if name in graph.constants and info.quant is not None and info.quant.bits == 4:
+            for written in (name, f"{name}.as_conv"):
+                if written in used:
+                    bits[written] = 4
+    return bits
 
 
 def export_onnx(graph: Graph, path=None):
@@ -241,6 +258,9 @@ def export_onnx(graph: Graph, path=None):
         opsets.append(helper.make_opsetid("com.microsoft", 1))
     model = helper.make_model(g, opset_imports=opsets, producer_name="gilt.networks")
     model.ir_version = 9
+    bits = _weight_bits(graph, used)
+    if bits:  # explicit bit widths: int4 values travel in int8 initializers
+        helper.set_model_props(model, {WEIGHT_BITS_KEY: json.dumps(bits, sort_keys=True)})
     if path is not None:
         write_bytes_atomic(path, model.SerializeToString())
     return model

@@ -1,212 +1,551 @@
 """Import ONNX models (float, QDQ, QOperator) into a :class:`networks.graph.Graph`.
 
-``onnx`` is an optional dependency, imported only here. The whole model is checked before
-anything is built: every node whose operator, domain or attribute value is not supported is
-listed (name and type) in one ValueError, and no graph is returned.
+``onnx`` is an optional dependency, imported only here. The importer is a table, :data:`RULES`:
+(domain, op_type) -> :class:`Rule` (the attributes it honours and the values it accepts, the
+outputs it produces, and a builder that emits graph nodes). Every attribute a node leaves out
+takes its ONNX default, read from the operator's schema at the model's opset, before it is
+checked, so a default the graph cannot honour is refused like a written value. The whole model is
+read before anything is returned: every node whose operator, domain, opset version, attribute,
+input or output is not supported is listed in one ValueError (node, operator and what, with its
+value), and no graph is returned.
 
-* Float operators: Conv, Gemm, MatMul, BatchNormalization, Relu, Clip, HardSigmoid, HardSwish,
-  Sigmoid, Mul, Add, Sub, Div, Concat, GlobalAveragePool, MaxPool, AveragePool, Flatten,
-  Reshape, Transpose, Softmax, LayerNormalization, Gelu, Erf, Resize (nearest, asymmetric,
-  floor), Identity, Dropout (inference), Constant.
-* QDQ: QuantizeLinear / DequantizeLinear around float operators. A DequantizeLinear of a
-  constant (quantized weights) is folded at import with ``reference.dequantize``;
-  DequantizeLinear -> Conv / MatMul (int8 weights, int32 bias) -> QuantizeLinear then becomes
-  one qconv / qmatmul, as ONNX Runtime's QDQ optimizer makes a QLinearConv of it; other chains
-  stay quantize / dequantize nodes around float operators, executed as written.
+* Float operators: Conv, Gemm, MatMul, BatchNormalization, LayerNormalization, Relu, Clip,
+  HardSigmoid, HardSwish, Sigmoid, Gelu, Erf, Add, Sub, Mul, Div, Concat, GlobalAveragePool,
+  MaxPool, AveragePool (2-D; auto_pad, ceil_mode, dilations), Flatten, Reshape, Transpose,
+  Softmax (opset < 13: the 2-D coercion), Resize (nearest, asymmetric, floor), Identity,
+  Dropout (inference), Constant; plus every row of ``networks.onnx_functions.ONNX_FUNCTIONS``
+  (ConvInteger, MatMulInteger, DynamicQuantizeLinear, ...).
+* QDQ: QuantizeLinear / DequantizeLinear (per tensor, per axis, blocked; int4/uint4, int8/uint8,
+  int16/uint16 from the zero point's type or ``output_dtype``). A DequantizeLinear of a constant
+  is folded with ``reference.dequantize``; DequantizeLinear -> Conv / MatMul (integer weights
+  per output channel / column, int32 bias) -> QuantizeLinear becomes one qconv / qmatmul, as ONNX
+  Runtime's QDQ optimizer makes a QLinearConv of it; other chains stay quantize / dequantize
+  nodes around float operators, executed as written.
 * QOperator: QLinearConv, QLinearMatMul, and com.microsoft QGemm, QLinearAdd, QLinearMul,
-  QLinearGlobalAveragePool, QLinearSigmoid; MaxPool, Flatten, Reshape, Transpose on int8/uint8
-  tensors keep their quantization. Weight zero points must be 0 (symmetric weights).
-  QLinearAdd / QLinearMul follow the DequantizeLinear -> op -> QuantizeLinear float32 contract;
-  ONNX Runtime's AVX2 kernels for those two use a fixed-point approximation that can differ by
-  one LSB.
+  QLinearGlobalAveragePool, QLinearSigmoid; data-movement operators on integer tensors keep
+  their quantization. QLinearAdd / QLinearMul follow the DequantizeLinear -> op ->
+  QuantizeLinear float32 contract.
+* Weight bit widths come from explicit metadata, never from values: an INT4/UINT4 initializer is
+  4-bit; an int8 initializer is 8-bit unless the model's ``metadata_props`` entry
+  ``gilt.weight_bits`` (a JSON object, initializer name -> 4 or 8; written by
+  ``networks.onnx_export``) says 4, in which case its values must lie in [-8, 7].
+* Inputs: float32, integer and bool graph inputs. Bad files (empty, truncated, not protobuf),
+  undefined tensors and cycles are refused with one message.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 
-from networks.execute import build_lut
-from networks.graph import Graph, Node, QuantParams, TensorInfo, infer_shape
-from reference.quantize import dequantize as ref_dequantize
-
-MS = "com.microsoft"
-
-#: op_type -> {attribute: allowed values (None = any)}; domain "" unless listed in _DOMAIN.
-SUPPORTED = {
-    "Conv": {"kernel_shape": None, "strides": None, "pads": None, "dilations": None,
-             "group": None, "auto_pad": {"NOTSET", "VALID"}},
-    "Gemm": {"alpha": {1.0}, "beta": {1.0}, "transA": {0}, "transB": None},
-    "MatMul": {}, "BatchNormalization": {"epsilon": None, "momentum": None,
-                                         "training_mode": {0}},
-    "Relu": {}, "Clip": {"min": None, "max": None}, "HardSigmoid": {"alpha": None, "beta": None},
-    "HardSwish": {}, "Sigmoid": {}, "Mul": {}, "Add": {}, "Sub": {}, "Div": {},
-    "Concat": {"axis": None}, "GlobalAveragePool": {},
-    "MaxPool": {"kernel_shape": None, "strides": None, "pads": None, "ceil_mode": {0},
-                "dilations": {(1, 1)}, "storage_order": {0}, "auto_pad": {"NOTSET"}},
-    "AveragePool": {"kernel_shape": None, "strides": None, "pads": None, "ceil_mode": {0},
-                    "count_include_pad": None, "auto_pad": {"NOTSET"}},
-    "Flatten": {"axis": None}, "Reshape": {"allowzero": {0}}, "Transpose": {"perm": None},
-    "Softmax": {"axis": None},
-    "LayerNormalization": {"axis": None, "epsilon": None, "stash_type": {1}},
-    "Gelu": {"approximate": None}, "Erf": {}, "Identity": {}, "Dropout": {"seed": None},
-    "Resize": {"mode": {"nearest"}, "coordinate_transformation_mode": {"asymmetric"},
-               "nearest_mode": {"floor"}},
-    "Constant": {"value": None},
-    "QuantizeLinear": {"axis": None, "saturate": {1}}, "DequantizeLinear": {"axis": None},
-    "QLinearConv": {"kernel_shape": None, "strides": None, "pads": None, "dilations": None,
-                    "group": None, "auto_pad": {"NOTSET"}},
-    "QLinearMatMul": {},
-    "QLinearAdd": {}, "QLinearMul": {}, "QLinearGlobalAveragePool": {"channels_last": {0}},
-    "QLinearSigmoid": {}, "QGemm": {"alpha": {1.0}, "transA": {0}, "transB": None},
-}
-_DOMAIN = {"QGemm": MS, "QLinearAdd": MS, "QLinearMul": MS, "QLinearGlobalAveragePool": MS,
-           "QLinearSigmoid": MS}
-_UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hardswish", "Erf": "erf",
-          "Identity": "identity", "Dropout": "identity", "GlobalAveragePool": "global_avg_pool"}
-_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
+from networks import onnx_qrules
+from networks.graph import DTYPES, Graph, Node, QuantParams, TensorInfo, infer_shape
+from networks.onnx_rules import FUNCTION_RULES, RULES, WEIGHT_BITS_KEY, OnnxNode, Refused, Rule
 
 
-def _attrs(onnx, node) -> dict:
+# ---------------------------------------------------------------------- model loading
+def _load_model(onnx, model_or_path):
+    if isinstance(model_or_path, onnx.ModelProto):
+        model, where = model_or_path, "model"
+    elif isinstance(model_or_path, (str, os.PathLike)):
+        path = os.fspath(model_or_path)
+        where = f"ONNX file {path!r}"
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ValueError(f"{where} cannot be read: {exc.strerror or exc}") from None
+        if not data:
+            raise ValueError(f"{where} is empty (0 bytes): not an ONNX model")
+        model = onnx.ModelProto()
+        try:
+            model.ParseFromString(data)
+        except Exception as exc:  # google.protobuf DecodeError (or a RuntimeWarning-free error)
+            raise ValueError(f"{where} is not an ONNX model (truncated or not protobuf: "
+                             f"{exc})") from None
+        if _uses_external_data(model):
+            from onnx.external_data_helper import load_external_data_for_model
+            try:
+                load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{where}: external tensor data cannot be read: "
+                                 f"{exc}") from None
+    else:
+        raise TypeError(f"model_or_path must be a path or an onnx.ModelProto, got "
+                        f"{type(model_or_path).__name__}")
+    if not model.HasField("graph") or model.ir_version <= 0:
+        raise ValueError(f"{where} is not an ONNX model (no graph or no IR version)")
+    return model
+
+
+def _uses_external_data(model) -> bool:
+    return any(t.data_location == 1 for t in model.graph.initializer)
+
+
+def _opsets(model) -> dict[str, int]:
     out = {}
-    for a in node.attribute:
-        v = onnx.helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, list):
-            v = tuple(v)
-        out[a.name] = v
+    for o in model.opset_import:
+        out["" if o.domain in ("", "ai.onnx") else o.domain] = int(o.version)
     return out
 
 
-def _check(onnx, model, consts: set[str]) -> list[str]:
+def _attr_value(onnx, a):
+    v = onnx.helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, list):
+        return tuple(x.decode() if isinstance(x, bytes) else x for x in v)
+    return v
+
+
+def _onnx_node(onnx, node, index: int, opsets: dict[str, int]) -> tuple[OnnxNode, Rule | None,
+                                                                         list[str]]:
+    """The node with defaults filled, its rule, and the problems a static check finds."""
+    domain = "" if node.domain in ("", "ai.onnx") else node.domain
+    name = node.name or f"{node.op_type}_{index}"
+    given = {a.name: _attr_value(onnx, a) for a in node.attribute}
+    n = OnnxNode(name, node.op_type, domain, 0, list(node.input), list(node.output), dict(given),
+                 set(given), opsets.get(domain, 0))
+    r = RULES.get((domain, node.op_type))
+    if r is None:
+        where = f" in domain {domain!r}" if domain else ""
+        return n, None, [f"unsupported operator{where}"]
+    if domain not in opsets:
+        return n, r, [f"the model imports no opset for domain {domain or 'ai.onnx'!r}"]
     problems = []
-    for i, node in enumerate(model.graph.node):
-        label = f"{node.name or f'<node {i}>'} ({node.op_type})"
-        domain = node.domain if node.domain not in ("", "ai.onnx") else ""
-        if node.op_type not in SUPPORTED or _DOMAIN.get(node.op_type, "") != domain:
-            problems.append(f"{label}: unsupported operator"
-                            f"{f' in domain {domain!r}' if domain else ''}")
+    schema = _schema(onnx, node.op_type, opsets[domain], domain)
+    if schema is not None:
+        n.version = schema.since_version
+        for key, a in schema.attributes.items():
+            if key not in n.attrs and a.default_value.name:
+                n.attrs[key] = _attr_value(onnx, a.default_value)
+    elif domain == "":
+        problems.append(f"operator not defined at opset {opsets[domain]}")
+    else:
+        n.version = opsets[domain]
+        for key, v in r.defaults.items():
+            n.attrs.setdefault(key, v)
+    if domain == "" and n.version and n.version < r.min_version:
+        problems.append(f"opset {n.version} version not supported (from opset "
+                        f"{r.min_version})")
+    problems += _attr_problems(n, r)
+    extra = [o for o in n.outputs[r.outputs:] if o]
+    if extra:
+        problems.append(f"output(s) {extra} not supported (only the first {r.outputs})")
+    return n, r, problems
+
+
+def _schema(onnx, op: str, version: int, domain: str):
+    try:
+        return onnx.defs.get_schema(op, version, domain)
+    except Exception:  # onnx.defs.SchemaError: no schema at this opset / domain
+        return None
+
+
+def _attr_problems(n: OnnxNode, r: Rule) -> list[str]:
+    problems = []
+    if r.attrs is None:  # a generic function rule: the function checks its attributes
+        return problems
+    for key, value in n.attrs.items():
+        if key not in r.attrs:
+            if key in n.given:
+                problems.append(f"unsupported attribute {key}={value!r}")
             continue
-        allowed = SUPPORTED[node.op_type]
-        for key, value in _attrs(onnx, node).items():
-            if key not in allowed:
-                problems.append(f"{label}: unsupported attribute {key}={value!r}")
-            elif allowed[key] is not None and value not in allowed[key]:
-                problems.append(f"{label}: unsupported {key}={value!r} (supported: "
-                                f"{sorted(allowed[key], key=str)})")
-        if node.op_type in ("Conv", "QLinearConv", "Gemm") and \
-                node.input[1 if node.op_type != "QLinearConv" else 3] not in consts:
-            problems.append(f"{label}: weights must be a constant initializer")
-        if node.op_type == "QGemm" and (len(node.input) < 9 or not node.input[7]
-                                        or node.input[3] not in consts):
-            problems.append(f"{label}: needs constant weights and an output scale (int8 out)")
-        if node.op_type == "Reshape" and node.input[1] not in consts:
-            problems.append(f"{label}: shape must be a constant")
-        if node.op_type == "Resize" and not any(
-                t in consts for t in list(node.input[2:4]) if t):
-            problems.append(f"{label}: scales or sizes must be constant")
+        allowed = r.attrs[key]
+        note = "" if key in n.given else " (the ONNX default)"
+        if allowed is None:
+            continue
+        if callable(allowed):
+            why = allowed(value)
+            if why:
+                problems.append(f"unsupported {key}={value!r}{note}: {why}")
+        elif value not in allowed:
+            problems.append(f"unsupported {key}={value!r}{note} (supported: "
+                            f"{sorted(allowed, key=str)})")
     return problems
+
+
+def _topological(nodes: list, known: set[str]) -> tuple[list[int], list[str], set[str]]:
+    """Node indices in an order where every input is produced first (stable), problems
+    (tensors nobody provides, the nodes of a cycle) and the undefined tensors."""
+    producer = {}
+    for i, node in enumerate(nodes):
+        for t in node.output:
+            if t:
+                producer.setdefault(t, i)
+    problems, order, done, undefined = [], [], set(), set()
+    pending = list(range(len(nodes)))
+    for i, node in enumerate(nodes):
+        for t in node.input:
+            if t and t not in known and t not in producer:
+                undefined.add(t)
+                problems.append(f"{node.name or f'<node {i}>'} ({node.op_type}): reads tensor "
+                                f"{t!r}, which no node, graph input or initializer provides")
+    available = set(known)
+    progress = True
+    while pending and progress:
+        progress = False
+        rest = []
+        for i in pending:
+            if all(not t or t in available or t not in producer for t in nodes[i].input):
+                order.append(i)
+                done.add(i)
+                available.update(t for t in nodes[i].output if t)
+                progress = True
+            else:
+                rest.append(i)
+        pending = rest
+    if pending:
+        names = [f"{nodes[i].name or f'<node {i}>'} ({nodes[i].op_type})" for i in pending]
+        problems.append(f"the graph has a cycle (or nodes waiting on one): {names}")
+    return order, problems, undefined
 
 
 def import_onnx(model_or_path, *, batch: int | None = None,
                 input_shapes: dict[str, tuple[int, ...]] | None = None,
-                input_size: int | None = None, name: str | None = None) -> Graph:
+                input_size: int | None = None, name: str | None = None,
+                ort_level: str | None = None) -> Graph:
     """Import an ONNX ``ModelProto`` or file. ``input_shapes`` fixes input shapes (symbolic
     dimensions otherwise take ``batch`` for the first and are an error elsewhere);
-    ``input_size`` sets H = W of every 4-D (image) input."""
+    ``input_size`` sets H = W of every 4-D (image) input.
+
+    ``ort_level`` says what a quantized (QDQ) model's numbers must agree with:
+
+    - ``None`` (default): gilt's integer reading of the model: every DequantizeLinear ->
+      Conv / MatMul / Gemm -> QuantizeLinear group with integer weights becomes an integer
+      layer (exact accumulation, requantization), other chains run as written.
+    - ``"default"``: ONNX Runtime at its default optimization level. The graph imported is the
+      one ONNX Runtime executes (its optimizer's output at ``ORT_ENABLE_EXTENDED``: the QDQ
+      groups it fuses into QLinear operators, and those it leaves), so onnxruntime must be
+      installed; a convolution or matrix product it leaves in float32 between
+      DequantizeLinear and QuantizeLinear is refused by name (its summation order is MLAS's).
+    - ``"disable_all"``: ONNX Runtime with ``ORT_DISABLE_ALL``: every chain as written, the same
+      float32 refusal.
+    """
+    if ort_level not in ORT_LEVELS:
+        raise ValueError(f"ort_level must be one of {ORT_LEVELS}, got {ort_level!r}")
     try:
         import onnx
-        from onnx import numpy_helper
     except ImportError as e:  # pragma: no cover - onnx is a test dependency
         raise ImportError("ONNX import needs the optional 'onnx' package") from e
-    if isinstance(model_or_path, (str, os.PathLike)):
-        model = onnx.load(os.fspath(model_or_path))
-    elif isinstance(model_or_path, onnx.ModelProto):
-        model = model_or_path
-    else:
-        raise TypeError(f"model_or_path must be a path or an onnx.ModelProto, got "
-                        f"{type(model_or_path).__name__}")
-    og = model.graph
-    consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in og.initializer}
-    const_names = set(consts)
-    for n in og.node:  # Constant outputs and dequantized constant weights (QDQ) fold
-        if n.op_type == "Constant" or (n.op_type == "DequantizeLinear" and n.input
-                                       and n.input[0] in const_names):
-            const_names.update(n.output)
-    problems = _check(onnx, model, const_names)
-    if problems:
-        raise ValueError(f"ONNX model {og.name or '<unnamed>'!r}: {len(problems)} unsupported "
-                         f"node(s); nothing imported:\n  " + "\n  ".join(problems))
     if input_size is not None and (isinstance(input_size, bool) or
                                    not isinstance(input_size, int) or input_size < 1):
         raise ValueError(f"input_size must be a positive int, got {input_size!r}")
-    imp = _Importer(onnx, model, consts, batch, input_shapes or {}, name)
-    imp.input_size = input_size
-    return imp.run()
+    model = _load_model(onnx, model_or_path)
+    if ort_level == "default":
+        model = _ort_optimized(onnx, model)
+    imp = _Importer(onnx, model, batch, input_shapes or {}, input_size, name)
+    return imp.run(ort_level=ort_level)
+
+
+def _ort_optimized(onnx, model):
+    """The graph ONNX Runtime executes for ``model`` at its default level (its optimizer's
+    output at ORT_ENABLE_EXTENDED; the further layout-only transforms of ORT_ENABLE_ALL
+    change no quantized number)."""
+    import tempfile
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ValueError("ort_level='default' needs onnxruntime (it decides which QDQ groups "
+                         "it fuses); install it, or import with ort_level=None") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "optimized.onnx")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.optimized_model_filepath = path
+        try:
+            ort.InferenceSession(model.SerializeToString(), so,
+                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT's own load errors, reported as one line
+            raise ValueError(f"ONNX Runtime cannot load the model: {exc}") from None
+        optimized = onnx.load(path)
+    del optimized.metadata_props[:]
+    optimized.metadata_props.extend(model.metadata_props)
+    return optimized
+
+
+# ---------------------------------------------------------------------- the importer
+#: what a quantized model is imported to agree with (see import_onnx)
+ORT_LEVELS = (None, "default", "disable_all")
+_ELEM_DTYPES = {"FLOAT": "float32", "INT4": "int4", "UINT4": "uint4", "INT8": "int8",
+                "UINT8": "uint8", "INT16": "int16",
+                "UINT16": "uint16", "INT32": "int32", "UINT32": "uint32", "INT64": "int64",
+                "UINT64": "uint64", "BOOL": "bool"}
 
 
 class _Importer:
-    def __init__(self, onnx, model, consts, batch, input_shapes, name):
+    def __init__(self, onnx, model, batch, input_shapes, input_size, name):
         self.onnx = onnx
         self.model = model
         og = model.graph
         self.g = Graph(name=name or og.name or "onnx_model", nodes=[], tensors={},
                        constants={}, inputs=[], outputs=[o.name for o in og.output])
-        self.consts = consts
         self.batch = batch
         self.input_shapes = input_shapes
+        self.input_size = input_size
         self.quantized = False
-        self.input_size = None
-        self.dq_origin: dict[str, tuple] = {}  # folded float weight -> (int values, scale, zp)
+        self.consts: dict[str, np.ndarray] = {}
+        self.dq_origin: dict[str, dict] = {}  # folded float weight -> its integer source
+        self.weight_bits = self._weight_bits()
+        self.problems: list[str] = []
+        self.poisoned: set[str] = set()  # outputs of refused nodes
+        self.four_bit: dict[str, bool] = {}  # INT4 / UINT4 constants -> signed
 
-    # ------------------------------------------------------------------ helpers
-    def c(self, name: str) -> np.ndarray:
-        return self.consts[name]
+    # ------------------------------------------------------------------ model parts
+    def _weight_bits(self) -> dict[str, int]:
+        for prop in self.model.metadata_props:
+            if prop.key == WEIGHT_BITS_KEY:
+                try:
+                    bits = json.loads(prop.value)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"metadata {WEIGHT_BITS_KEY!r} is not JSON: {exc}") from None
+                if not isinstance(bits, dict) or any(b not in (4, 8) for b in bits.values()):
+                    raise ValueError(f"metadata {WEIGHT_BITS_KEY!r} must map initializer names "
+                                     f"to 4 or 8, got {prop.value[:200]!r}")
+                return bits
+        return {}
 
-    def fconst(self, name: str) -> str:
-        """Register a float constant used by a node."""
-        if name not in self.g.constants:
-            self.g.constants[name] = np.asarray(self.consts[name], dtype=np.float32)
-        return name
+    def _initializers(self) -> None:
+        for t in self.model.graph.initializer:
+            try:
+                self.consts[t.name] = self.tensor_value(t, t.name)
+            except Refused as exc:
+                self.problems.append(f"initializer {t.name!r}: {exc}")
+                self.poisoned.add(t.name)
 
-    def shape(self, t: str):
-        return self.g.shape(t)
+    def tensor_value(self, proto, name: str) -> np.ndarray:
+        """A TensorProto's value as NumPy: INT4/UINT4 become int8/uint8 arrays (and are
+        remembered as 4-bit); float types other than float32 are refused."""
+        try:
+            a = np.asarray(self.onnx.numpy_helper.to_array(proto))
+        except Exception as exc:  # malformed or unsupported tensor data
+            raise Refused(f"cannot be read ({exc})") from None
+        if a.dtype.name in ("int4", "uint4"):
+            self.four_bit[name] = a.dtype.name == "int4"
+            return a.astype(np.int8 if a.dtype.name == "int4" else np.uint8)
+        if a.dtype.kind == "f" and a.dtype != np.float32:
+            raise Refused(f"has dtype {a.dtype.name}; float constants must be float32")
+        if a.dtype.kind not in "fiub":
+            raise Refused(f"has dtype {a.dtype.name}")
+        return a
+
+    def example(self, t: str) -> np.ndarray:
+        """A constant's value, or an array of ones with a tensor's shape and dtype (what a
+        rule evaluates a reference function on to learn its output shapes and dtypes)."""
+        if t in self.consts:
+            return self.consts[t]
+        info = self.g.tensors[t]
+        return np.ones(info.shape, dtype=np.dtype(info.dtype))
+
+    def _inputs(self) -> None:
+        for vi in self.model.graph.input:
+            if vi.name in self.consts:
+                continue
+            try:
+                shape = self._input_shape(vi)
+                dtype = self._input_dtype(vi)
+            except ValueError as exc:
+                self.problems.append(str(exc))
+                self.poisoned.add(vi.name)
+                continue
+            if dtype in ("int4", "uint4"):  # 4-bit values, one per byte
+                self.four_bit[vi.name] = dtype == "int4"
+                dtype = "int8" if dtype == "int4" else "uint8"
+            self.g.tensors[vi.name] = TensorInfo(vi.name, tuple(shape), dtype)
+            self.g.inputs.append(vi.name)
+
+    def _input_dtype(self, vi) -> str:
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if tt is None:
+            raise ValueError(f"input {vi.name!r} is not a tensor (sequence, map or optional "
+                             f"inputs are not supported)")
+        name = self.onnx.helper.tensor_dtype_to_string(tt.elem_type).split(".")[-1]
+        if name not in _ELEM_DTYPES:
+            raise ValueError(f"input {vi.name!r} has elem_type {name}: gilt imports FLOAT, "
+                             f"integer (4 to 64 bits) and BOOL inputs")
+        return _ELEM_DTYPES[name]
+
+    def _input_shape(self, vi) -> list[int]:
+        shape = self.input_shapes.get(vi.name)
+        if shape is not None:
+            return list(shape)
+        shape = []
+        if not vi.type.tensor_type.HasField("shape"):
+            raise ValueError(f"input {vi.name!r} has no shape; pass input_shapes="
+                             f"{{{vi.name!r}: (...)}}")
+        for k, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                shape.append(d.dim_value if not (k == 0 and self.batch) else self.batch)
+            elif k == 0:
+                shape.append(self.batch or 1)
+            else:
+                raise ValueError(f"input {vi.name!r} has a symbolic dimension {k}; pass "
+                                 f"input_shapes={{{vi.name!r}: (...)}}")
+        if self.input_size and len(shape) == 4:
+            shape = [shape[0], shape[1], self.input_size, self.input_size]
+        return shape
+
+    # ------------------------------------------------------------------ run
+    def run(self, *, ort_level: str = "default") -> Graph:
+        og = self.model.graph
+        self._initializers()
+        self._inputs()
+        opsets = _opsets(self.model)
+        known = set(self.consts) | {vi.name for vi in og.input}
+        order, problems, undefined = _topological(list(og.node), known)
+        self.problems += problems
+        self.poisoned |= undefined
+        for i in order:
+            self._node(og.node[i], i, opsets)
+        self._outputs()
+        if self.problems:
+            raise ValueError(f"ONNX model {og.name or '<unnamed>'!r}: {len(self.problems)} "
+                             f"unsupported node(s) or problem(s); nothing imported:\n  "
+                             + "\n  ".join(self.problems))
+        g = self.g
+        if self.quantized:
+            if ort_level is None:
+                onnx_qrules.fuse_qdq(self)
+            else:
+                onnx_qrules.refuse_float_reductions(self)
+            _drop_unused(g)
+            wbits = [g.tensors[n.inputs[1]].quant.bits for n in g.nodes
+                     if n.op in ("qconv", "qmatmul") and n.inputs[1] in g.constants]
+            g.meta["precision"] = "w4a8" if wbits and sum(b == 4 for b in wbits) * 2 > \
+                len(wbits) else "w8a8"
+        else:
+            g.meta["precision"] = "float32"
+        g.meta.update(source="onnx", model=g.name, ort_level=ort_level)
+        return g.validate()
+
+    def _node(self, node, index: int, opsets: dict[str, int]) -> None:
+        n, r, problems = _onnx_node(self.onnx, node, index, opsets)
+        if any(t in self.poisoned for t in n.inputs if t):  # downstream of a refusal:
+            if problems and n.op not in FUNCTION_RULES:       # list what is wrong here too
+                self.problems.append(f"{n.name} ({n.op}): " + "; ".join(problems))
+            self.poisoned.update(o for o in n.outputs if o)
+            return
+        if r is not None and not problems:
+            why = self._try(r, n)
+            if why is None:
+                return
+            problems = [why]
+        fallback = FUNCTION_RULES.get(n.op) if n.domain == "" else None
+        if fallback is not None and fallback is not r:
+            why = self._try(fallback, n)
+            if why is None:
+                return
+            if r is not None:
+                problems = problems + [f"(as a generic ONNX function: {why})"]
+            else:
+                problems = [why]
+        self.problems.append(f"{n.name} ({n.op}): " + "; ".join(problems))
+        self.poisoned.update(o for o in n.outputs if o)
+
+    def _try(self, r: Rule, n: OnnxNode) -> str | None:
+        """Build ``n`` with rule ``r``; on a refusal undo what it emitted and return why."""
+        g = self.g
+        n_nodes, tensors, constants = len(g.nodes), set(g.tensors), set(g.constants)
+        consts = set(self.consts)
+        try:
+            r.build(self, n)
+            return None
+        except (Refused, ValueError, TypeError) as exc:
+            del g.nodes[n_nodes:]
+            for t in set(g.tensors) - tensors:
+                del g.tensors[t]
+            for t in set(g.constants) - constants:
+                del g.constants[t]
+            for t in set(self.consts) - consts:
+                del self.consts[t]
+            return str(exc)
+
+    def attribute_array(self, value, name: str):
+        """An attribute value for a reference function: tensors as NumPy arrays."""
+        if isinstance(value, self.onnx.TensorProto):
+            return self.tensor_value(value, name)
+        return value
+
+    def _outputs(self) -> None:
+        check_shapes = not (self.batch or self.input_size or self.input_shapes)
+        for vi in self.model.graph.output:
+            t = vi.name
+            if t in self.poisoned:
+                continue
+            if t in self.consts and t not in self.g.tensors:
+                self.register_const(t)
+            if t not in self.g.tensors:
+                self.problems.append(f"graph output {t!r} is never produced")
+                continue
+            self._check_declared(vi, self.g.tensors[t], check_shapes)
+
+    def _check_declared(self, vi, info: TensorInfo, check_shapes: bool) -> None:
+        tt = vi.type.tensor_type
+        if tt.elem_type:
+            name = self.onnx.helper.tensor_dtype_to_string(tt.elem_type).split(".")[-1]
+            want = _ELEM_DTYPES.get(name, name)
+            ours = info.dtype if info.quant is None or info.quant.bits != 4 else \
+                ("int4" if info.quant.signed else "uint4")
+            if want != ours:
+                self.problems.append(f"graph output {vi.name!r}: the model declares {name}, "
+                                     f"the graph computes {ours}")
+        if check_shapes and tt.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+            if len(dims) != len(info.shape) or any(
+                    d is not None and d != s for d, s in zip(dims, info.shape)):
+                self.problems.append(f"graph output {vi.name!r}: the model declares shape "
+                                     f"{dims}, the graph computes {list(info.shape)}")
+
+    # ------------------------------------------------------------------ helpers for rules
+    def is_const(self, t: str) -> bool:
+        return t in self.consts
+
+    def c(self, n: OnnxNode, i: int, what: str = "") -> np.ndarray:
+        """The constant value of input ``i`` (Refused when it is computed at run time)."""
+        t = n.input(i)
+        if t not in self.consts:
+            raise Refused(f"input {i} ({t!r}{', ' + what if what else ''}) must be a constant "
+                          f"(initializer or Constant)")
+        return self.consts[t]
+
+    def register_const(self, t: str) -> str:
+        v = self.consts[t]
+        if t not in self.g.constants:
+            self.g.constants[t] = v
+        if t not in self.g.tensors:
+            dtype = "float32" if v.dtype.kind == "f" else v.dtype.name
+            if dtype not in DTYPES:
+                raise Refused(f"constant {t!r} has dtype {v.dtype.name}")
+            self.g.tensors[t] = TensorInfo(t, v.shape, dtype)
+        return t
 
     def dtype(self, t: str) -> str:
-        return self.g.tensors[t].dtype if t in self.g.tensors else "float32"
+        if t in self.g.tensors:
+            return self.g.tensors[t].dtype
+        v = self.consts[t]
+        return "float32" if v.dtype == np.float32 else v.dtype.name
 
-    def qp(self, scale_name: str, zp_name: str | None, bits: int = 8) -> QuantParams:
-        s = np.asarray(self.c(scale_name), np.float32)
-        zp = self.c(zp_name) if zp_name else np.uint8(0)
-        signed = zp.dtype == np.int8
-        if s.size > 1:
-            return QuantParams(s.reshape(-1), zp.astype(np.int32).reshape(-1) if zp.size > 1
-                               else 0, bits=bits, signed=signed, axis=0)
-        return QuantParams(np.float32(s.reshape(())), int(zp.reshape(-1)[0]), bits=bits,
-                           signed=signed)
+    def shape(self, t: str) -> tuple[int, ...]:
+        return self.g.shape(t) if t in self.g.tensors else tuple(self.consts[t].shape)
 
-    def set_quant(self, t: str, qp: QuantParams, where: str):
-        info = self.g.tensors[t]
-        if info.quant is not None:
-            same = np.array_equal(np.asarray(info.quant.scale), np.asarray(qp.scale)) and \
-                np.array_equal(np.asarray(info.quant.zero_point), np.asarray(qp.zero_point))
-            if not same:
-                raise ValueError(f"node {where!r}: tensor {t!r} has two different quantization "
-                                 f"parameters")
-            return
-        info.quant = qp
-        info.dtype = "int8" if qp.signed else "uint8"
-
-    def qinput(self, t: str, qp: QuantParams, where: str) -> str:
-        """An integer operand: a constant (registered with its parameters) or a tensor."""
+    def float_input(self, n: OnnxNode, i: int) -> str:
+        """Input ``i`` as a float32 operand (a constant is registered as float32 only when it
+        is float32 already: other dtypes are refused, never converted)."""
+        t = n.input(i)
+        dt = self.dtype(t)
+        if dt != "float32":
+            raise Refused(f"input {i} ({t!r}) has dtype {dt}; this operator runs on float32")
         if t in self.consts:
-            v = self.c(t)
-            self.g.constants[t] = v
-            self.g.tensors[t] = TensorInfo(t, v.shape, str(v.dtype), qp)
-        else:
-            self.set_quant(t, qp, where)
+            self.register_const(t)
+        return t
+
+    def any_input(self, n: OnnxNode, i: int) -> str:
+        t = n.input(i)
+        if t in self.consts:
+            self.register_const(t)
         return t
 
     def emit(self, op, inputs, out, name, attrs=None, dtype="float32", quant=None):
@@ -215,270 +554,63 @@ class _Importer:
         self.g.tensors[out] = TensorInfo(out, shape, dtype, quant)
         self.g.nodes.append(Node(name, op, list(inputs), [out], attrs))
 
-    def weight(self, name: str, qp: QuantParams) -> str:
-        w = self.c(name)
-        bits = 4 if w.dtype == np.int8 and w.size and w.min() >= -8 and w.max() <= 7 else 8
-        qp = QuantParams(qp.scale, qp.zero_point, bits=bits, signed=qp.signed, axis=qp.axis)
-        self.g.constants[name] = w
-        self.g.tensors[name] = TensorInfo(name, w.shape, str(w.dtype), qp)
+    def emit_like(self, op, n: OnnxNode, src: str, attrs=None):
+        """A data-movement node: the output keeps the dtype and quantization of ``src``."""
+        info = self.g.tensors.get(src)
+        self.emit(op, [src], n.out, n.name, attrs, self.dtype(src),
+                  info.quant if info is not None else None)
+
+    def tmp(self, n: OnnxNode, what: str) -> str:
+        return f"{n.name}.{what}"
+
+    def set_quant(self, t: str, qp: QuantParams, where: str):
+        info = self.g.tensors[t]
+        if info.quant is not None:
+            same = np.array_equal(np.asarray(info.quant.scale), np.asarray(qp.scale)) and \
+                np.array_equal(np.asarray(info.quant.zero_point), np.asarray(qp.zero_point)) \
+                and info.quant.bits == qp.bits
+            if not same:
+                raise Refused(f"tensor {t!r} has two different quantization parameters "
+                              f"(another node reads it with other ones)")
+            return
+        want = onnx_qrules.storage(qp)
+        if info.dtype != want:
+            raise Refused(f"tensor {t!r} has dtype {info.dtype}, its zero point says {want}")
+        info.quant = qp
+
+    def qinput(self, n: OnnxNode, i: int, qp: QuantParams) -> str:
+        """An integer operand: a constant (registered with its parameters) or a tensor."""
+        t = n.input(i)
+        if t in self.consts:
+            v = self.consts[t]
+            if v.dtype.name != onnx_qrules.storage(qp):
+                raise Refused(f"input {i} ({t!r}) has dtype {v.dtype.name}, its zero point "
+                              f"says {onnx_qrules.storage(qp)}")
+            self.g.constants[t] = v
+            self.g.tensors[t] = TensorInfo(t, v.shape, v.dtype.name, qp)
+        else:
+            self.set_quant(t, qp, n.name)
+        return t
+
+    def weight(self, name: str, values: np.ndarray, qp: QuantParams) -> str:
+        """Register integer weights with their bit width from explicit metadata."""
+        bits = self.weight_bits.get(name, qp.bits)
+        if bits == 4 and values.dtype == np.int8 and values.size and (
+                values.min() < -8 or values.max() > 7):
+            raise Refused(f"weights {name!r} are annotated 4-bit ({WEIGHT_BITS_KEY}) but hold "
+                          f"values outside [-8, 7]")
+        qp = QuantParams(qp.scale, qp.zero_point, bits=bits, signed=qp.signed, axis=qp.axis,
+                         block_size=qp.block_size)
+        self.g.constants[name] = values
+        self.g.tensors[name] = TensorInfo(name, values.shape, values.dtype.name, qp)
         return name
 
-    # ------------------------------------------------------------------ run
-    def run(self) -> Graph:
-        og = self.model.graph
-        init = set(self.consts)
-        for vi in og.input:
-            if vi.name in init:
-                continue
-            shape = self.input_shapes.get(vi.name)
-            if shape is None:
-                dims = vi.type.tensor_type.shape.dim
-                shape = []
-                for k, d in enumerate(dims):
-                    if d.HasField("dim_value") and d.dim_value > 0:
-                        shape.append(d.dim_value if not (k == 0 and self.batch) else self.batch)
-                    elif k == 0:
-                        shape.append(self.batch or 1)
-                    else:
-                        raise ValueError(f"input {vi.name!r} has a symbolic dimension {k}; pass "
-                                         f"input_shapes={{{vi.name!r}: (...)}}")
-            if self.input_size and len(shape) == 4 and vi.name not in self.input_shapes:
-                shape = [shape[0], shape[1], self.input_size, self.input_size]
-            et = vi.type.tensor_type.elem_type
-            if et != self.onnx.TensorProto.FLOAT:
-                raise ValueError(f"input {vi.name!r} must be float32, got elem_type {et}")
-            self.g.tensors[vi.name] = TensorInfo(vi.name, tuple(shape))
-            self.g.inputs.append(vi.name)
-        for i, node in enumerate(og.node):
-            self.node(node, node.name or f"{node.op_type}_{i}")
-        g = self.g
-        if self.quantized:
-            self.fuse_qdq()
-            wbits = [g.tensors[n.inputs[1]].quant.bits for n in g.nodes
-                     if n.op in ("qconv", "qmatmul") and n.inputs[1] in g.constants]
-            g.meta["precision"] = "w4a8" if wbits and sum(b == 4 for b in wbits) * 2 > \
-                len(wbits) else "w8a8"
-        else:
-            g.meta["precision"] = "float32"
-        g.meta.update(source="onnx", model=g.name)
-        return g.validate()
 
-    def fuse_qdq(self) -> None:
-        """DequantizeLinear(x) -> Conv / MatMul (int8 weights, int32 bias) -> QuantizeLinear
-        becomes one qconv / qmatmul, as ONNX Runtime's QDQ optimizer turns it into
-        QLinearConv / QLinearMatMul; the integers run exactly and the workload sees 8-bit
-        weights. Other DQ -> op -> Q chains stay as written."""
-        g = self.g
-        producer, consumers = g.producer(), g.consumers()
-        drop: set[str] = set()
-        for node in list(g.nodes):
-            if node.op not in ("conv", "matmul") or node.inputs[1] not in self.dq_origin:
-                continue
-            dq = producer.get(node.inputs[0])
-            users = consumers.get(node.outputs[0], [])
-            if dq is None or dq.op != "dequantize" or len(users) != 1 or \
-                    users[0].op != "quantize" or node.outputs[0] in g.outputs:
-                continue
-            q = users[0]
-            wq, ws, wzp = self.dq_origin[node.inputs[1]]
-            if wq.dtype != np.int8 or np.any(np.asarray(wzp)):
-                continue
-            bias = node.inputs[2] if len(node.inputs) > 2 else ""
-            if bias and (bias not in self.dq_origin or self.dq_origin[bias][0].dtype != np.int32):
-                continue
-            is_conv = node.op == "conv"
-            wname = node.inputs[1] + ":int"
-            self.consts[wname] = wq
-            self.weight(wname, QuantParams(ws.reshape(-1) if ws.size > 1 else ws.reshape(()), 0,
-                                           axis=(0 if is_conv else 1) if ws.size > 1 else None))
-            inputs = [dq.inputs[0], wname]
-            if bias:
-                bname = bias + ":int"
-                self.g.constants[bname] = self.dq_origin[bias][0].astype(np.int32)
-                self.g.tensors[bname] = TensorInfo(bname, self.g.constants[bname].shape, "int32")
-                inputs.append(bname)
-            node.op = "qconv" if is_conv else "qmatmul"
-            node.inputs = inputs
-            node.outputs = list(q.outputs)
-            node.meta["onnx_names"] = [node.name, q.name]
-            drop.add(q.name)
-            g.tensors.pop(q.inputs[0], None)
-        g.nodes = [n for n in g.nodes if n.name not in drop]
-        consumers = g.consumers()
-        g.nodes = [n for n in g.nodes if not (n.op == "dequantize" and not consumers.get(
-            n.outputs[0]) and n.outputs[0] not in g.outputs)]
-        used = {t for n in g.nodes for t in n.inputs}
-        for t in [t for t in g.constants if t not in used]:
-            del g.constants[t]
+def _drop_unused(g: Graph) -> None:
+    used = {t for n in g.nodes for t in n.inputs} | set(g.outputs)
+    for t in [t for t in g.constants if t not in used]:
+        del g.constants[t]
+        g.tensors.pop(t, None)
 
-    def node(self, node, name):
-        op, ins, out = node.op_type, list(node.input), node.output[0] if node.output else ""
-        a = _attrs(self.onnx, node)
-        if op == "Constant":
-            self.consts[out] = self.onnx.numpy_helper.to_array(a["value"])
-            return
-        if op == "Conv":
-            w = self.fconst(ins[1])
-            k = self.shape(w)[2:]
-            attrs = {"strides": a.get("strides", (1, 1)), "pads": a.get("pads", (0, 0, 0, 0)),
-                     "dilations": a.get("dilations", (1, 1)), "group": a.get("group", 1)}
-            b = self.fconst(ins[2]) if len(ins) > 2 and ins[2] else ""
-            del k
-            self.emit("conv", [ins[0], w] + ([b] if b else []), out, name, attrs)
-        elif op == "Gemm":
-            wv = self.c(ins[1]).astype(np.float32)
-            wname = ins[1] + (".T" if a.get("transB", 0) else "")
-            self.g.constants[wname] = np.ascontiguousarray(wv.T if a.get("transB", 0) else wv)
-            b = self.fconst(ins[2]) if len(ins) > 2 and ins[2] else ""
-            self.emit("matmul", [ins[0], wname] + ([b] if b else []), out, name)
-        elif op == "MatMul":
-            if ins[1] in self.consts:
-                self.fconst(ins[1])
-            self.emit("matmul", ins[:2], out, name)
-        elif op == "BatchNormalization":
-            self.emit("batchnorm", [ins[0]] + [self.fconst(t) for t in ins[1:5]], out, name,
-                      {"epsilon": a.get("epsilon", 1e-5)})
-        elif op == "LayerNormalization":
-            self.emit("layernorm", [ins[0]] + [self.fconst(t) for t in ins[1:3] if t], out, name,
-                      {"axis": a.get("axis", -1), "epsilon": a.get("epsilon", 1e-5)})
-        elif op == "Clip":
-            lo = float(self.c(ins[1])) if len(ins) > 1 and ins[1] else a.get("min", -np.inf)
-            hi = float(self.c(ins[2])) if len(ins) > 2 and ins[2] else a.get("max", np.inf)
-            self.emit("clip", ins[:1], out, name, {"min": lo, "max": hi})
-        elif op == "HardSigmoid":
-            self.emit("hardsigmoid", ins[:1], out, name,
-                      {"alpha": a.get("alpha", 0.2), "beta": a.get("beta", 0.5)})
-        elif op == "Gelu":
-            self.emit("gelu", ins[:1], out, name, {"approximate": a.get("approximate", "none")})
-        elif op in ("MaxPool", "AveragePool"):
-            k = tuple(a["kernel_shape"])
-            attrs = {"kernel_shape": k, "strides": a.get("strides", k),
-                     "pads": a.get("pads", (0, 0, 0, 0))}
-            if op == "AveragePool":
-                attrs["count_include_pad"] = a.get("count_include_pad", 0)
-                self.emit("avg_pool", ins[:1], out, name, attrs)
-            elif self.dtype(ins[0]) != "float32":
-                qp = self.g.tensors[ins[0]].quant
-                self.emit("qmax_pool", ins[:1], out, name, attrs, self.dtype(ins[0]), qp)
-            else:
-                self.emit("max_pool", ins[:1], out, name, attrs)
-        elif op in ("Flatten", "Reshape", "Transpose"):
-            x_shape = self.shape(ins[0])
-            if op == "Flatten":
-                attrs = {"axis": a.get("axis", 1)}
-            elif op == "Reshape":
-                attrs = {"shape": tuple(int(v) for v in self.c(ins[1]))}
-            else:
-                attrs = {"perm": a.get("perm", tuple(reversed(range(len(x_shape)))))}
-            self.emit(op.lower(), ins[:1], out, name, attrs, self.dtype(ins[0]),
-                      self.g.tensors[ins[0]].quant)
-        elif op in _UNARY:
-            self.emit(_UNARY[op], ins[:1], out, name)
-        elif op in _BINARY:
-            operands = [self.fconst(t) if t in self.consts else t for t in ins]
-            self.emit(_BINARY[op], operands, out, name)
-        elif op == "Softmax":
-            self.emit("softmax", ins[:1], out, name, {"axis": a.get("axis", -1)})
-        elif op == "Concat":
-            qps = [self.g.tensors[t].quant for t in ins]
-            q = qps[0] if qps[0] is not None and all(
-                p is not None and float(p.scale) == float(qps[0].scale)
-                and p.zero_point == qps[0].zero_point for p in qps) else None
-            self.emit("concat", ins, out, name, {"axis": a["axis"]},
-                      self.dtype(ins[0]) if q else "float32", q)
-        elif op == "Resize":
-            x_shape = self.shape(ins[0])
-            if len(ins) > 2 and ins[2] and ins[2] in self.consts and self.c(ins[2]).size:
-                scales = tuple(float(s) for s in self.c(ins[2]))
-            else:
-                scales = tuple(float(s) / d for s, d in zip(self.c(ins[3]), x_shape))
-            self.emit("resize_nearest", ins[:1], out, name, {"scales": scales})
-        elif op == "QuantizeLinear":
-            qp = self.qp(ins[1], ins[2] if len(ins) > 2 and ins[2] else None)
-            self.quantized = True
-            self.emit("quantize", ins[:1], out, name, {}, "int8" if qp.signed else "uint8", qp)
-        elif op == "DequantizeLinear":
-            qp = self.qp(ins[1], ins[2] if len(ins) > 2 and ins[2] else None)
-            if ins[0] in self.consts:  # QDQ weights: fold
-                q = self.c(ins[0])
-                axis = a.get("axis", 1) if np.size(qp.scale) > 1 else None
-                zp = self.c(ins[2]) if len(ins) > 2 and ins[2] else 0
-                self.consts[out] = ref_dequantize(q, self.c(ins[1]), zp, axis=axis)
-                self.dq_origin[out] = (q, np.asarray(self.c(ins[1]), np.float32), zp)
-                return
-            self.set_quant(ins[0], qp, name)
-            self.emit("dequantize", ins[:1], out, name)
-        elif op == "QLinearConv":
-            self.quantized = True
-            self.set_quant(ins[0], self.qp(ins[1], ins[2]), name)
-            wqp = self.qp(ins[4], ins[5])
-            if np.any(np.asarray(wqp.zero_point)):
-                raise ValueError(f"node {name!r} (QLinearConv): weight zero points must be 0")
-            w = self.weight(ins[3], QuantParams(wqp.scale, 0, signed=wqp.signed, axis=0))
-            inputs = [ins[0], w]
-            if len(ins) > 8 and ins[8]:
-                self.g.constants[ins[8]] = self.c(ins[8]).astype(np.int32)
-                self.g.tensors[ins[8]] = TensorInfo(ins[8], self.c(ins[8]).shape, "int32")
-                inputs.append(ins[8])
-            yq = self.qp(ins[6], ins[7])
-            attrs = {"strides": a.get("strides", (1, 1)), "pads": a.get("pads", (0, 0, 0, 0)),
-                     "dilations": a.get("dilations", (1, 1)), "group": a.get("group", 1)}
-            self.emit("qconv", inputs, out, name, attrs, "int8" if yq.signed else "uint8", yq)
-        elif op == "QLinearMatMul":
-            self.quantized = True
-            self.set_quant(ins[0], self.qp(ins[1], ins[2]), name)
-            bqp = self.qp(ins[4], ins[5])
-            if ins[3] in self.consts:
-                b = self.weight(ins[3], QuantParams(bqp.scale, bqp.zero_point,
-                                                    signed=bqp.signed,
-                                                    axis=1 if bqp.axis is not None else None))
-            else:
-                b = ins[3]
-                self.set_quant(b, bqp, name)
-            yq = self.qp(ins[6], ins[7])
-            self.emit("qmatmul", [ins[0], b], out, name, {}, "int8" if yq.signed else "uint8",
-                      yq)
-        elif op == "QGemm":  # com.microsoft: A, sA, zA, B, sB, zB, C (int32), sY, zY
-            self.quantized = True
-            self.set_quant(ins[0], self.qp(ins[1], ins[2]), name)
-            bqp = self.qp(ins[4], ins[5])
-            if np.any(np.asarray(bqp.zero_point)):
-                raise ValueError(f"node {name!r} (QGemm): weight zero points must be 0")
-            wv = self.c(ins[3])
-            wname = ins[3] + (".T" if a.get("transB", 0) else "")
-            self.consts[wname] = np.ascontiguousarray(wv.T if a.get("transB", 0) else wv)
-            b = self.weight(wname, QuantParams(bqp.scale, 0, signed=bqp.signed,
-                                               axis=1 if bqp.axis is not None else None))
-            inputs = [ins[0], b]
-            if ins[6]:
-                self.g.constants[ins[6]] = self.c(ins[6]).astype(np.int32)
-                self.g.tensors[ins[6]] = TensorInfo(ins[6], self.c(ins[6]).shape, "int32")
-                inputs.append(ins[6])
-            yq = self.qp(ins[7], ins[8])
-            self.emit("qmatmul", inputs, out, name, {}, "int8" if yq.signed else "uint8", yq)
-        elif op in ("QLinearAdd", "QLinearMul"):
-            self.quantized = True
-            self.qinput(ins[0], self.qp(ins[1], ins[2]), name)
-            self.qinput(ins[3], self.qp(ins[4], ins[5]), name)
-            yq = self.qp(ins[6], ins[7])
-            self.emit("qadd" if op == "QLinearAdd" else "qmul", [ins[0], ins[3]], out, name, {},
-                      "int8" if yq.signed else "uint8", yq)
-        elif op == "QLinearGlobalAveragePool":
-            self.quantized = True
-            self.set_quant(ins[0], self.qp(ins[1], ins[2]), name)
-            yq = self.qp(ins[3], ins[4])
-            self.emit("qglobal_avg_pool", ins[:1], out, name, {},
-                      "int8" if yq.signed else "uint8", yq)
-        elif op == "QLinearSigmoid":
-            self.quantized = True
-            xq = self.qp(ins[1], ins[2])
-            self.set_quant(ins[0], xq, name)
-            yq = self.qp(ins[3], ins[4])
-            lname = f"{name}.lut"
-            self.g.constants[lname] = build_lut("sigmoid", {}, xq, yq)
-            self.g.tensors[lname] = TensorInfo(lname, (256,), "int8" if yq.signed else "uint8",
-                                               yq)
-            self.emit("qlut", [ins[0], lname], out, name, {"float_op": "sigmoid"},
-                      "int8" if yq.signed else "uint8", yq)
-        else:  # pragma: no cover - _check rejects it first
-            raise ValueError(f"node {name!r}: unsupported op {op!r}")
+
+__all__ = ["ORT_LEVELS", "RULES", "Refused", "Rule", "WEIGHT_BITS_KEY", "import_onnx"]

@@ -23,12 +23,16 @@ Steps (each recorded in ``graph.meta`` and the quantized nodes' ``meta``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from networks.execute import build_lut, run_graph
 from networks.graph import Graph, Node, QuantParams, TensorInfo
 from networks.models import sample_inputs
+from reference.fusion import fold_bn_float
+from reference.ptq import activation_qparams, quantize_bias, quantize_weights
 
 PRECISIONS = {"w8a8": 8, "w4a8": 4}
 LUT_OPS = frozenset({"relu", "clip", "hardsigmoid", "hardswish", "sigmoid", "silu", "gelu",
@@ -58,18 +62,18 @@ def fuse(graph: Graph) -> Graph:
         if src is None or src.op != "conv" or len(consumers.get(node.inputs[0], [])) != 1 \
                 or node.inputs[0] in g.outputs:
             continue
+        if not all(t in g.constants for t in [src.inputs[1], *node.inputs[1:5]]):
+            continue  # statistics or weights computed at run time: BN stays a node
         gamma, beta, mean, var = (g.constants[t] for t in node.inputs[1:5])
         w = g.constants[src.inputs[1]]
         o = w.shape[0]
         if _is_placeholder(w):
             new_w, new_b = w, np.broadcast_to(np.float32(0), (o,))
         else:
-            k = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64)
-                                                   + node.attrs.get("epsilon", 1e-5))
-            b = np.zeros(o) if len(src.inputs) < 3 or not src.inputs[2] else \
-                g.constants[src.inputs[2]].astype(np.float64)
-            new_w = (w.astype(np.float64) * k[:, None, None, None]).astype(np.float32)
-            new_b = ((b - mean) * k + beta).astype(np.float32)
+            b = None if len(src.inputs) < 3 or not src.inputs[2] else \
+                g.constants[src.inputs[2]]
+            new_w, new_b = fold_bn_float(w, b, gamma, beta, mean, var,
+                                         epsilon=node.attrs.get("epsilon", 1e-5))
         wname, bname = f"{src.name}.weight_folded", f"{src.name}.bias_folded"
         g.constants[wname] = new_w
         g.constants[bname] = new_b
@@ -152,38 +156,19 @@ def calibrate(graph: Graph, calibration=None, *, seed: int = 0) -> dict[str, tup
 
 
 def activation_params(lo: float, hi: float) -> QuantParams:
-    """Asymmetric int8 parameters covering [min(0, lo), max(0, hi)]."""
-    lo, hi = min(0.0, lo), max(0.0, hi)
-    if hi - lo <= 0 or not math.isfinite(hi - lo):
-        hi = lo + 1.0
-    scale = np.float32((hi - lo) / 255.0)
-    zp = int(np.clip(np.rint(-128.0 - lo / float(scale)), -128, 127))
+    """Asymmetric int8 parameters covering [min(0, lo), max(0, hi)]
+    (``reference.ptq.activation_qparams``)."""
+    scale, zp = activation_qparams(lo, hi)
     return QuantParams(scale, zp, bits=8, signed=True)
 
 
 def weight_params(w: np.ndarray, bits: int, axis: int, block_size: int = 0
                   ) -> tuple[np.ndarray, QuantParams]:
-    """Symmetric per-channel (or blocked along the input-channel axis 1) weights."""
-    qmax = (1 << (bits - 1)) - 1
-    w = w.astype(np.float32)
+    """Symmetric per-channel (or blocked along the input-channel axis 1) weights
+    (``reference.ptq.quantize_weights``)."""
+    q, scale = quantize_weights(w, bits=bits, axis=axis, block_size=block_size)
     if block_size:
-        o, c = w.shape[:2]
-        nb = -(-c // block_size)
-        pad = nb * block_size - c
-        wp = np.pad(np.abs(w), ((0, 0), (0, pad)) + ((0, 0),) * (w.ndim - 2))
-        amax = wp.reshape(o, nb, block_size, *w.shape[2:]).max(
-            axis=tuple(range(2, w.ndim + 1)))
-        scale = (np.maximum(amax, 1e-12) / qmax).astype(np.float32)
-        s_full = np.repeat(scale, block_size, axis=1)[:, :c]
-        s_full = s_full.reshape(o, c, *(1,) * (w.ndim - 2))
-        q = np.clip(np.rint(w / s_full), -qmax, qmax).astype(np.int8)
         return q, QuantParams(scale, 0, bits=bits, axis=1, block_size=block_size)
-    red = tuple(i for i in range(w.ndim) if i != axis)
-    amax = np.abs(w).max(axis=red)
-    scale = (np.maximum(amax, 1e-12) / qmax).astype(np.float32)
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    q = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax).astype(np.int8)
     return q, QuantParams(scale, 0, bits=bits, axis=axis)
 
 
@@ -236,11 +221,7 @@ def _checked_gate(cfg: dict, given) -> dict:
 _parse_gating = parse_gating
 
 
-def quantize_graph(graph: Graph, *, precision: str = "w4a8", calibration=None, gating=None,
-                   zero_skip: bool = False, fuse_ops: bool = True, seed: int = 0,
-                   first_last_8bit: bool = True, weight_granularity: str = "per_channel",
-                   block_size: int = 32, policy: dict | None = None) -> Graph:
-    """Quantize a float graph; see the module docstring. Returns a new graph."""
+def _check_options(graph, precision, weight_granularity, block_size) -> None:
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a networks.Graph, got {type(graph).__name__}")
     if graph.precision != "float32":
@@ -256,11 +237,168 @@ def quantize_graph(graph: Graph, *, precision: str = "w4a8", calibration=None, g
     if any(_is_placeholder(a) for a in graph.constants.values()):
         raise ValueError("graph has shape-only placeholder weights (materialize=False); build "
                          "it with weights to quantize it")
-    gate_cfg = _parse_gating(gating)
-    policy = dict(policy or {})
-    src = fuse(graph) if fuse_ops else graph.copy()
-    ranges = calibrate(src, calibration, seed=seed)
+    multi = [n.name for n in graph.nodes if len(n.outputs) > 1]
+    if multi:
+        raise ValueError(f"graph has nodes with several outputs {multi[:5]}: post-training "
+                         f"quantization handles one output per node")
 
+
+@dataclass
+class _Pass:
+    """The state of one quantization pass: source graph, graph built, calibrated ranges, the
+    float -> integer tensor names and the options."""
+
+    src: Graph
+    q: Graph
+    ranges: dict
+    gate_cfg: dict | None
+    bits_for: Callable[[str], int]
+    weight_granularity: str
+    block_size: int
+    qname: dict = field(default_factory=dict)
+    first_conv_seen: bool = False
+
+    def act_info(self, t: str) -> QuantParams:
+        lo, hi = self.ranges.get(t, (0.0, 1.0))
+        return activation_params(lo, hi)
+
+    def add_tensor(self, name, shape, dtype="int8", quant=None) -> str:
+        self.q.tensors[name] = TensorInfo(name, shape, dtype, quant)
+        return name
+
+    def out_tensor(self, node: Node, quant: QuantParams) -> str:
+        out = node.outputs[0]
+        return self.add_tensor(f"{out}:q", self.src.tensors[out].shape, quant=quant)
+
+    def emit(self, node: Node, op: str, ins, out: str, attrs=None):
+        self.q.nodes.append(Node(node.name, op, list(ins), [out],
+                                 dict(node.attrs) if attrs is None else attrs,
+                                 dict(node.meta)))
+        self.qname[node.outputs[0]] = out
+
+
+def _q_weighted(p: _Pass, node: Node, ins: list) -> None:
+    """conv / matmul with constant weights: integer weights, int32 bias, optional gate."""
+    src = p.src
+    bits = p.bits_for(node.name)
+    w = src.constants[node.inputs[1]]
+    is_conv = node.op == "conv"
+    blocked = (p.weight_granularity == "blocked" and bits == 4 and is_conv
+               and node.attrs.get("group", 1) == 1 and w.shape[1] > p.block_size)
+    wq, wqp = weight_params(w, bits, 0 if is_conv else 1, p.block_size if blocked else 0)
+    wname = f"{node.name}.weight_q"
+    p.q.constants[wname] = wq
+    p.add_tensor(wname, wq.shape, quant=wqp)
+    xqp = p.q.tensors[ins[0]].quant
+    bname = ""
+    if len(node.inputs) > 2 and node.inputs[2]:
+        s = wqp.scale.max(axis=1) if blocked else wqp.scale
+        bname = f"{node.name}.bias_q"
+        bq = quantize_bias(src.constants[node.inputs[2]], xqp.scale, s)
+        p.q.constants[bname] = bq
+        p.add_tensor(bname, bq.shape, "int32")
+    new_inputs = [ins[0], wname, bname] + ins[3:]
+    # optional gating of the input channels of 1x1 convs (not the first conv)
+    out_shape = src.tensors[node.outputs[0]].shape
+    if (is_conv and p.gate_cfg and p.first_conv_seen and len(node.inputs) < 4
+            and w.shape[2:] == (1, 1) and node.attrs.get("group", 1) == 1):
+        mname = p.add_tensor(f"{node.name}.gate", (out_shape[0], w.shape[1]), "bool")
+        p.q.nodes.append(Node(mname, "gate", [ins[0]], [mname], dict(p.gate_cfg)))
+        new_inputs = [ins[0], wname, bname, mname]
+    while new_inputs and not new_inputs[-1]:
+        new_inputs.pop()
+    yq = p.out_tensor(node, p.act_info(node.outputs[0]))
+    p.emit(node, "qconv" if is_conv else "qmatmul", new_inputs, yq)
+    p.q.nodes[-1].meta["weight_quant"] = ("blocked" if blocked else "per_channel", bits,
+                                          p.block_size if blocked else 0)
+    p.first_conv_seen = True
+
+
+def _q_copy_constants(p: _Pass, node: Node) -> None:
+    for t in node.inputs:
+        if t in p.src.constants:
+            p.q.constants[t] = p.src.constants[t]
+
+
+def _q_binary(p: _Pass, node: Node, ins: list) -> None:
+    yq = p.out_tensor(node, p.act_info(node.outputs[0]))
+    _q_copy_constants(p, node)
+    p.emit(node, "q" + node.op, ins, yq)
+
+
+def _q_lut(p: _Pass, node: Node, ins: list) -> None:
+    xqp = p.q.tensors[ins[0]].quant
+    yqp = p.act_info(node.outputs[0])
+    lut = build_lut(node.op, node.attrs, xqp, yqp)
+    lname = f"{node.name}.lut"
+    p.q.constants[lname] = lut
+    p.add_tensor(lname, lut.shape, quant=yqp)
+    yq = p.out_tensor(node, yqp)
+    p.emit(node, "qlut", [ins[0], lname], yq,
+           {"float_op": node.op, "float_attrs": dict(node.attrs)})
+
+
+def _q_same_params(op: str):
+    """An operator whose output keeps its input's quantization (max pool, data movement)."""
+    def build(p: _Pass, node: Node, ins: list) -> None:
+        yq = p.out_tensor(node, p.q.tensors[ins[0]].quant)
+        p.emit(node, op or node.op, ins, yq)
+    return build
+
+
+def _q_global_avg_pool(p: _Pass, node: Node, ins: list) -> None:
+    yq = p.out_tensor(node, p.act_info(node.outputs[0]))
+    p.emit(node, "qglobal_avg_pool", ins, yq, {})
+
+
+def _q_gate(p: _Pass, node: Node, ins: list) -> None:
+    out = node.outputs[0]
+    mname = p.add_tensor(out, p.src.tensors[out].shape, "bool")
+    attrs = dict(node.attrs)
+    if p.gate_cfg:
+        attrs.update(p.gate_cfg)
+    p.emit(node, "gate", ins, mname, attrs)
+
+
+def _q_float(p: _Pass, node: Node, ins: list) -> None:
+    """Any other operator (softmax, layernorm, unfused batchnorm, avg_pool, resize, concat of
+    different scales, sub, div, ONNX functions): dequantize -> float op -> quantize. A
+    non-float output (an ONNX function's indices or shapes) stays unquantized."""
+    _q_copy_constants(p, node)
+    info = p.src.tensors[node.outputs[0]]
+    if info.dtype == "float32":
+        yq = p.out_tensor(node, p.act_info(node.outputs[0]))
+    else:
+        yq = p.add_tensor(f"{node.outputs[0]}:q", info.shape, info.dtype)
+    p.emit(node, "qfloat", ins, yq, {"float_op": node.op, "float_attrs": dict(node.attrs)})
+
+
+def _quantizer(p: _Pass, node: Node):
+    """The quantizer of one float node (the table of the pass)."""
+    src = p.src
+    if node.op in ("conv", "matmul") and node.inputs[1] in src.constants:
+        return _q_weighted
+    if node.op == "matmul":  # activation x activation (attention)
+        return lambda p, node, ins: p.emit(node, "qmatmul", ins, p.out_tensor(
+            node, p.act_info(node.outputs[0])))
+    if node.op in ("add", "mul") and all(t in p.qname or t in src.constants
+                                         for t in node.inputs):
+        return _q_binary
+    if node.op in LUT_OPS:
+        return _q_lut
+    if node.op == "max_pool":
+        return _q_same_params("qmax_pool")
+    if node.op == "global_avg_pool":
+        return _q_global_avg_pool
+    if node.op in MOVE_OPS or (node.op == "concat" and _same_quant(
+            p.q, [p.qname.get(t, t) for t in node.inputs])):
+        return _q_same_params("")
+    if node.op == "gate":
+        return _q_gate
+    return _q_float
+
+
+def _bits_policy(src: Graph, precision: str, first_last_8bit: bool, policy: dict):
     weighted = [n.name for n in src.nodes
                 if n.op in ("conv", "matmul") and n.inputs[1] in src.constants]
     default_bits = PRECISIONS[precision]
@@ -273,116 +411,35 @@ def quantize_graph(graph: Graph, *, precision: str = "w4a8", calibration=None, g
         if first_last_8bit and weighted and name in (weighted[0], weighted[-1]):
             return 8
         return default_bits
+    return bits_for
 
+
+def quantize_graph(graph: Graph, *, precision: str = "w4a8", calibration=None, gating=None,
+                   zero_skip: bool = False, fuse_ops: bool = True, seed: int = 0,
+                   first_last_8bit: bool = True, weight_granularity: str = "per_channel",
+                   block_size: int = 32, policy: dict | None = None) -> Graph:
+    """Quantize a float graph; see the module docstring. Returns a new graph."""
+    _check_options(graph, precision, weight_granularity, block_size)
+    gate_cfg = _parse_gating(gating)
+    policy = dict(policy or {})
+    src = fuse(graph) if fuse_ops else graph.copy()
     q = Graph(name=src.name, nodes=[], tensors={}, constants={}, inputs=list(src.inputs),
               outputs=list(src.outputs), meta=dict(src.meta))
-    qname: dict[str, str] = {}  # float tensor -> integer tensor
-
-    def act_info(t: str) -> QuantParams:
-        lo, hi = ranges.get(t, (0.0, 1.0))
-        return activation_params(lo, hi)
-
-    def add_tensor(name, shape, dtype="int8", quant=None):
-        q.tensors[name] = TensorInfo(name, shape, dtype, quant)
-        return name
-
+    p = _Pass(src, q, calibrate(src, calibration, seed=seed), gate_cfg,
+              _bits_policy(src, precision, first_last_8bit, policy), weight_granularity,
+              block_size)
     for name in src.inputs:
         info = src.tensors[name]
         q.tensors[name] = TensorInfo(name, info.shape)
-        qt = add_tensor(f"{name}:q", info.shape, quant=act_info(name))
+        qt = p.add_tensor(f"{name}:q", info.shape, quant=p.act_info(name))
         q.nodes.append(Node(f"{name}.quantize", "quantize", [name], [qt]))
-        qname[name] = qt
-
-    first_conv_seen = False
+        p.qname[name] = qt
     for node in src.nodes:
-        out = node.outputs[0]
-        out_shape = src.tensors[out].shape
-        ins = [qname.get(t, t) for t in node.inputs]
-        meta = dict(node.meta)
-        if node.op in ("conv", "matmul") and node.inputs[1] in src.constants:
-            bits = bits_for(node.name)
-            w = src.constants[node.inputs[1]]
-            is_conv = node.op == "conv"
-            blocked = (weight_granularity == "blocked" and bits == 4 and is_conv
-                       and node.attrs.get("group", 1) == 1 and w.shape[1] > block_size)
-            wq, wqp = weight_params(w, bits, 0 if is_conv else 1,
-                                    block_size if blocked else 0)
-            wname = f"{node.name}.weight_q"
-            q.constants[wname] = wq
-            add_tensor(wname, wq.shape, quant=wqp)
-            xqp = q.tensors[ins[0]].quant
-            bname = ""
-            if len(node.inputs) > 2 and node.inputs[2]:
-                bias = src.constants[node.inputs[2]].astype(np.float64)
-                s = wqp.scale.max(axis=1) if blocked else wqp.scale
-                bq = np.rint(bias / (float(xqp.scale) * s.astype(np.float64)))
-                bname = f"{node.name}.bias_q"
-                q.constants[bname] = np.clip(bq, -2**31, 2**31 - 1).astype(np.int32)
-                add_tensor(bname, bq.shape, "int32")
-            new_inputs = [ins[0], wname, bname] + ins[3:]
-            # optional gating of the input channels of 1x1 convs (not the first conv)
-            if (is_conv and gate_cfg and first_conv_seen and len(node.inputs) < 4
-                    and w.shape[2:] == (1, 1) and node.attrs.get("group", 1) == 1):
-                mname = add_tensor(f"{node.name}.gate", (out_shape[0], w.shape[1]), "bool")
-                q.nodes.append(Node(mname, "gate", [ins[0]], [mname], dict(gate_cfg)))
-                new_inputs = [ins[0], wname, bname, mname]
-            while new_inputs and not new_inputs[-1]:
-                new_inputs.pop()
-            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
-            meta["weight_quant"] = ("blocked" if blocked else "per_channel", bits,
-                                    block_size if blocked else 0)
-            q.nodes.append(Node(node.name, "qconv" if is_conv else "qmatmul", new_inputs, [yq],
-                                dict(node.attrs), meta))
-            first_conv_seen = True
-        elif node.op == "matmul":  # activation x activation (attention)
-            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
-            q.nodes.append(Node(node.name, "qmatmul", ins, [yq], dict(node.attrs), meta))
-        elif node.op in ("add", "mul") and all(t in qname or t in src.constants
-                                               for t in node.inputs):
-            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
-            for t in node.inputs:
-                if t in src.constants:
-                    q.constants[t] = src.constants[t]
-            q.nodes.append(Node(node.name, "q" + node.op, ins, [yq], dict(node.attrs), meta))
-        elif node.op in LUT_OPS:
-            xqp = q.tensors[ins[0]].quant
-            yqp = act_info(out)
-            lut = build_lut(node.op, node.attrs, xqp, yqp)
-            lname = f"{node.name}.lut"
-            q.constants[lname] = lut
-            add_tensor(lname, lut.shape, quant=yqp)
-            yq = add_tensor(f"{out}:q", out_shape, quant=yqp)
-            q.nodes.append(Node(node.name, "qlut", [ins[0], lname], [yq],
-                                {"float_op": node.op, "float_attrs": dict(node.attrs)}, meta))
-        elif node.op == "max_pool":
-            yq = add_tensor(f"{out}:q", out_shape, quant=q.tensors[ins[0]].quant)
-            q.nodes.append(Node(node.name, "qmax_pool", ins, [yq], dict(node.attrs), meta))
-        elif node.op == "global_avg_pool":
-            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
-            q.nodes.append(Node(node.name, "qglobal_avg_pool", ins, [yq], {}, meta))
-        elif node.op in MOVE_OPS or (node.op == "concat" and _same_quant(q, ins)):
-            yq = add_tensor(f"{out}:q", out_shape, quant=q.tensors[ins[0]].quant)
-            q.nodes.append(Node(node.name, node.op, ins, [yq], dict(node.attrs), meta))
-        elif node.op == "gate":
-            mname = add_tensor(out, out_shape, "bool")
-            attrs = dict(node.attrs)
-            if gate_cfg:
-                attrs.update(gate_cfg)
-            q.nodes.append(Node(node.name, "gate", ins, [mname], attrs, meta))
-            qname[out] = mname
-            continue
-        else:  # softmax, layernorm, batchnorm (unfused), avg_pool, resize, concat, sub, div
-            for t in node.inputs:
-                if t in src.constants:
-                    q.constants[t] = src.constants[t]
-            yq = add_tensor(f"{out}:q", out_shape, quant=act_info(out))
-            q.nodes.append(Node(node.name, "qfloat", ins, [yq],
-                                {"float_op": node.op, "float_attrs": dict(node.attrs)}, meta))
-        qname[out] = yq
-
+        ins = [p.qname.get(t, t) for t in node.inputs]
+        _quantizer(p, node)(p, node, ins)
     for out in src.outputs:
         q.tensors[out] = TensorInfo(out, src.tensors[out].shape)
-        q.nodes.append(Node(f"{out}.dequantize", "dequantize", [qname[out]], [out]))
+        q.nodes.append(Node(f"{out}.dequantize", "dequantize", [p.qname[out]], [out]))
     q.meta.update(precision=precision, zero_skip=bool(zero_skip), gating=gate_cfg,
                   float_bytes=graph.model_bytes(), weight_granularity=weight_granularity,
                   block_size=block_size if weight_granularity == "blocked" else 0,

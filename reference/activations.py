@@ -28,6 +28,26 @@ def relu6(x, *, precision="float32") -> np.ndarray:
     return np.minimum(np.maximum(x, x.dtype.type(0)), x.dtype.type(6))
 
 
+def clip(x, min=-np.inf, max=np.inf, *, precision="float32") -> np.ndarray:
+    """min(max(x, lo), hi) (ONNX Clip), bounds rounded to ``precision`` once.
+
+    Numeric contract: exact (a selection); NaN propagates; an infinite bound is no bound.
+    Errors: TypeError for non-numeric input.
+    """
+    x = as_float("x", x, precision)
+    t = x.dtype.type
+    return np.clip(x, t(min), t(max)).astype(x.dtype, copy=False)
+
+
+def erf(x, *, precision="float32") -> np.ndarray:
+    """The error function. Numeric contract: SciPy's ``erf`` in float64, rounded once to
+    ``precision`` (NumPy has no float32 erf). Errors: TypeError for non-numeric input."""
+    from scipy.special import erf as erf64
+
+    x = as_float("x", x, precision)
+    return erf64(x.astype(np.float64)).astype(x.dtype)
+
+
 def hard_sigmoid(x, *, alpha=1.0 / 6.0, beta=0.5, precision="float32") -> np.ndarray:
     """max(0, min(1, alpha * x + beta)).
 

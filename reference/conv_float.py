@@ -115,3 +115,103 @@ def linear_float(x, w, *, bias=None, precision="float32") -> np.ndarray:
             raise ValueError(f"bias has shape {b.shape}: expected ({w.shape[0]},)")
         y = y + b
     return y.reshape(lead + (w.shape[0],))
+
+
+def _im2col(x, kh, kw, strides, pads, dilations, oh, ow):
+    """(N, C, H, W) -> (N, C*kh*kw, oh*ow), zero padding; exact copies, no arithmetic."""
+    n, c, h, w = x.shape
+    pt, pl, pb, pr = pads
+    if any(pads):
+        xp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
+        xp[:, :, pt:pt + h, pl:pl + w] = x
+    else:
+        xp = x
+    sh, sw = strides
+    dh, dw = dilations
+    cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, i, j] = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                                  j * dw:j * dw + sw * (ow - 1) + 1:sw]
+    return cols.reshape(n, c * kh * kw, oh * ow)
+
+
+def _depthwise_taps(x, w, strides, pads, dilations, oh, ow):
+    n, o = x.shape[0], w.shape[0]
+    kh, kw = w.shape[2:]
+    y = np.zeros((n, o, oh, ow), dtype=np.float32)
+    pt, pl, pb, pr = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(pads) else x
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i * dilations[0]:i * dilations[0] + strides[0] * (oh - 1) + 1:
+                     strides[0], j * dilations[1]:j * dilations[1] + strides[1] * (ow - 1)
+                     + 1:strides[1]]
+            y += tap * w[None, :, 0, i, j, None, None]
+    return y
+
+
+def conv2d_float_blas(x, w, *, bias=None, strides=(1, 1), pads=(0, 0, 0, 0),
+                      dilations=(1, 1), groups=1) -> np.ndarray:
+    """2-D float32 convolution through im2col + BLAS (the golden run's fast float path).
+
+    Numeric contract:
+      - dtypes: ``x`` converted to float32 (C-contiguous), ``w`` and ``bias`` used as float32;
+        result float32 NCHW. Padding zeros; pads ONNX order (top, left, bottom, right).
+      - evaluation order: depthwise (``groups == C == O``, one input channel per group):
+        ``y = 0; y += tap * w[o, 0, i, j]`` for kernel row i then column j ascending, multiply
+        and add rounded separately. Otherwise one float32 GEMM per group,
+        ``W (O/g, C/g*KH*KW) @ cols``, summed in the order of the machine's BLAS ``sgemm``
+        (blocking, FMA and threads are the BLAS's: deterministic for one machine, library and
+        thread count, not across them). Then ``+ bias`` rounded once.
+      - accuracy: within ``k * eps_f32 * sum|w x|`` of :func:`conv2d_float`'s fixed order
+        (k = taps per output); use :func:`conv2d_float` where bits must match across machines.
+      - errors: as :func:`conv2d_float` (geometry named by argument).
+    """
+    x = np.ascontiguousarray(as_float("x", x, "float32", ndim=4))
+    w = as_float("w", w, "float32", ndim=4)
+    strides, pads, dilations, group, oh, ow = conv_geometry(
+        x.shape, w.shape, strides, pads, dilations, groups)
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    if group > 1 and cg == 1 and o == group:  # depthwise: multiply-add per tap
+        y = _depthwise_taps(x, w, strides, pads, dilations, oh, ow)
+    else:
+        if kh == kw == 1 and strides == (1, 1) and not any(pads):
+            cols = x.reshape(n, x.shape[1], oh * ow)
+        else:
+            cols = _im2col(x, kh, kw, strides, pads, dilations, oh, ow)
+        if group == 1:
+            y = np.matmul(w.reshape(o, -1), cols)
+        else:
+            k = cg * kh * kw
+            cols = cols.reshape(n, group, k, oh * ow)
+            y = np.matmul(w.reshape(group, o // group, k)[None], cols)
+        y = y.reshape(n, o, oh, ow)
+    if bias is not None:
+        b = as_float("bias", bias, "float32", ndim=1)
+        if b.shape[0] != o:
+            raise ValueError(f"bias has shape {b.shape}: expected ({o},) (output channels)")
+        y += b.reshape(1, o, 1, 1)
+    return y
+
+
+def matmul_float_blas(a, b, *, bias=None) -> np.ndarray:
+    """``a @ b (+ bias)`` in float32 through BLAS (NumPy ``matmul`` broadcasting, as ONNX
+    MatMul; 1-D operands as NumPy).
+
+    Numeric contract: inputs converted to float32; the reduction summed in the order of the
+    machine's BLAS ``sgemm`` (deterministic per machine, library and thread count); then
+    ``+ bias`` (broadcast) rounded once; result float32. For a fixed order across machines use
+    :func:`matmul_float`. Errors: ValueError for shapes that do not multiply.
+    """
+    a = as_float("a", a, "float32")
+    b = as_float("b", b, "float32")
+    try:
+        y = np.matmul(a, b)
+    except ValueError:
+        raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}: expected "
+                         f"a.shape[-1] == b.shape[-2] and broadcastable batch dims") from None
+    if bias is not None:
+        y = y + as_float("bias", bias, "float32")
+    return y.astype(np.float32, copy=False)

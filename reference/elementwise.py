@@ -1,4 +1,4 @@
-"""Float elementwise and data-movement operators: add, mul, concat, nearest upsample."""
+"""Float elementwise and data-movement operators: add, sub, mul, div, concat, nearest resize."""
 
 from __future__ import annotations
 
@@ -20,6 +20,23 @@ def mul(a, b, *, precision="float32") -> np.ndarray:
     a, b = as_float("a", a, precision), as_float("b", b, precision)
     _broadcast("a", a, "b", b)
     return a * b
+
+
+def sub(a, b, *, precision="float32") -> np.ndarray:
+    """a - b with NumPy broadcasting. Numeric contract: one correctly rounded subtraction in
+    ``precision``. Errors: ValueError if the shapes do not broadcast."""
+    a, b = as_float("a", a, precision), as_float("b", b, precision)
+    _broadcast("a", a, "b", b)
+    return a - b
+
+
+def div(a, b, *, precision="float32") -> np.ndarray:
+    """a / b with NumPy broadcasting. Numeric contract: one correctly rounded IEEE division in
+    ``precision`` (x / 0 is +-inf, 0 / 0 NaN, no error). Errors: ValueError for shapes."""
+    a, b = as_float("a", a, precision), as_float("b", b, precision)
+    _broadcast("a", a, "b", b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a / b
 
 
 def _broadcast(na, a, nb, b):
@@ -65,3 +82,32 @@ def upsample_nearest(x, *, scale=2) -> np.ndarray:
         raise ValueError(f"x has shape {x.shape}: expected 4-D NCHW")
     s = check_int("scale", scale, minimum=1)
     return np.repeat(np.repeat(x, s, axis=2), s, axis=3)
+
+
+def resize_nearest(x, *, scales) -> np.ndarray:
+    """Nearest-neighbour resize by one scale per axis (ONNX Resize mode=nearest,
+    coordinate_transformation_mode=asymmetric, nearest_mode=floor), any dtype.
+
+    Numeric contract: exact copy; output size ``floor(d * s)`` per axis (float64 product);
+    output index ``i`` of an axis with ``s != 1`` reads input index ``floor(i / s)`` (float64
+    division), so ``out[i] = x[floor(i / s)]``. Errors: ValueError for a scale count that is
+    not the rank, a scale <= 0 or an empty output.
+    """
+    x = np.asarray(x)
+    scales = tuple(float(s) for s in scales)
+    if len(scales) != x.ndim:
+        raise ValueError(f"scales has {len(scales)} entries: expected one per axis of x "
+                         f"(shape {x.shape})")
+    out = x
+    for axis, s in enumerate(scales):
+        if not s > 0 or not np.isfinite(s):
+            raise ValueError(f"scales[{axis}]={s!r}: expected a finite scale > 0")
+        if s == 1:
+            continue
+        size = int(np.floor(x.shape[axis] * s))
+        if size < 1:
+            raise ValueError(f"scales[{axis}]={s!r} makes axis {axis} of size "
+                             f"{x.shape[axis]} empty")
+        idx = np.floor(np.arange(size) / s).astype(int)
+        out = np.take(out, idx, axis=axis)
+    return out

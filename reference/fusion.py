@@ -199,3 +199,22 @@ def conv_bn_relu_float(x, w, b, gamma, beta, mean, var, *, epsilon=1e-5, activat
         return y
     y = np.maximum(y, y.dtype.type(0))
     return y if activation == "relu" else np.minimum(y, y.dtype.type(6))
+
+
+def clip_clamp(clip_min, clip_max, out_scale, out_zero_point, *, dtype="int8"):
+    """Integer clamp (lo, hi) that a fused Clip(clip_min, clip_max) becomes on an output of
+    real value ``out_scale * (q - out_zero_point)``.
+
+    Numeric contract: each finite bound is quantized like any value, ``zp +
+    round_half_even(fl32(fl32(bound) / fl32(out_scale)))`` (one float32 division), then
+    intersected with qrange(dtype); an infinite bound leaves that side at qmin / qmax (clip
+    commutes with quantization). Integers, exact.
+    """
+    lo, hi = qrange(dtype)
+    zp = int(out_zero_point)
+    s32 = np.float32(out_scale)
+    if np.isfinite(clip_min):
+        lo = max(lo, zp + int(np.rint(np.float32(clip_min) / s32)))
+    if np.isfinite(clip_max):
+        hi = min(hi, zp + int(np.rint(np.float32(clip_max) / s32)))
+    return lo, hi

@@ -32,7 +32,12 @@ from reference._validate import as_float, check_int, conv_geometry, int_array
 from reference.conv_float import conv2d_float, conv2d_macs
 from reference.conv_int import conv2d_int
 from reference.requantize import requantize
-from reference.zeroskip import centred_conv_operands, finish_int32, sparse_conv_accumulate
+from reference.zeroskip import (
+    centred_conv_operands,
+    finish_int32,
+    sparse_conv_accumulate,
+    tap_coverage,
+)
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,49 @@ class TopKChannelGate(GatingUnit):
         return self._top(xc.reshape(xc.shape[0], xc.shape[1], -1).sum(axis=2))
 
 
+def topk_keep_count(keep, channels) -> int:
+    """Channels a top-k gate keeps for a ``keep`` fraction of ``channels``.
+
+    Numeric contract: ``max(1, min(channels, round(keep * channels)))`` with the product in
+    float64 and Python's ``round`` (half to even); at least one channel. Errors: ValueError
+    for ``channels < 1`` or a ``keep`` that is not a finite number in [0, 1].
+    """
+    channels = check_int("channels", channels, minimum=1)
+    keep = float(keep)
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"keep={keep!r}: expected a fraction in [0, 1]")
+    return max(1, min(channels, int(round(keep * channels))))
+
+
+def threshold_channel_mask(x, threshold) -> np.ndarray:
+    """(N, C) mask of channels whose mean activation exceeds ``threshold`` (float map).
+
+    Numeric contract: score = float32 mean over H*W (``np.mean`` with dtype float32: pairwise
+    sum, one division), kept where ``score > threshold`` with ``threshold`` a Python float
+    compared against the float32 scores (NumPy's rule for a Python scalar: it takes the
+    array's dtype).
+    """
+    x = as_float("x", x, "float32", ndim=4)
+    n, c = x.shape[:2]
+    return x.reshape(n, c, -1).mean(axis=2, dtype=np.float32) > float(threshold)
+
+
+def threshold_channel_mask_int(q, threshold, *, scale, zero_point=0) -> np.ndarray:
+    """(N, C) mask of channels whose mean real activation exceeds ``threshold`` (int8 map of
+    real value ``scale * (q - zero_point)``).
+
+    Numeric contract: ``S = sum_hw (q - zp)`` exact int64; ``score = float64(S) *
+    float64(scale) / (H*W)`` (left to right, float64); kept where ``score > threshold``
+    (float64). Unlike :class:`GatingUnit` decisions this is not integer-only: the threshold is
+    real. Errors: TypeError for a non-8-bit ``q``.
+    """
+    xc = _int_sums(q, zero_point)
+    n, c = xc.shape[:2]
+    sums = xc.reshape(n, c, -1).sum(axis=2)
+    return sums.astype(np.float64) * float(scale) / (xc.shape[2] * xc.shape[3]) > \
+        float(threshold)
+
+
 class SpatialGate(GatingUnit):
     """Spatial gating: per pixel score = sum_c w[c] * x[c, h, w] + b; kept where > threshold.
 
@@ -211,14 +259,6 @@ def _check_mask(mask, kind, n, c, h, w):
     return mask
 
 
-def _coverage(size, k, stride, pad_begin, dilation, out):
-    """How many (output position, tap) pairs of one axis read each input index."""
-    cov = np.zeros(size, dtype=np.int64)
-    idx = (np.arange(out)[:, None] * stride - pad_begin + np.arange(k)[None, :] * dilation).ravel()
-    np.add.at(cov, idx[(idx >= 0) & (idx < size)], 1)
-    return cov
-
-
 def gate_macs(mask, kind, x_shape, w_shape, *, strides, pads, dilations, groups, out_hw):
     """(macs_dense, macs_skipped) of a gated conv, counted in dense-conv terms.
 
@@ -233,8 +273,8 @@ def gate_macs(mask, kind, x_shape, w_shape, *, strides, pads, dilations, groups,
     o, cg, kh, kw = w_shape
     oh, ow = out_hw
     dense = n * o * oh * ow * cg * kh * kw
-    rows = _coverage(h, kh, strides[0], pads[0], dilations[0], oh)
-    cols = _coverage(w, kw, strides[1], pads[1], dilations[1], ow)
+    rows = tap_coverage(h, kh, strides[0], pads[0], dilations[0], oh)
+    cols = tap_coverage(w, kw, strides[1], pads[1], dilations[1], ow)
     if kind == "channel":
         # a gated channel is not computed at all: all its taps (padding ones too) for the
         # o/groups outputs it feeds

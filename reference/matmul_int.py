@@ -226,3 +226,21 @@ def _batched_pair_overflow(a: np.ndarray, b: np.ndarray, batch: tuple[int, ...])
     for idx in np.ndindex(*batch):
         out[idx] = int16_pair_overflow(a2[idx], b2[idx])
     return out
+
+
+def add_bias_int32(acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``acc + bias`` for an int32 accumulator and an int32 bias broadcast along the last axis
+    (a matmul's output columns; QGemm's ``C``).
+
+    Numeric contract: exact sum in int64, then reduced modulo 2**32 to int32 (the wrap of an
+    int32 accumulator that starts at the bias, as :func:`matmul_int` and ONNX Runtime).
+    Errors: TypeError for non-int32 operands; ValueError if the shapes do not broadcast.
+    """
+    acc = check_array("acc", acc, ("int32",))
+    bias = check_array("bias", bias, ("int32",))
+    try:
+        np.broadcast_shapes(acc.shape, bias.shape)
+    except ValueError:
+        raise ValueError(f"bias has shape {bias.shape}: does not broadcast against acc "
+                         f"{acc.shape}") from None
+    return wrap_int32(acc.astype(np.int64) + bias)

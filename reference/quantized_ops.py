@@ -15,7 +15,7 @@ from reference.activations import hard_swish, sigmoid
 from reference.dtypes import QTYPES, qrange
 from reference.pooling import pool_windows
 from reference.qlinear_ops import qlinear_add, qlinear_mul
-from reference.quantize import _zero_point_for
+from reference.quantize import _zero_point_for, dequantize, quantize
 from reference.requantize import (
     REQUANTIZE_MODES,
     multiply_by_quantized_multiplier,
@@ -247,3 +247,24 @@ def quantized_avg_pool2d(q, *, kernel_shape, strides=None, pads=(0, 0, 0, 0),
         avg = fl + ((twice > count) | ((twice == count) & (fl % 2 == 1)))
     lo, hi = qrange(q.dtype.name)
     return np.clip(avg, lo, hi).astype(q.dtype)
+
+
+def dequantize_op_quantize_table(fn, *, in_scale, in_zero_point, in_dtype, out_scale,
+                                 out_zero_point, out_dtype) -> np.ndarray:
+    """Table of ``quantize(fn(dequantize(q)))`` for every 8-bit input code ``q`` (index
+    ``q - qmin``): ONNX's DequantizeLinear -> unary float op -> QuantizeLinear chain,
+    precomputed.
+
+    Numeric contract: codes ``qmin..qmax`` of ``in_dtype`` (int8/uint8) dequantized by
+    :func:`reference.quantize.dequantize` (``fl32(q - zp) * scale``), ``fn`` applied to that
+    float32 vector (``fn`` is a float32 operator of ``reference/``; its own contract), then
+    :func:`reference.quantize.quantize` to ``out_dtype`` (float32 division, round half to even,
+    saturation). Result: (256,) array of ``out_dtype``'s storage; :func:`lut_apply` uses it.
+    Identical, element for element, to running the chain on every tensor element.
+    """
+    lo, hi = qrange(check_choice("in_dtype", in_dtype, ("int8", "uint8")))
+    codes = np.arange(lo, hi + 1).astype(qrange_storage(in_dtype))
+    real = dequantize(codes, in_scale, in_zero_point)
+    y = np.asarray(fn(real))
+    return quantize(y.astype(np.float32, copy=False), out_scale, out_zero_point,
+                    dtype=out_dtype)

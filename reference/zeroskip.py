@@ -267,3 +267,53 @@ def skip_conv2d_int(x, w, *, x_zero_point=0, w_zero_point=0, bias=None, strides=
     record = ZeroSkipRecord(a_bitmap, b_bitmap, (1,) + x_block, w_block + (1, 1),
                             int(a_bitmap.sum()), int(b_bitmap.sum()), dense, done, dense - done)
     return finish_int32(acc, b), record
+
+
+def tap_coverage(size, kernel, stride, pad_begin, dilation, out) -> np.ndarray:
+    """How many (output position, kernel tap) pairs of one conv axis read each input index.
+
+    Numeric contract: exact int64 counts, shape (size,); output position ``p`` and tap ``t``
+    read input index ``p * stride - pad_begin + t * dilation`` when it lies in [0, size)
+    (padding reads are not counted).
+    """
+    cov = np.zeros(size, dtype=np.int64)
+    idx = (np.arange(out)[:, None] * stride - pad_begin
+           + np.arange(kernel)[None, :] * dilation).ravel()
+    np.add.at(cov, idx[(idx >= 0) & (idx < size)], 1)
+    return cov
+
+
+def conv_zero_skip_macs(bitmap, block, x_shape, w_shape, *, strides, pads, dilations, groups,
+                        out_hw, channel_mask=None) -> int:
+    """MACs of a conv that read an element of an all-zero activation block (what a zero-block
+    skipping engine saves; the golden run's count).
+
+    Numeric contract: exact Python int. ``bitmap`` is ``zero_block_bitmap`` of the NCHW input
+    with ``block`` (one entry per axis); every in-image element of a True block is counted once
+    per (output position, tap) that reads it (:func:`tap_coverage` per axis) and per output
+    channel of its group (``O / groups``). Padding taps are never counted (a dense engine does
+    them). With ``channel_mask`` ((N, C) bool, a channel gate), only kept channels count: gated
+    ones are the gate's saving, not the zero-skip's.
+    """
+    n, c, h, w = x_shape
+    o, _, kh, kw = w_shape
+    elems = _expand(np.asarray(bitmap, dtype=bool), tuple(block), (n, c, h, w))
+    if channel_mask is not None:
+        elems = elems & np.asarray(channel_mask, dtype=bool)[:, :, None, None]
+    rows = tap_coverage(h, kh, strides[0], pads[0], dilations[0], out_hw[0])
+    cols = tap_coverage(w, kw, strides[1], pads[1], dilations[1], out_hw[1])
+    return int((elems * np.outer(rows, cols)[None, None]).sum()) * (o // groups)
+
+
+def matmul_zero_skip_macs(bitmap, block, a_shape, out_shape) -> int:
+    """MACs of ``a @ b`` that read an element of an all-zero block of ``a`` (golden-run count).
+
+    Numeric contract: exact Python int. ``bitmap`` is ``zero_block_bitmap`` of ``a`` with
+    ``block`` over its trailing (rows, K) dims (leading dims block 1); each zero element of
+    ``a`` feeds ``out_shape[-1]`` outputs, times the batch broadcast factor
+    ``prod(out_shape[:-2]) / prod(a_shape[:-2])``.
+    """
+    full = (1,) * (len(a_shape) - len(block)) + tuple(block)
+    elems = _expand(np.asarray(bitmap, dtype=bool), full, tuple(a_shape))
+    batch_rep = int(np.prod(out_shape[:-2])) // max(1, int(np.prod(a_shape[:-2])))
+    return int(elems.sum()) * int(out_shape[-1]) * batch_rep

@@ -34,6 +34,7 @@ import yaml
 
 from reference import conv_int, gating, matmul_int, quantize, requantize
 from reference.dtypes import qrange, storage_dtype
+from validation import op_cases
 from validation.manifest import GoldenTensor
 
 #: requantize modes of reference.requantize that a case may choose
@@ -370,6 +371,79 @@ def check_case_size(op: str, p: Mapping[str, Any]) -> None:
         name, n = max(big.items(), key=lambda item: item[1])
         raise ValueError(f"op {op!r}: the {name} would have {n:,} elements, more than the "
                          f"{MAX_ELEMENTS:,} a golden-vector case may hold")
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    if isinstance(value, list | tuple):
+        return tuple(_int(v) for v in value)
+    return tuple(_int(v) for v in str(value).replace("x", ",").split(",") if v.strip())
+
+
+def _parser(default: Any) -> Callable[[Any], Any] | None:
+    """The parameter parser of a keyword argument's default (None: not a parameter)."""
+    if isinstance(default, bool):
+        return _bool
+    if isinstance(default, int):
+        return _int
+    if isinstance(default, float):
+        return float
+    if isinstance(default, str):
+        return str
+    if isinstance(default, tuple) and all(isinstance(v, int) for v in default):
+        return _ints
+    return None
+
+
+def _value_name(value: Any) -> str:
+    text = _dims(value) if isinstance(value, tuple) else str(value)
+    return text.replace("-", "m").replace(".", "p")
+
+
+def _logical(array: np.ndarray, kind: str | None) -> tuple[np.ndarray, str]:
+    if kind in ("i4", "u4"):
+        return array, "int4" if kind == "i4" else "uint4"
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8), "uint8"
+    return array, array.dtype.name
+
+
+def _tensor_spec(op: str, case: op_cases.TensorCase) -> _OpSpec:
+    """A row of ``validation.op_cases`` as an operator case: ``shape`` and the plain keyword
+    arguments are its parameters; tensors are what the reference function takes and returns."""
+    params: dict[str, tuple[Callable[[Any], Any], Any]] = {}
+    if case.shape:
+        params["shape"] = (_shape, case.shape)
+    for key, default in case.attrs.items():
+        parser = _parser(default)
+        if parser is not None:
+            params[key] = (parser, default)
+
+    def name(p: dict) -> str:
+        parts = [_dims(p["shape"])] if "shape" in p else []
+        parts += [f"{k}{_value_name(v)}" for k, v in p.items()
+                  if k != "shape" and v != case.attrs[k]]
+        return "_".join([op, *parts])
+
+    def generate(p: dict, rng: np.random.Generator) -> list[GoldenTensor]:
+        attrs = {**case.attrs, **{k: v for k, v in p.items() if k != "shape"}}
+        ins, outs = case.tensors(p.get("shape", case.shape), attrs, rng)
+        kinds = {i.name: i.kind for i in case.inputs if i.value is None}
+        tensors = []
+        for tname, value, role in ins:
+            if isinstance(value, np.ndarray | np.generic):
+                array, dtype = _logical(np.asarray(value), kinds.get(tname))
+                tensors.append(GoldenTensor(tname, array, dtype, role))
+        for tname, value in outs:
+            array, dtype = _logical(value, None)
+            tensors.append(GoldenTensor(tname, array, dtype, "output"))
+        return tensors
+
+    doc = case.doc or (case.fn.__doc__ or "").strip().splitlines()[0]
+    return _OpSpec(params=params, name=name, generate=generate,
+                   doc=f"reference.{op}: {doc}")
+
+
+OPERATORS.update({op: _tensor_spec(op, case) for op, case in op_cases.CASES.items()})
 
 
 @dataclass(frozen=True)

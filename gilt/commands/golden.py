@@ -25,8 +25,9 @@ from validation.manifest import MAX_WORD_BITS, WriteOptions, golden_files, write
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("what to generate (choose one)")
-    src.add_argument("--op", help=f"operator case: one of {sorted(cases_mod.OPERATORS)} "
-                                  "(default: none)")
+    src.add_argument("--op", help=f"operator case: one of the {len(cases_mod.OPERATORS)} "
+                                  f"that --list-ops lists (conv2d, matmul, quantize, "
+                                  f"requantize, and one per reference/ operator)")
     src.add_argument("--param", action="append", metavar="KEY=VALUE",
                      help="operator parameter (repeatable, or comma-separated: c=16,k=32; "
                           "see --list-ops for names and defaults)")

@@ -147,10 +147,10 @@ def test_gated_conv_equals_masked_input(gated):
     x = run.tensors["block0.relu1:q"].copy()
     zp = q.tensors["block0.relu1:q"].quant.zero_point
     x[~np.broadcast_to(mask[:, :, None, None], x.shape)] = zp
-    from networks.execute import qconv
+    from networks.execute import run_node
     node = q.node("block0.conv2")
     ins = [x] + [q.constants[t] for t in node.inputs[1:3]]
-    assert np.array_equal(qconv(q, node, ins), run.tensors[node.outputs[0]])
+    assert np.array_equal(run_node(q, node, ins), run.tensors[node.outputs[0]])
 
 
 def test_gating_strategy_swap(gated):
