@@ -318,7 +318,7 @@ def _dequantize(ctx: Context, node: Node, ins: list) -> np.ndarray:
     return dequant(ins[0], ctx.quant(node.inputs[0]))
 
 
-def _clamp(ty: QuantParams, attrs: dict) -> tuple[int, int]:
+def fused_activation_range(ty: QuantParams, attrs: dict) -> tuple[int, int]:
     """Output integer range of a conv with a fused activation (ReLU: from the zero point,
     Clip: its quantized bounds). With PTQ's calibrated ranges these are no-ops."""
     act = attrs.get("activation")
@@ -347,7 +347,7 @@ def _qconv(ctx: Context, node: Node, ins: list) -> np.ndarray:
                      accumulation=ctx.graph.meta.get("accumulation", "exact"), **geo)
     return requantize(acc, tx.scale, tw.scale, ty.scale, ty.zero_point,
                       mode=ctx.graph.meta.get("requantize_mode", "onnxruntime"),
-                      dtype=_dtype(ty), axis=1, clamp=_clamp(ty, node.attrs))
+                      dtype=_dtype(ty), axis=1, clamp=fused_activation_range(ty, node.attrs))
 
 
 @kernel("qmatmul")

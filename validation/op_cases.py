@@ -34,6 +34,7 @@ from reference import (
     fake_quant,
     fusion,
     gating,
+    image_ops,
     linalg,
     llm_ops,
     math_ops,
@@ -684,6 +685,36 @@ _add(zeroskip, {
                 _sparse((1, 1, *s))[0, 0], (4, 4))),
             In("block", value=(4, 4)), In("a_shape", value=lambda s: s),
             In("out_shape", value=(8, 4))), outputs=("macs_skipped",)),
+})
+
+#: images are (H, W, C) uint8 (gray: (H, W)); mean/std as an ImageNet input stage
+IMG = (6, 8, 3)
+_IMG = (In("img", "u8"),)
+_MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_add(image_ops, {
+    "flip": TensorCase(image_ops.flip, IMG, _IMG, attrs={"axis": "horizontal"}),
+    "crop": TensorCase(image_ops.crop, IMG, _IMG,
+                       attrs={"top": 1, "left": 2, "height": 4, "width": 5}),
+    "resize_nearest": TensorCase(image_ops.resize_nearest, IMG, _IMG,
+                                 attrs={"width": 5, "height": 9}),
+    "resize_bilinear": TensorCase(image_ops.resize_bilinear, IMG, _IMG,
+                                  attrs={"width": 5, "height": 9}),
+    "swap_rb": TensorCase(image_ops.swap_rb, IMG, _IMG),
+    "rgb_to_gray": TensorCase(image_ops.rgb_to_gray, IMG, _IMG),
+    "rgb_to_ycrcb": TensorCase(image_ops.rgb_to_ycrcb, IMG, _IMG),
+    "convert_scale": TensorCase(image_ops.convert_scale, IMG, _IMG,
+                                attrs={"alpha_q": 300, "beta_q": -2000, "frac_bits": 8}),
+    "adjust_brightness_contrast": TensorCase(
+        image_ops.adjust_brightness_contrast, IMG, _IMG,
+        attrs={"contrast_q": 320, "brightness": -10, "frac_bits": 8, "pivot": 128}),
+    "normalization_lut": TensorCase(
+        image_ops.normalization_lut, (3, 256),
+        (In("mean", value=_MEAN), In("std", value=_STD)),
+        attrs={"scale": 0.0187, "zero_point": -14, "channels": 3, "dtype": "int8"}),
+    "normalize_to_int8": TensorCase(
+        image_ops.normalize_to_int8, IMG,
+        (In("img", "u8"), In("mean", value=_MEAN), In("std", value=_STD)),
+        attrs={"scale": 0.0187, "zero_point": -14, "dtype": "int8"}),
 })
 
 #: public functions of reference/ without a case, and why

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("what to generate (choose one)")
     src.add_argument("--op", help=f"operator case: one of the {len(cases_mod.OPERATORS)} "
                                   f"that --list-ops lists (conv2d, matmul, quantize, "
-                                  f"requantize, and one per reference/ operator)")
+                                  f"requantize, and one per reference/ operator; default: none, one of --op, "
+                                  f"--case-file, --network is required)")
     src.add_argument("--param", action="append", metavar="KEY=VALUE",
                      help="operator parameter (repeatable, or comma-separated: c=16,k=32; "
                           "see --list-ops for names and defaults)")

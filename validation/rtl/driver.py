@@ -239,7 +239,7 @@ def requantize_outputs(layer: RtlLayer, acc: np.ndarray) -> np.ndarray:
         clamp = (y_zp, qrange(p["odtype"])[1]) if p["relu"] else None
         return requantize(acc, x_scale, w_scale, y_scale, y_zp, mode=p["mode"],
                           dtype=p["odtype"], axis=1, clamp=clamp)
-    from networks.execute import _act_range
+    from networks.execute import fused_activation_range
     from networks.graph import QuantParams
 
     ty = QuantParams(yq["scale"], yq["zero_point"], bits=yq.get("bits", 8),
@@ -248,7 +248,7 @@ def requantize_outputs(layer: RtlLayer, acc: np.ndarray) -> np.ndarray:
     mode = manifest.get("requantize_mode", "onnxruntime")
     if manifest["op"] == "qconv":
         return requantize(acc, x_scale, w_scale, y_scale, y_zp, mode=mode, dtype=dtype, axis=1,
-                          clamp=_act_range(ty, manifest.get("attrs", {})))
+                          clamp=fused_activation_range(ty, manifest.get("attrs", {})))
     return requantize(acc, x_scale, w_scale, y_scale, y_zp, mode=mode, dtype=dtype, axis=-1)
 
 
