@@ -126,7 +126,7 @@ def is_user_error(exc: BaseException) -> bool:
             or type(exc).__module__.startswith("google.protobuf"))
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(_signum, _frame):
     raise Terminated()
 
 

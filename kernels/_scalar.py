@@ -14,11 +14,13 @@ from types import SimpleNamespace
 import numpy as np
 from numba import float32, int64
 
-_F32_INTEGRAL = 8388608.0
+_F32_INTEGRAL = 8388608.0  # 2**23: every float32 of at least this magnitude is an integer
 #: `variant` codes of requant_fixed_one.
-FIXED_TFLITE, FIXED_SINGLE, FIXED_RUY = 0, 1, 2  # 2**23: every float32 of at least this magnitude is an integer
+FIXED_TFLITE, FIXED_SINGLE, FIXED_RUY = 0, 1, 2
 
 
+# long: a factory of small jitted closures that call each other; splitting it would break the
+# one consistent set per backend that the closure guarantees
 def build(jit, *, native_rint=False):
     """Compile the per-element functions with `jit` (njit or cuda.jit(device=True)).
 

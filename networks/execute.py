@@ -74,7 +74,6 @@ from reference.zeroskip import conv_zero_skip_macs, matmul_zero_skip_macs, zero_
 CONV_ZERO_BLOCK = (1, 4, 4)
 #: Zero-skip block over a matmul's left operand: (rows, k).
 MATMUL_ZERO_BLOCK = (4, 4)
-FLOAT_IMPLS = ("blas", "reference")
 
 
 @dataclass(frozen=True)

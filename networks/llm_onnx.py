@@ -122,58 +122,41 @@ def _positions(g: _Graph) -> tuple[str, str]:
     return ids, mask
 
 
-def export_decoder(decoder: Decoder):
-    """The decoder as an ``onnx.ModelProto`` (weights and quantized tensors as initializers,
-    exactly those the golden model uses). Raises ValueError for what the graph cannot express
-    (``act_quant='per_token'``: ``MatMulNBits`` quantizes activations per block)."""
-    import onnx
+def _decoder_layer(g, dec: Decoder, layer: dict, p: str, x: str, rope_and_mask, cache):
+    """One decoder layer's nodes (names prefixed ``p``): RMSNorm, q/k/v, RoPE, the KV cache
+    (``cache(tensor, "key"|"value")``), attention, residual, RMSNorm, SwiGLU MLP, residual."""
+    cfg, hd = dec.config, dec.config.head_dim
+    cos, sin, pos_ids, mask = rope_and_mask
+    h = g.op("RMSNormalization", [x, g.const(p + "attn_norm", layer["attn_norm"])],
+             p + "attn_norm.y", axis=-1, epsilon=cfg.rms_eps)
+    q = _heads(g, _linear(g, dec, h, layer["q"], p + "q"), cfg.heads, hd, p + "q.heads")
+    k = _heads(g, _linear(g, dec, h, layer["k"], p + "k"), cfg.kv_heads, hd, p + "k.heads")
+    v = _heads(g, _linear(g, dec, h, layer["v"], p + "v"), cfg.kv_heads, hd, p + "v.heads")
+    q = g.op("RotaryEmbedding", [q, cos, sin, pos_ids], p + "q.rope")
+    k = g.op("RotaryEmbedding", [k, cos, sin, pos_ids], p + "k.rope")
+    k_all = cache(k, "key")
+    v_all = cache(v, "value")
+    attn = g.op("Attention", [q, k_all, v_all, mask], p + "attn")
+    attn = g.op("Transpose", [attn], p + "attn.merge", perm=[0, 2, 1, 3])
+    attn = g.op("Reshape", [attn, g.const(p + "attn.shape",
+                                          np.array([0, 0, cfg.hidden], np.int64))],
+                p + "attn.flat")
+    x = g.op("Add", [x, _linear(g, dec, attn, layer["o"], p + "o")], p + "residual_attn")
+    h = g.op("RMSNormalization", [x, g.const(p + "mlp_norm", layer["mlp_norm"])],
+             p + "mlp_norm.y", axis=-1, epsilon=cfg.rms_eps)
+    gate = _linear(g, dec, h, layer["gate"], p + "gate")
+    up = _linear(g, dec, h, layer["up"], p + "up")
+    silu = g.op("Mul", [gate, g.op("Sigmoid", [gate], p + "gate.sigmoid")], p + "silu")
+    act = g.op("Mul", [silu, up], p + "swiglu")
+    x = g.op("Add", [x, _linear(g, dec, act, layer["down"], p + "down")], p + "residual_mlp")
+    return x
+
+
+def _io_value_infos(dec: Decoder):
+    """Graph inputs (token ids, past KV) and outputs (logits, present KV) as value infos."""
     from onnx import TensorProto, helper
 
-    if decoder.act_quant != "per_group":
-        raise ValueError("act_quant='per_token' has no MatMulNBits form (ONNX Runtime "
-                         "quantizes activations per block); export a per_group decoder")
-    cfg, dec, g = decoder.config, decoder, _Graph()
-    hd = cfg.head_dim
-    consts = {}
-    if dec.kv_bits:
-        qmax = {8: 127, 4: 7}[dec.kv_bits]
-        consts.update(last_axis=g.const("c.last_axis", np.array([-1], np.int64)),
-                      zero=g.const("c.zero", np.array(0, np.float32)),
-                      one=g.const("c.one", np.array(1, np.float32)),
-                      qmax=g.const("c.qmax", np.array(qmax, np.float32)),
-                      neg_qmax=g.const("c.neg_qmax", np.array(-qmax, np.float32)))
-    cos, sin = g.const("rope.cos", dec.cos), g.const("rope.sin", dec.sin)
-    pos_ids, mask = _positions(g)
-    x = g.op("Gather", [g.const("embed.table", dec.weights.embed), "input_ids"], "embed",
-             axis=0)
-    for i, layer in enumerate(dec.layers):
-        p = f"L{i}."
-        h = g.op("RMSNormalization", [x, g.const(p + "attn_norm", layer["attn_norm"])],
-                 p + "attn_norm.y", axis=-1, epsilon=cfg.rms_eps)
-        q = _heads(g, _linear(g, dec, h, layer["q"], p + "q"), cfg.heads, hd, p + "q.heads")
-        k = _heads(g, _linear(g, dec, h, layer["k"], p + "k"), cfg.kv_heads, hd, p + "k.heads")
-        v = _heads(g, _linear(g, dec, h, layer["v"], p + "v"), cfg.kv_heads, hd, p + "v.heads")
-        q = g.op("RotaryEmbedding", [q, cos, sin, pos_ids], p + "q.rope")
-        k = g.op("RotaryEmbedding", [k, cos, sin, pos_ids], p + "k.rope")
-        k_all = _cache(g, dec, k, "key", i, consts)
-        v_all = _cache(g, dec, v, "value", i, consts)
-        attn = g.op("Attention", [q, k_all, v_all, mask], p + "attn")
-        attn = g.op("Transpose", [attn], p + "attn.merge", perm=[0, 2, 1, 3])
-        attn = g.op("Reshape", [attn, g.const(p + "attn.shape",
-                                              np.array([0, 0, cfg.hidden], np.int64))],
-                    p + "attn.flat")
-        x = g.op("Add", [x, _linear(g, dec, attn, layer["o"], p + "o")], p + "residual_attn")
-        h = g.op("RMSNormalization", [x, g.const(p + "mlp_norm", layer["mlp_norm"])],
-                 p + "mlp_norm.y", axis=-1, epsilon=cfg.rms_eps)
-        gate = _linear(g, dec, h, layer["gate"], p + "gate")
-        up = _linear(g, dec, h, layer["up"], p + "up")
-        silu = g.op("Mul", [gate, g.op("Sigmoid", [gate], p + "gate.sigmoid")], p + "silu")
-        act = g.op("Mul", [silu, up], p + "swiglu")
-        x = g.op("Add", [x, _linear(g, dec, act, layer["down"], p + "down")], p + "residual_mlp")
-    x = g.op("RMSNormalization", [x, g.const("final_norm", dec.weights.final_norm)],
-             "final_norm.y", axis=-1, epsilon=cfg.rms_eps)
-    g.op("Identity", [_linear(g, dec, x, dec.lm_head, "lm_head")], "logits")
-
+    cfg, hd = dec.config, dec.config.head_dim
     cache_type = TensorProto.INT8 if dec.kv_bits else TensorProto.FLOAT
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["B", "T"])]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
@@ -188,6 +171,40 @@ def export_decoder(decoder: Decoder):
         last = 1 if "scale" in name else hd
         outputs.append(helper.make_tensor_value_info(name, kind,
                                                      ["B", cfg.kv_heads, "S", last]))
+    return inputs, outputs
+
+
+def export_decoder(decoder: Decoder):
+    """The decoder as an ``onnx.ModelProto`` (weights and quantized tensors as initializers,
+    exactly those the golden model uses). Raises ValueError for what the graph cannot express
+    (``act_quant='per_token'``: ``MatMulNBits`` quantizes activations per block)."""
+    import onnx
+    from onnx import helper
+
+    if decoder.act_quant != "per_group":
+        raise ValueError("act_quant='per_token' has no MatMulNBits form (ONNX Runtime "
+                         "quantizes activations per block); export a per_group decoder")
+    cfg, dec, g = decoder.config, decoder, _Graph()
+    consts = {}
+    if dec.kv_bits:
+        qmax = {8: 127, 4: 7}[dec.kv_bits]
+        consts.update(last_axis=g.const("c.last_axis", np.array([-1], np.int64)),
+                      zero=g.const("c.zero", np.array(0, np.float32)),
+                      one=g.const("c.one", np.array(1, np.float32)),
+                      qmax=g.const("c.qmax", np.array(qmax, np.float32)),
+                      neg_qmax=g.const("c.neg_qmax", np.array(-qmax, np.float32)))
+    cos, sin = g.const("rope.cos", dec.cos), g.const("rope.sin", dec.sin)
+    pos_ids, mask = _positions(g)
+    x = g.op("Gather", [g.const("embed.table", dec.weights.embed), "input_ids"], "embed",
+             axis=0)
+    for i, layer in enumerate(dec.layers):
+        x = _decoder_layer(g, dec, layer, f"L{i}.", x, (cos, sin, pos_ids, mask),
+                           lambda t, kind, i=i: _cache(g, dec, t, kind, i, consts))
+    x = g.op("RMSNormalization", [x, g.const("final_norm", dec.weights.final_norm)],
+             "final_norm.y", axis=-1, epsilon=cfg.rms_eps)
+    g.op("Identity", [_linear(g, dec, x, dec.lm_head, "lm_head")], "logits")
+
+    inputs, outputs = _io_value_infos(dec)
     graph = helper.make_graph(g.nodes, f"{cfg.name}-{dec.precision}", inputs, outputs,
                               initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),

@@ -61,79 +61,110 @@ class _Writer:
                                                 name=name, domain=domain or None, **attrs))
 
 
+def _conv(w: _Writer, node: Node, ins: list[str], out: str, a: dict) -> None:
+    kshape = list(w.graph.shape(node.inputs[1])[2:])
+    conv_out = w.tmp(out) if a.get("activation") else out
+    w.add("Conv", [i for i in ins[:3] if i], [conv_out], node.name, kernel_shape=kshape,
+          strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]),
+          group=a.get("group", 1))
+    if a.get("activation") == "relu":
+        w.add("Relu", [conv_out], [out], node.name + ".relu")
+    elif a.get("activation") == "clip":
+        w.add("Clip", [conv_out, w.const(node.name + ".min", np.float32(a["act_min"])),
+                       w.const(node.name + ".max", np.float32(a["act_max"]))], [out],
+              node.name + ".clip")
+
+
+def _matmul(w: _Writer, node: Node, ins: list[str], out: str, a: dict) -> None:
+    has_bias = len(ins) > 2 and ins[2]
+    if has_bias and len(w.graph.shape(node.inputs[0])) == 2 and \
+            node.inputs[1] in w.graph.constants:
+        w.add("Gemm", ins[:3], [out], node.name)
+    elif has_bias:
+        mm = w.tmp(out)
+        w.add("MatMul", ins[:2], [mm], node.name)
+        w.add("Add", [mm, ins[2]], [out], node.name + ".bias")
+    else:
+        w.add("MatMul", ins[:2], [out], node.name)
+
+
+def _clip(w: _Writer, node: Node, ins: list[str], out: str, a: dict) -> None:
+    name = node.name
+    w.add("Clip", [ins[0], w.const(name + ".min", np.float32(a.get("min", -np.inf))),
+                   w.const(name + ".max", np.float32(a.get("max", np.inf)))], [out], name)
+
+
+def _silu(w: _Writer, node: Node, ins: list[str], out: str, a: dict) -> None:
+    s = w.tmp(out)
+    w.add("Sigmoid", ins[:1], [s], node.name + ".sigmoid")
+    w.add("Mul", [ins[0], s], [out], node.name)
+
+
+def _pool(w: _Writer, node: Node, ins: list[str], out: str, a: dict, op: str) -> None:
+    extra = {"count_include_pad": int(a.get("count_include_pad", 0))} \
+        if op == "avg_pool" else {}
+    w.add("MaxPool" if op != "avg_pool" else "AveragePool", ins[:1], [out], node.name,
+          kernel_shape=list(a["kernel_shape"]), strides=list(a.get("strides", (1, 1))),
+          pads=list(a.get("pads", (0, 0, 0, 0))), **extra)
+
+
+def _reshape(w: _Writer, node: Node, ins: list[str], out: str, a: dict) -> None:
+    shape = np.array(w.graph.shape(node.outputs[0]), np.int64)
+    w.add("Reshape", [ins[0], w.const(node.name + ".shape", shape)], [out], node.name)
+
+
+def _resize_nearest(w: _Writer, node: Node, ins: list[str], out: str, a: dict) -> None:
+    scales = w.const(node.name + ".scales", np.array(a["scales"], np.float32))
+    w.add("Resize", [ins[0], "", scales], [out], node.name, mode="nearest",
+          coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+def _one(onnx_op: str, n_inputs: int | None = None, *, drop_absent: bool = False,
+         **attr_rules):
+    """An emitter of one ONNX node from the first ``n_inputs`` inputs (None: all;
+    ``drop_absent``: optional inputs left out rather than written as ""); ``attr_rules`` maps
+    an ONNX attribute to ``(gilt attribute, default, convert)`` (no default: required)."""
+    def emit(w: _Writer, node: Node, ins: list[str], out: str, a: dict) -> None:
+        attrs = {}
+        for onnx_name, (key, *default, convert) in attr_rules.items():
+            attrs[onnx_name] = convert(a[key] if not default else a.get(key, default[0]))
+        inputs = ins[:n_inputs] if n_inputs is not None else ins
+        if drop_absent:
+            inputs = [i for i in inputs if i]
+        w.add(onnx_op, inputs, [out], node.name, **attrs)
+    return emit
+
+
+#: gilt float op -> emitter of its ONNX node(s)
+_FLOAT_EXPORT = {
+    "conv": _conv,
+    "matmul": _matmul,
+    "batchnorm": _one("BatchNormalization", 5, epsilon=("epsilon", 1e-5, float)),
+    "layernorm": _one("LayerNormalization", 3, drop_absent=True, axis=("axis", -1, int),
+                      epsilon=("epsilon", 1e-5, float)),
+    "clip": _clip,
+    "hardsigmoid": _one("HardSigmoid", 1, alpha=("alpha", 0.2, float),
+                        beta=("beta", 0.5, float)),
+    "silu": _silu,
+    "gelu": _one("Gelu", 1, approximate=("approximate", "none", str)),
+    **{op: _one(onnx_op) for op, onnx_op in _SIMPLE.items()},
+    "concat": _one("Concat", axis=("axis", int)),
+    **{op: (lambda w, n, i, o, a, op=op: _pool(w, n, i, o, a, op))
+       for op in ("max_pool", "avg_pool", "qmax_pool")},
+    "flatten": _one("Flatten", 1, axis=("axis", 1, int)),
+    "reshape": _reshape,
+    "transpose": _one("Transpose", 1, perm=("perm", list)),
+    "softmax": _one("Softmax", 1, axis=("axis", -1, int)),
+    "resize_nearest": _resize_nearest,
+}
+
+
 def _float_node(w: _Writer, node: Node, ins: list[str], out: str, attrs: dict, op: str):
     """Emit the ONNX node(s) of a float operator."""
-    g = w.graph
-    name = node.name
-    if op == "conv":
-        a = attrs
-        kshape = list(g.shape(node.inputs[1])[2:])
-        conv_out = w.tmp(out) if a.get("activation") else out
-        w.add("Conv", [i for i in ins[:3] if i], [conv_out], name, kernel_shape=kshape,
-              strides=list(a["strides"]), pads=list(a["pads"]),
-              dilations=list(a["dilations"]), group=a.get("group", 1))
-        if a.get("activation") == "relu":
-            w.add("Relu", [conv_out], [out], name + ".relu")
-        elif a.get("activation") == "clip":
-            w.add("Clip", [conv_out, w.const(name + ".min", np.float32(a["act_min"])),
-                           w.const(name + ".max", np.float32(a["act_max"]))], [out],
-                  name + ".clip")
-    elif op == "matmul":
-        if len(ins) > 2 and ins[2] and len(g.shape(node.inputs[0])) == 2 and \
-                node.inputs[1] in g.constants:
-            w.add("Gemm", ins[:3], [out], name)
-        elif len(ins) > 2 and ins[2]:
-            mm = w.tmp(out)
-            w.add("MatMul", ins[:2], [mm], name)
-            w.add("Add", [mm, ins[2]], [out], name + ".bias")
-        else:
-            w.add("MatMul", ins[:2], [out], name)
-    elif op == "batchnorm":
-        w.add("BatchNormalization", ins[:5], [out], name, epsilon=attrs.get("epsilon", 1e-5))
-    elif op == "layernorm":
-        w.add("LayerNormalization", [i for i in ins[:3] if i], [out], name,
-              axis=attrs.get("axis", -1), epsilon=attrs.get("epsilon", 1e-5))
-    elif op == "clip":
-        w.add("Clip", [ins[0], w.const(name + ".min", np.float32(attrs.get("min", -np.inf))),
-                       w.const(name + ".max", np.float32(attrs.get("max", np.inf)))],
-              [out], name)
-    elif op == "hardsigmoid":
-        w.add("HardSigmoid", ins[:1], [out], name, alpha=float(attrs.get("alpha", 0.2)),
-              beta=float(attrs.get("beta", 0.5)))
-    elif op == "silu":
-        s = w.tmp(out)
-        w.add("Sigmoid", ins[:1], [s], name + ".sigmoid")
-        w.add("Mul", [ins[0], s], [out], name)
-    elif op == "gelu":
-        w.add("Gelu", ins[:1], [out], name, approximate=attrs.get("approximate", "none"))
-    elif op in _SIMPLE:
-        w.add(_SIMPLE[op], ins, [out], name)
-    elif op == "concat":
-        w.add("Concat", ins, [out], name, axis=attrs["axis"])
-    elif op in ("max_pool", "avg_pool", "qmax_pool"):
-        extra = {"count_include_pad": int(attrs.get("count_include_pad", 0))} \
-            if op == "avg_pool" else {}
-        w.add("MaxPool" if op != "avg_pool" else "AveragePool", ins[:1], [out], name,
-              kernel_shape=list(attrs["kernel_shape"]),
-              strides=list(attrs.get("strides", (1, 1))),
-              pads=list(attrs.get("pads", (0, 0, 0, 0))), **extra)
-    elif op == "flatten":
-        w.add("Flatten", ins[:1], [out], name, axis=attrs.get("axis", 1))
-    elif op == "reshape":
-        w.add("Reshape", [ins[0], w.const(name + ".shape",
-                                          np.array(g.shape(node.outputs[0]), np.int64))],
-              [out], name)
-    elif op == "transpose":
-        w.add("Transpose", ins[:1], [out], name, perm=list(attrs["perm"]))
-    elif op == "softmax":
-        w.add("Softmax", ins[:1], [out], name, axis=attrs.get("axis", -1))
-    elif op == "resize_nearest":
-        w.add("Resize", [ins[0], "", w.const(name + ".scales",
-                                             np.array(attrs["scales"], np.float32))],
-              [out], name, mode="nearest", coordinate_transformation_mode="asymmetric",
-              nearest_mode="floor")
-    else:
-        raise ValueError(f"node {name!r}: op {op!r} has no ONNX export")
+    emit = _FLOAT_EXPORT.get(op)
+    if emit is None:
+        raise ValueError(f"node {node.name!r}: op {op!r} has no ONNX export")
+    emit(w, node, ins, out, attrs)
 
 
 def _qparams(w: _Writer, tensor: str) -> tuple[str, str]:
@@ -162,86 +193,95 @@ def _weight_bits(graph: Graph, used: set[str]) -> dict[str, int]:
     return bits
 
 
-def export_onnx(graph: Graph, path=None):
-    """Return an ``onnx.ModelProto`` of ``graph`` (and write it atomically to ``path``)."""
-    bad = [f"{n.name} ({n.op})" for n in graph.nodes
-           if n.op == "gate" or (n.op in ("conv", "qconv") and len(n.inputs) > 3)
-           or (n.op == "qconv" and graph.tensors[n.inputs[1]].quant.block_size)]
-    if bad:
-        raise ValueError(f"graph {graph.name!r} has nodes with no ONNX equivalent (gating, "
-                         f"blocked weights): {bad}")
-    w = _Writer(graph)
-    helper, onnx = w.helper, w.onnx
-    for name, arr in graph.constants.items():
-        if any(name in n.inputs for n in graph.nodes):
-            info = graph.tensors.get(name)
-            if info is not None and info.quant is not None and info.dtype in ("int8", "uint8"):
-                w.const(name, arr)
-            else:
-                w.const(name, np.ascontiguousarray(arr))
-    for node in graph.nodes:
-        ins, out, op = list(node.inputs), node.outputs[0], node.op
-        if op == "quantize":
-            s, z = _qparams(w, out)
-            w.add("QuantizeLinear", [ins[0], s, z], [out], node.name)
-        elif op == "dequantize":
-            s, z = _qparams(w, ins[0])
-            w.add("DequantizeLinear", [ins[0], s, z], [out], node.name)
-        elif op == "qconv" or (op == "qmatmul" and ins[1] in graph.constants):
-            xs, xz = _qparams(w, ins[0])
-            ws, wz = _qparams(w, ins[1])
-            ys, yz = _qparams(w, out)
-            bias = [ins[2]] if len(ins) > 2 and ins[2] else []
-            if op == "qconv":
-                a = node.attrs
-                w.add("QLinearConv", [ins[0], xs, xz, ins[1], ws, wz, ys, yz, *bias], [out],
-                      node.name, kernel_shape=list(graph.shape(ins[1])[2:]),
-                      strides=list(a["strides"]), pads=list(a["pads"]),
-                      dilations=list(a["dilations"]), group=a.get("group", 1))
-            else:
-                a_shape = graph.shape(ins[0])
-                k, n = graph.shape(ins[1])
-                rows = int(np.prod(a_shape[:-1]))
-                w4 = f"{ins[1]}.as_conv"
-                wq = graph.constants[ins[1]]
-                w.inits.pop(ins[1], None)
-                w.const(w4, np.ascontiguousarray(wq.T).reshape(n, k, 1, 1))
-                x4 = w.tmp(ins[0])
-                y4 = w.tmp(out)
-                w.add("Reshape", [ins[0], w.const(w.tmp("shape"),
-                                                  np.array([rows, k, 1, 1], np.int64))],
-                      [x4], node.name + ".to_nchw")
-                w.add("QLinearConv", [x4, xs, xz, w4, ws, wz, ys, yz, *bias], [y4], node.name,
-                      kernel_shape=[1, 1])
-                w.add("Reshape", [y4, w.const(w.tmp("shape"),
-                                              np.array(graph.shape(out), np.int64))],
-                      [out], node.name + ".from_nchw")
-        elif op == "qmatmul":
-            a_s, a_z = _qparams(w, ins[0])
-            b_s, b_z = _qparams(w, ins[1])
-            ys, yz = _qparams(w, out)
-            w.add("QLinearMatMul", [ins[0], a_s, a_z, ins[1], b_s, b_z, ys, yz], [out],
-                  node.name)
-        elif op in ("qadd", "qmul", "qlut", "qfloat"):
-            float_op = {"qadd": "add", "qmul": "mul"}.get(op) or node.attrs["float_op"]
-            fattrs = node.attrs.get("float_attrs", node.attrs)
-            fins = []
-            for t in (ins[:1] if op == "qlut" else ins):
-                info = graph.tensors.get(t)
-                q_in = t and info is not None and info.quant is not None and \
-                    info.dtype in ("int8", "uint8") and t not in graph.constants
-                fins.append(_dq(w, t) if q_in else t)
-            fout = w.tmp(out + ".f")
-            _float_node(w, node, fins, fout, fattrs, float_op)
-            s, z = _qparams(w, out)
-            w.add("QuantizeLinear", [fout, s, z], [out], node.name + ".quantize")
-        elif op == "qglobal_avg_pool":
-            xs, xz = _qparams(w, ins[0])
-            ys, yz = _qparams(w, out)
-            w.add("QLinearGlobalAveragePool", [ins[0], xs, xz, ys, yz], [out], node.name,
-                  domain="com.microsoft", channels_last=0)
-        else:
-            _float_node(w, node, ins, out, node.attrs, op)
+def _quantize(w: _Writer, node: Node, ins: list[str], out: str) -> None:
+    s, z = _qparams(w, out)
+    w.add("QuantizeLinear", [ins[0], s, z], [out], node.name)
+
+
+def _dequantize(w: _Writer, node: Node, ins: list[str], out: str) -> None:
+    s, z = _qparams(w, ins[0])
+    w.add("DequantizeLinear", [ins[0], s, z], [out], node.name)
+
+
+def _qconv(w: _Writer, node: Node, ins: list[str], out: str) -> None:
+    xs, xz = _qparams(w, ins[0])
+    ws, wz = _qparams(w, ins[1])
+    ys, yz = _qparams(w, out)
+    bias = [ins[2]] if len(ins) > 2 and ins[2] else []
+    a = node.attrs
+    w.add("QLinearConv", [ins[0], xs, xz, ins[1], ws, wz, ys, yz, *bias], [out], node.name,
+          kernel_shape=list(w.graph.shape(ins[1])[2:]), strides=list(a["strides"]),
+          pads=list(a["pads"]), dilations=list(a["dilations"]), group=a.get("group", 1))
+
+
+def _qmatmul(w: _Writer, node: Node, ins: list[str], out: str) -> None:
+    """Constant weights: Reshape, 1x1 QLinearConv (it carries the bias QLinearMatMul lacks),
+    Reshape; activation x activation: QLinearMatMul."""
+    graph = w.graph
+    xs, xz = _qparams(w, ins[0])
+    ws, wz = _qparams(w, ins[1])
+    ys, yz = _qparams(w, out)
+    if ins[1] not in graph.constants:
+        w.add("QLinearMatMul", [ins[0], xs, xz, ins[1], ws, wz, ys, yz], [out], node.name)
+        return
+    bias = [ins[2]] if len(ins) > 2 and ins[2] else []
+    k, n = graph.shape(ins[1])
+    rows = int(np.prod(graph.shape(ins[0])[:-1]))
+    w4 = f"{ins[1]}.as_conv"
+    w.inits.pop(ins[1], None)
+    w.const(w4, np.ascontiguousarray(graph.constants[ins[1]].T).reshape(n, k, 1, 1))
+    x4, y4 = w.tmp(ins[0]), w.tmp(out)
+    w.add("Reshape", [ins[0], w.const(w.tmp("shape"), np.array([rows, k, 1, 1], np.int64))],
+          [x4], node.name + ".to_nchw")
+    w.add("QLinearConv", [x4, xs, xz, w4, ws, wz, ys, yz, *bias], [y4], node.name,
+          kernel_shape=[1, 1])
+    w.add("Reshape", [y4, w.const(w.tmp("shape"), np.array(graph.shape(out), np.int64))],
+          [out], node.name + ".from_nchw")
+
+
+def _qfloat_chain(w: _Writer, node: Node, ins: list[str], out: str) -> None:
+    """DequantizeLinear of the quantized inputs, the float op(s), QuantizeLinear: the golden
+    contract of qadd / qmul / qlut / qfloat is this chain."""
+    graph = w.graph
+    float_op = {"qadd": "add", "qmul": "mul"}.get(node.op) or node.attrs["float_op"]
+    fattrs = node.attrs.get("float_attrs", node.attrs)
+    fins = []
+    for t in (ins[:1] if node.op == "qlut" else ins):
+        info = graph.tensors.get(t)
+        q_in = t and info is not None and info.quant is not None and \
+            info.dtype in ("int8", "uint8") and t not in graph.constants
+        fins.append(_dq(w, t) if q_in else t)
+    fout = w.tmp(out + ".f")
+    _float_node(w, node, fins, fout, fattrs, float_op)
+    s, z = _qparams(w, out)
+    w.add("QuantizeLinear", [fout, s, z], [out], node.name + ".quantize")
+
+
+def _qglobal_avg_pool(w: _Writer, node: Node, ins: list[str], out: str) -> None:
+    xs, xz = _qparams(w, ins[0])
+    ys, yz = _qparams(w, out)
+    w.add("QLinearGlobalAveragePool", [ins[0], xs, xz, ys, yz], [out], node.name,
+          domain="com.microsoft", channels_last=0)
+
+
+#: gilt quantized op -> emitter (every other op: :data:`_FLOAT_EXPORT`)
+_QUANT_EXPORT = {
+    "quantize": _quantize, "dequantize": _dequantize, "qconv": _qconv, "qmatmul": _qmatmul,
+    **{op: _qfloat_chain for op in ("qadd", "qmul", "qlut", "qfloat")},
+    "qglobal_avg_pool": _qglobal_avg_pool,
+}
+
+
+def _unexportable(graph: Graph) -> list[str]:
+    return [f"{n.name} ({n.op})" for n in graph.nodes
+            if n.op == "gate" or (n.op in ("conv", "qconv") and len(n.inputs) > 3)
+            or (n.op == "qconv" and graph.tensors[n.inputs[1]].quant.block_size)]
+
+
+def _model(w: _Writer):
+    """The ModelProto of the nodes written, with the graph's inputs, outputs and the
+    initializers some node uses."""
+    graph, helper, onnx = w.graph, w.helper, w.onnx
 
     def vi(name):
         info = graph.tensors[name]
@@ -261,8 +301,31 @@ def export_onnx(graph: Graph, path=None):
     bits = _weight_bits(graph, used)
     if bits:  # explicit bit widths: int4 values travel in int8 initializers
         helper.set_model_props(model, {WEIGHT_BITS_KEY: json.dumps(bits, sort_keys=True)})
-    if path is not None:
-        write_bytes_atomic(path, model.SerializeToString())
     return model
 
 
+def export_onnx(graph: Graph, path=None):
+    """Return an ``onnx.ModelProto`` of ``graph`` (and write it atomically to ``path``)."""
+    bad = _unexportable(graph)
+    if bad:
+        raise ValueError(f"graph {graph.name!r} has nodes with no ONNX equivalent (gating, "
+                         f"blocked weights): {bad}")
+    w = _Writer(graph)
+    for name, arr in graph.constants.items():
+        if any(name in n.inputs for n in graph.nodes):
+            info = graph.tensors.get(name)
+            if info is not None and info.quant is not None and info.dtype in ("int8", "uint8"):
+                w.const(name, arr)
+            else:
+                w.const(name, np.ascontiguousarray(arr))
+    for node in graph.nodes:
+        ins, out = list(node.inputs), node.outputs[0]
+        emit = _QUANT_EXPORT.get(node.op)
+        if emit is not None:
+            emit(w, node, ins, out)
+        else:
+            _float_node(w, node, ins, out, node.attrs, node.op)
+    model = _model(w)
+    if path is not None:
+        write_bytes_atomic(path, model.SerializeToString())
+    return model

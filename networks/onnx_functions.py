@@ -62,11 +62,6 @@ CONST_INPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def attribute_names(op: str) -> tuple[str, ...]:
-    """The ONNX attributes the function of ``op`` takes."""
-    return keyword_names(FUNCTIONS[op].function)
-
-
 def const_input_positions(op: str) -> tuple[int, ...]:
     spec = FUNCTIONS[op]
     names = CONST_INPUTS.get(op, ())

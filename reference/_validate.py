@@ -240,7 +240,15 @@ def _check_ndim(name: str, arr: np.ndarray, ndim: int | None) -> None:
 
 def conv_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
                      dilation: int) -> int:
-    """``floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1`` (ONNX, no ceil mode)."""
+    """``floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1`` (ONNX, no ceil mode).
+
+    ResNet-50's stem (224, 7x7, stride 2, pads 3) and a dilated 3x3 (floor((10 - 4 - 1) / 1) + 1):
+
+    >>> conv_output_size(224, 7, 2, 3, 3, 1)
+    112
+    >>> conv_output_size(10, 3, 1, 0, 0, 2)
+    6
+    """
     return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
 
 

@@ -75,7 +75,12 @@ def qtype(dtype: object, *, name: str = "dtype") -> QType:
 
 
 def qrange(dtype: object) -> tuple[int, int]:
-    """``(qmin, qmax)`` of a quantized type, e.g. ``qrange("int4") == (-8, 7)``."""
+    """``(qmin, qmax)`` of a quantized type: ``(-2**(b-1), 2**(b-1) - 1)`` signed,
+    ``(0, 2**b - 1)`` unsigned.
+
+    >>> qrange("int4"), qrange("uint8"), qrange("int16")
+    ((-8, 7), (0, 255), (-32768, 32767))
+    """
     t = qtype(dtype)
     return t.qmin, t.qmax
 

@@ -97,6 +97,15 @@ def quantize_multiplier(real_multiplier: np.ndarray | float, *, single_rounding:
     ``real = multiplier * 2**(shift - 31)`` with ``multiplier`` in [2**30, 2**31) (or 0).
     ``frexp`` in double, ``std::round`` (half away from zero) of ``frac * 2**31``.
     ``single_rounding`` adds the ``TFLITE_SINGLE_ROUNDING`` cap ``shift <= 30``.
+
+    0.5 = 2**30 * 2**(0 - 31); 0.75 = (3 * 2**29) * 2**(0 - 31); 3.0 = (3 * 2**29) * 2**(2 - 31):
+
+    >>> [int(v) for v in quantize_multiplier(0.5)]
+    [1073741824, 0]
+    >>> [int(v) for v in quantize_multiplier(0.75)]
+    [1610612736, 0]
+    >>> [int(v) for v in quantize_multiplier(3.0)]
+    [1610612736, 2]
     """
     real = np.asarray(real_multiplier, dtype=np.float64)
     frac, shift = np.frexp(real)

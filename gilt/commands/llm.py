@@ -44,7 +44,19 @@ def _deployment_args(p: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="llm_command", metavar="ACTION", required=True,
                                 help="what to do (run, serve, shard, golden, validate, c1)")
-    run = sub.add_parser("run", help="prefill and decode time of one model on each target")
+    _run_arguments(sub.add_parser("run", help="prefill and decode time of one model on each "
+                                              "target"))
+    _serve_arguments(sub.add_parser("serve", help="simulate a serving trace (static / dynamic "
+                                                  "/ continuous batching)"))
+    _shard_arguments(sub.add_parser("shard", help="sharded loading of a model on a "
+                                                  "phone/edge device"))
+    _golden_arguments(sub.add_parser("golden", help="run the tiny golden decoder (prefill + "
+                                                    "decode)"))
+    sub.add_parser("validate", help="model vs published measurements (medians per group)")
+    sub.add_parser("c1", help="the seed's C1 table (12.8 B vs 8.0 B on A100/H100)")
+
+
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     _deployment_args(run)
     run.add_argument("--target", default="gpu", choices=TARGET_CHOICES,
                      help="hardware model(s) to cost on")
@@ -53,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--context", type=TOKENS, help="decode context (default: the prompt)")
     run.add_argument("--json", metavar="PATH", help="write the rows as JSON (default: none)")
 
-    serve = sub.add_parser("serve", help="simulate a serving trace (static / dynamic / "
-                                         "continuous batching)")
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     _deployment_args(serve)
     serve.add_argument("--target", default="gpu", choices=TARGET_CHOICES[:-1],
                        help="hardware model to serve on")
@@ -94,7 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                     "summary.json and serve.png (default: "
                                                     "none)")
 
-    shard = sub.add_parser("shard", help="sharded loading of a model on a phone/edge device")
+
+def _shard_arguments(shard: argparse.ArgumentParser) -> None:
     _deployment_args(shard)
     shard.add_argument("--device", default="phone-sd8gen3-12gb",
                        help="device preset or YAML (simulator/serving/presets)")
@@ -103,7 +116,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shard.add_argument("--shard-mib", type=options.finite_float(1e-3, 2**20, what="MiB"),
                        default=512.0, help="largest shard loaded at once")
 
-    golden = sub.add_parser("golden", help="run the tiny golden decoder (prefill + decode)")
+
+def _golden_arguments(golden: argparse.ArgumentParser) -> None:
     golden.add_argument("--precision", default="w4a8", choices=("fp32", "w4", "w4a8"),
                         help="weights (and activations) of the golden decoder")
     golden.add_argument("--kv-bits", default="8", choices=("none", "8", "4"),
@@ -121,9 +135,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the ONNX graph (default: none)")
     golden.add_argument("--check-ort", action="store_true",
                         help="run the same tokens in ONNX Runtime and report the difference")
-
-    sub.add_parser("validate", help="model vs published measurements (medians per group)")
-    sub.add_parser("c1", help="the seed's C1 table (12.8 B vs 8.0 B on A100/H100)")
 
 
 def _fail(message: str) -> int:

@@ -137,7 +137,16 @@ def fold_cycles(mapping: Mapping, t_len: int, *, preload_hidden: bool = False) -
     the rows and columns) and ``P = R`` is the stationary operand's turnaround: weights (ws) or
     inputs (is) shifted in row by row before streaming, outputs (os) shifted out row by row after
     it. ``P = 0`` when the PEs double-buffer the stationary operand and the load hides behind
-    the previous fold (``preload_hidden``; at most ``t_len`` cycles of it can hide)."""
+    the previous fold (``preload_hidden``; at most ``t_len`` cycles of it can hide).
+
+    A 4x4 weight-stationary array streaming 10 rows: ``4 + 10 + 4 + 4 - 2 = 20`` cycles, which
+    is SCALE-Sim's ``2R + C + T - 2``; with the weight load hidden, ``16``:
+
+    >>> m = Mapping("ws", rows=4, cols=4, m=10, n=4, k=4, groups=1, group_pack=1, t_tile=10,
+    ...             loop_order="cols-outer")
+    >>> fold_cycles(m, 10), fold_cycles(m, 10, preload_hidden=True), compute_cycles(m)
+    (20, 16, 20)
+    """
     r, c = mapping.rows, mapping.cols
     preload = max(0, r - t_len) if preload_hidden else r
     return preload + t_len + r + c - 2

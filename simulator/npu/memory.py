@@ -75,7 +75,11 @@ def loop_nest(mapping: Mapping) -> tuple[str, str, str]:
 
 
 def values_per_word(word_bits: int, value_bits: int) -> int:
-    """Values packed per SRAM word (int4 in 8-bit words: 2); at least 1."""
+    """Values packed per SRAM word, ``max(1, word_bits // value_bits)``.
+
+    >>> values_per_word(8, 4), values_per_word(16, 8), values_per_word(8, 16)
+    (2, 2, 1)
+    """
     return max(1, word_bits // value_bits)
 
 
@@ -92,6 +96,22 @@ def _fetches(size_bytes: float, dims: tuple[str, ...], nest: tuple[str, ...],
         elif size_bytes / outside > capacity:
             factor *= trips[dim]
     return size_bytes * factor
+
+
+def _edge_bytes(mapping: Mapping, size: dict, trips: dict,
+                dram_size: dict) -> tuple[float, float]:
+    """Prologue and epilogue bytes: the first input tiles and the last output tile. Along the
+    streamed dimension data moves in wavefronts, so only about one array depth (R + C steps)
+    of it must be in place before compute starts or remains to drain after it ends."""
+    tdim = ROLES[mapping.dataflow][2]
+    edge = dict(trips)
+    edge[tdim] = max(1.0, size[tdim] / min(mapping.t_tile, mapping.rows + mapping.cols))
+
+    def first_tile(op: str) -> float:
+        a, b = OPERAND_DIMS[op]
+        return dram_size[op] / (edge[a] * edge[b])
+
+    return first_tile("ifmap") + first_tile("filter"), first_tile("ofmap")
 
 
 def layer_traffic(layer: LayerWork, mapping: Mapping, *, act_word_bits: int,
@@ -147,19 +167,7 @@ def layer_traffic(layer: LayerWork, mapping: Mapping, *, act_word_bits: int,
     ofmap_write = dram_size["ofmap"] + (acc_bytes * (ktrips - 1) if spill else 0.0)
     ofmap_read = acc_bytes * (ktrips - 1) if spill else 0.0
 
-    # Prologue/epilogue: the first input tiles and the last output tile. Along the streamed
-    # dimension data moves in wavefronts, so only about one array depth (R + C steps) of it
-    # must be in place before compute starts or remains to drain after it ends.
-    tdim = ROLES[mapping.dataflow][2]
-    edge = dict(trips)
-    edge[tdim] = max(1.0, size[tdim] / min(mapping.t_tile, mapping.rows + mapping.cols))
-
-    def first_tile(op: str) -> float:
-        a, b = OPERAND_DIMS[op]
-        return dram_size[op] / (edge[a] * edge[b])
-
-    prologue = first_tile("ifmap") + first_tile("filter")
-    epilogue = first_tile("ofmap")
+    prologue, epilogue = _edge_bytes(mapping, size, trips, dram_size)
     return Traffic(
         sram_ifmap_reads=words["ifmap"], sram_filter_reads=words["filter"],
         sram_ofmap_writes=math.ceil(ofmap_writes / ofmap_vpw),

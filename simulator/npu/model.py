@@ -82,9 +82,11 @@ def simulate_layer(layer: LayerWork, spec: NpuSpec | str, choice: MappingChoice 
     return _simulate_gemm(layer, spec, choice, split)
 
 
-def _simulate_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice,
-                   split: str) -> LayerResult:
-    dataflow = choice.dataflow or spec.dataflow
+def _map_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice, split: str,
+              dataflow: str):
+    """The layer's mapping on one core and its traffic: the core's share of M or N (``split``),
+    gating compaction, the temporal tile (the choice's, or the best by :func:`_auto_t_tile`).
+    Returns ``(mapping, traffic, compaction, cores_active, k_per_pe)``."""
     _, m_full, n_full, k_full = layer.gemm_shape()
     comp = gating_compaction(layer)
     m_active, k_active = comp.m, comp.k
@@ -126,6 +128,17 @@ def _simulate_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice,
         traffic = traffic_of(mapping)
     else:
         mapping, traffic = _auto_t_tile(mapping, remap, traffic_of)
+    return mapping, traffic, comp, cores_active, k_per_pe
+
+
+def _simulate_gemm(layer: LayerWork, spec: NpuSpec, choice: MappingChoice,
+                   split: str) -> LayerResult:
+    dataflow = choice.dataflow or spec.dataflow
+    _, m_full, n_full, k_full = layer.gemm_shape()
+    mapping, traffic, comp, cores_active, k_per_pe = _map_gemm(layer, spec, choice, split,
+                                                               dataflow)
+    m_active, k_active = comp.m, comp.k
+    cores = spec.cores
     skip = zero_skip(layer, mapping, comp) if cores == 1 else None
     compute = compute_cycles(mapping, stationary_double_buffer=spec.stationary_double_buffer,
                              skipped_steps=skip.skipped_steps if skip else 0,

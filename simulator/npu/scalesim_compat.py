@@ -52,12 +52,6 @@ COMPARED = {"total_cycles": ("compute", 1), "stall_cycles": ("compute", 2),
             "sram_filter_reads": ("detail", 5), "sram_ofmap_writes": ("detail", 8)}
 
 
-def compare_rows(ours: dict, oracle: dict) -> list[str]:
-    """Names of the :data:`COMPARED` columns where :func:`scalesim_layer`'s ``ours`` and an
-    oracle row differ (exact: the oracle's text against ``str()`` of ours)."""
-    return [k for k, (rep, i) in COMPARED.items() if str(ours[k]) != oracle[rep][i]]
-
-
 def compare_reports(ours: LayerReport, oracle: dict) -> list[str]:
     """``report[i]`` for every report item where ``ours`` and an oracle row differ (text)."""
     diff = []

@@ -29,23 +29,3 @@ def write_reports(reports: list[LayerReport], directory: str | os.PathLike,
     lines = ["LayerID,name,method"] + [f"{i},{r.name},{r.method}" for i, r in enumerate(reports)]
     written.append(write_text_atomic(out_dir / METHOD_FILE, "\n".join(lines) + "\n"))
     return written
-
-
-def scalesim_table(reports: list[LayerReport], *, quiet: bool = False) -> str:
-    """A terminal table of the main report columns and a total line."""
-    lines = []
-    if not quiet:
-        lines.append(f"{'layer':<18}{'total cyc':>11}{'incl pref':>11}{'stall':>9}"
-                     f"{'overall%':>9}{'DRAM ifm rd':>12}{'DRAM flt rd':>12}{'DRAM ofm wr':>12}"
-                     f"  method")
-        for r in reports:
-            d = r.detail
-            lines.append(f"{r.name[:17]:<18}{r.compute[1]:>11}{r.compute[0]:>11}"
-                         f"{r.compute[2]:>9}{r.compute[3]:>9.2f}{d[11]:>12}{d[14]:>12}"
-                         f"{d[17]:>12}  {r.method}")
-    total = sum(r.compute[1] for r in reports)
-    stall = sum(r.compute[2] for r in reports)
-    methods = sorted({r.method for r in reports})
-    lines.append(f"total: {total} cycles, {stall} stall cycles, {len(reports)} rows "
-                 f"[scalesim mode, memory side by {'/'.join(methods)}]")
-    return "\n".join(lines)
