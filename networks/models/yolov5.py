@@ -46,7 +46,12 @@ def _sppf(b: Builder, x: str, c_out: int, name: str, k: int = 5) -> str:
 def yolov5s_backbone(*, batch: int = 1, input_size: int = 640, seed: int = 0,
                      materialize: bool = True):
     b = Builder("yolov5s_backbone", seed=seed, materialize=materialize)
-    x = b.input("images", (batch, 3, input_size, input_size))
+    p3, p4, p5 = _backbone(b, b.input("images", (batch, 3, input_size, input_size)))
+    return b.finish([p3, p4, p5], family="cnn")
+
+
+def _backbone(b: Builder, x: str) -> tuple[str, str, str]:
+    """CSP-Darknet53 with SPPF (model.0 - model.9): the stride 8, 16 and 32 features."""
     y = _conv(b, x, 32, 6, 2, "model.0", pad=2)
     y = _conv(b, y, 64, 3, 2, "model.1")
     y = _c3(b, y, 64, 1, "model.2")
@@ -56,8 +61,7 @@ def yolov5s_backbone(*, batch: int = 1, input_size: int = 640, seed: int = 0,
     p4 = _c3(b, y, 256, 3, "model.6")
     y = _conv(b, p4, 512, 3, 2, "model.7")
     y = _c3(b, y, 512, 1, "model.8")
-    p5 = _sppf(b, y, 512, "model.9")
-    return b.finish([p3, p4, p5], family="cnn")
+    return p3, p4, _sppf(b, y, 512, "model.9")
 
 
 #: YOLOv5 v6.0 default anchors (pixels), per detection scale P3/8, P4/16, P5/32
@@ -123,17 +127,7 @@ def yolov5s(*, batch: int = 1, input_size: int = 640, seed: int = 0, materialize
         raise ValueError(f"yolov5s needs input_size divisible by 32 (its stride), got "
                          f"{input_size}")
     b = Builder("yolov5s", seed=seed, materialize=materialize)
-    x = b.input("images", (batch, 3, input_size, input_size))
-    y = _conv(b, x, 32, 6, 2, "model.0", pad=2)
-    y = _conv(b, y, 64, 3, 2, "model.1")
-    y = _c3(b, y, 64, 1, "model.2")
-    y = _conv(b, y, 128, 3, 2, "model.3")
-    p3 = _c3(b, y, 128, 2, "model.4")
-    y = _conv(b, p3, 256, 3, 2, "model.5")
-    p4 = _c3(b, y, 256, 3, "model.6")
-    y = _conv(b, p4, 512, 3, 2, "model.7")
-    y = _c3(b, y, 512, 1, "model.8")
-    y = _sppf(b, y, 512, "model.9")
+    p3, p4, y = _backbone(b, b.input("images", (batch, 3, input_size, input_size)))
     h10 = _conv(b, y, 256, 1, 1, "model.10")
     y = b.node("concat", [_upsample(b, h10, "model.11"), p4], "model.12", {"axis": 1})
     y = _c3(b, y, 256, 1, "model.13", shortcut=False)
