@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference._nbits import nbits_operands
 from reference._validate import as_float, check_array, check_int, check_positive_float
 from reference.activations import silu, softmax
 from reference.quantize import round_float
@@ -269,33 +270,6 @@ def _pack_zero_points(zp: np.ndarray) -> np.ndarray:
     return (padded[:, 0::2] | (padded[:, 1::2] << 4)).reshape(-1).astype(np.uint8)
 
 
-def _nbits_operands(B, scales, zero_points, k: int, n: int, bs: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Check ``MatMulNBits`` tensors; return codes ``(N, n_blocks*bs)`` int16, zero points
-    ``(N, n_blocks)`` int16 and scales ``(N, n_blocks)`` float32."""
-    nblk = _blocks(k, bs)
-    B = check_array("B", B, ("uint8",))
-    if B.shape != (n, nblk, bs // 2):
-        raise ValueError(f"B must have shape (N, ceil(K / block_size), block_size / 2) = "
-                         f"{(n, nblk, bs // 2)}, got {B.shape}")
-    scales = check_array("scales", scales, ("float32",))
-    if scales.size != n * nblk:
-        raise ValueError(f"scales must hold N * n_blocks = {n * nblk} values, got {scales.size}")
-    codes = np.stack([B & 0xF, B >> 4], axis=-1).reshape(n, nblk * bs).astype(np.int16)
-    if zero_points is None:
-        zp = np.full((n, nblk), 8, np.int16)
-    else:
-        zero_points = check_array("zero_points", zero_points, ("uint8",))
-        per_row = (nblk + 1) // 2
-        if zero_points.size != n * per_row:
-            raise ValueError(f"zero_points must hold N * ceil(n_blocks / 2) = {n * per_row} "
-                             f"bytes, got {zero_points.size}")
-        rows = zero_points.reshape(n, per_row)
-        zp = np.stack([rows & 0xF, rows >> 4], axis=-1).reshape(n, 2 * per_row)[:, :nblk]
-        zp = zp.astype(np.int16)
-    return codes, zp, scales.reshape(n, nblk)
-
-
 def dequantize_blockwise_4bit(B, scales, zero_points=None, *, K: int, N: int,
                               block_size: int) -> np.ndarray:
     """The float32 weight ``W`` ``(K, N)`` that ``MatMulNBits`` tensors stand for.
@@ -306,7 +280,7 @@ def dequantize_blockwise_4bit(B, scales, zero_points=None, *, K: int, N: int,
     bs = _check_block_size(block_size)
     k = check_int("K", K, minimum=1)
     n = check_int("N", N, minimum=1)
-    codes, zp, sc = _nbits_operands(B, scales, zero_points, k, n, bs)
+    codes, zp, sc = nbits_operands(B, scales, zero_points, k, n, bs)
     diff = (codes - np.repeat(zp, bs, axis=1)).astype(_F32)
     w = diff * np.repeat(sc, bs, axis=1)
     return np.ascontiguousarray(w[:, :k].T)
@@ -376,7 +350,7 @@ def matmul_nbits_int8(A, B, scales, zero_points=None, bias=None, *, K: int, N: i
     A = check_array("A", A, ("float32",))
     if A.ndim < 1 or A.shape[-1] != k:
         raise ValueError(f"A.shape[-1] must be K = {k}, got shape {A.shape}")
-    codes, zp, sc_w = _nbits_operands(B, scales, zero_points, k, n, bs)
+    codes, zp, sc_w = nbits_operands(B, scales, zero_points, k, n, bs)
     nblk = _blocks(k, bs)
     if act_block_size == 0:
         abs_ = bs
@@ -428,7 +402,7 @@ def matmul_nbits_int8_bound(A, B, scales, zero_points=None, *, K: int, N: int,
     k = check_int("K", K, minimum=1)
     n = check_int("N", N, minimum=1)
     A = check_array("A", A, ("float32",))
-    codes, zp, sc_w = _nbits_operands(B, scales, zero_points, k, n, bs)
+    codes, zp, sc_w = nbits_operands(B, scales, zero_points, k, n, bs)
     nblk = _blocks(k, bs)
     a_q, sc_a = quantize_activation_blocks(A.reshape(-1, k), block_size=bs)
     aq3 = a_q.astype(np.float64).reshape(-1, nblk, bs)

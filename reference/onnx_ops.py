@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference._nbits import nbits_operands
 from reference._validate import (
     check_array,
     check_choice,
@@ -21,7 +22,6 @@ from reference._validate import (
 )
 from reference.conv_int import conv2d_int
 from reference.matmul_int import matmul_int
-from reference.packing import unpack_int4
 from reference.quantize import dequantize, quantize
 from reference.requantize import REQUANTIZE_MODES, requantize
 
@@ -276,28 +276,10 @@ def matmul_nbits(A: np.ndarray, B: np.ndarray, scales: np.ndarray,
     A = check_array("A", A, ("float32",))
     if A.ndim < 1 or A.shape[-1] != K:
         raise ValueError(f"A.shape[-1] must be K = {K}, got shape {A.shape}")
-    nblk = -(-K // bs)
-    B = check_array("B", B, ("uint8",))
-    if B.shape != (N, nblk, bs // 2):
-        raise ValueError(f"B must have shape (N, ceil(K / block_size), block_size / 2) = "
-                         f"{(N, nblk, bs // 2)}, got {B.shape}")
-    scales = check_array("scales", scales, ("float32",))
-    if scales.size != N * nblk:
-        raise ValueError(f"scales must hold N * n_blocks = {N * nblk} values, got {scales.size}")
-    q = unpack_int4(B, N * nblk * bs, signed=False).reshape(N, nblk * bs)[:, :K]
-    if zero_points is None:
-        zp = np.full((N, nblk), 8, np.uint8)
-    else:
-        zero_points = check_array("zero_points", zero_points, ("uint8",))
-        per_row = (nblk + 1) // 2
-        if zero_points.size != N * per_row:
-            raise ValueError(f"zero_points must hold N * ceil(n_blocks / 2) = {N * per_row} "
-                             f"bytes, got {zero_points.size}")
-        zp = np.stack([unpack_int4(r, nblk, signed=False)
-                       for r in zero_points.reshape(N, per_row)])
-    zp_full = np.repeat(zp, bs, axis=1)[:, :K].astype(np.int16)
-    s_full = np.repeat(scales.reshape(N, nblk), bs, axis=1)[:, :K]
-    w = np.multiply((q.astype(np.int16) - zp_full).astype(np.float32), s_full, dtype=np.float32)
+    codes, zp, sc = nbits_operands(B, scales, zero_points, K, N, bs)
+    zp_full = np.repeat(zp, bs, axis=1)[:, :K]
+    s_full = np.repeat(sc, bs, axis=1)[:, :K]
+    w = np.multiply((codes[:, :K] - zp_full).astype(np.float32), s_full, dtype=np.float32)
     y = np.matmul(A.astype(np.float64), w.T.astype(np.float64)).astype(np.float32)
     if bias is not None:
         bias = check_array("bias", bias, ("float32",), ndim=1)
